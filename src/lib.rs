@@ -1,0 +1,4 @@
+pub mod diagnostic;
+pub mod manifest;
+pub mod plan;
+pub mod render;

@@ -1,0 +1,433 @@
+//! The manifest as YAML wrote it: a tree of nodes, each with the place it was
+//! written, before any meaning is given to it.
+//!
+//! `serde-saphyr` parses the YAML and resolves anchors and aliases; merge keys
+//! (`<<`) are read as ordinary keys and resolved here instead, the way PyYAML
+//! resolves them: merged entries come first, in the order of the merged
+//! mapping, and an explicit key overrides a merged one in place. That is the
+//! order the original tool saw, so mappings (and `metadata.json`) keep it.
+//!
+//! Scalars keep the text they were written with (`3.10` stays `3.10`, `011`
+//! stays `011`), so a version never turns into a float on the way.
+
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::{Location, Spanned};
+
+/// Where something was written in the manifest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Pos {
+    /// Byte offset into the manifest source.
+    pub offset: usize,
+    /// Length in bytes of the written text (0 for collections).
+    pub len: usize,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+impl Pos {
+    fn from_location(location: &Location) -> Self {
+        let span = location.span();
+        Self {
+            offset: usize::try_from(span.byte_offset().unwrap_or(0)).unwrap_or(0),
+            len: usize::try_from(span.byte_len().unwrap_or(0)).unwrap_or(0),
+            line: usize::try_from(location.line()).unwrap_or(0),
+            column: usize::try_from(location.column()).unwrap_or(0),
+        }
+    }
+}
+
+/// A mapping key with its position.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Key {
+    /// The key as written (`10` is the string `"10"`).
+    pub name: String,
+    /// Where the key is written.
+    pub at: Pos,
+}
+
+/// A YAML node with its position.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// The node's content.
+    pub value: Value,
+    /// Where the node is written (for an alias or a merged value: the original).
+    pub at: Pos,
+    /// Where an alias or a merge brought the node in, when that differs from `at`.
+    pub via: Option<Pos>,
+}
+
+/// The content of a node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// `~`, `null` or nothing.
+    Null,
+    /// `true` / `false` (any YAML 1.2 core spelling).
+    Bool(bool),
+    /// A plain scalar that YAML reads as a number, with its text as written.
+    Number(String),
+    /// A string.
+    Str(String),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in the order written (merges resolved).
+    Map(Vec<(Key, Node)>),
+}
+
+impl Value {
+    /// A short name of the node's kind, for messages.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Null => "nothing",
+            Self::Bool(_) => "a boolean",
+            Self::Number(_) => "a number",
+            Self::Str(_) => "a string",
+            Self::Seq(_) => "a list",
+            Self::Map(_) => "a mapping",
+        }
+    }
+
+    /// The text of a scalar as a user would read it: strings, numbers as
+    /// written, booleans; `None` for null and collections.
+    #[must_use]
+    pub fn scalar_text(&self) -> Option<String> {
+        match self {
+            Self::Str(s) | Self::Number(s) => Some(s.clone()),
+            Self::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// A problem found while reading the YAML itself.
+#[derive(Debug, Clone)]
+pub struct ParseError {
+    /// What went wrong.
+    pub message: String,
+    /// Where, when known.
+    pub at: Option<Pos>,
+}
+
+/// A problem with a merge key found while resolving merges.
+#[derive(Debug, Clone)]
+pub struct MergeError {
+    /// Where the bad merge value is written.
+    pub at: Pos,
+    /// What it was instead of a mapping.
+    pub found: &'static str,
+}
+
+/// Parses YAML text into a node tree, merges resolved.
+///
+/// # Errors
+/// When the text is not YAML (syntax, duplicate key, unknown alias, ...).
+pub fn parse(source: &str) -> Result<(Node, Vec<MergeError>), ParseError> {
+    let mut options = serde_saphyr::Options::default();
+    options.merge_keys = serde_saphyr::MergeKeyPolicy::AsOrdinary;
+    options.strict_booleans = true;
+    if source.trim().is_empty() {
+        return Ok((
+            Node {
+                value: Value::Null,
+                at: Pos::default(),
+                via: None,
+            },
+            Vec::new(),
+        ));
+    }
+    let spanned: Spanned<RawNode> =
+        serde_saphyr::from_str_with_options(source, options).map_err(|error| ParseError {
+            message: first_line(&error.without_snippet().to_string()),
+            at: error.location().map(|l| Pos::from_location(&l)),
+        })?;
+    let mut node = convert(source, spanned);
+    let mut errors = Vec::new();
+    resolve_merges(&mut node, &mut errors);
+    Ok((node, errors))
+}
+
+fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or(message);
+    // serde-saphyr appends " at line X column Y"; the report shows the place itself.
+    match line.find(" at line ") {
+        Some(i) => line[..i].to_string(),
+        None => line.to_string(),
+    }
+}
+
+/// The shape serde-saphyr hands us: values with both locations.
+enum RawNode {
+    Null,
+    Bool(bool),
+    Number,
+    Str(String),
+    Seq(Vec<Spanned<RawNode>>),
+    Map(Vec<(Spanned<String>, Spanned<RawNode>)>),
+}
+
+fn convert(source: &str, node: Spanned<RawNode>) -> Node {
+    let at = Pos::from_location(&node.defined);
+    let referenced = Pos::from_location(&node.referenced);
+    let via = (referenced != at && referenced.line != 0).then_some(referenced);
+    let value = match node.value {
+        RawNode::Null => Value::Null,
+        RawNode::Bool(b) => Value::Bool(b),
+        RawNode::Number => Value::Number(
+            source
+                .get(at.offset..at.offset + at.len)
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        RawNode::Str(s) => Value::Str(s),
+        RawNode::Seq(items) => Value::Seq(items.into_iter().map(|n| convert(source, n)).collect()),
+        RawNode::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| {
+                    let key = Key {
+                        at: Pos::from_location(&k.defined),
+                        name: k.value,
+                    };
+                    (key, convert(source, v))
+                })
+                .collect(),
+        ),
+    };
+    Node { value, at, via }
+}
+
+const MERGE_KEY: &str = "<<";
+
+/// Resolves `<<` keys in place, recursively, with PyYAML's semantics.
+fn resolve_merges(node: &mut Node, errors: &mut Vec<MergeError>) {
+    match &mut node.value {
+        Value::Seq(items) => {
+            for item in items {
+                resolve_merges(item, errors);
+            }
+        }
+        Value::Map(entries) => {
+            for (_, value) in entries.iter_mut() {
+                resolve_merges(value, errors);
+            }
+            if !entries.iter().any(|(k, _)| k.name == MERGE_KEY) {
+                return;
+            }
+            let mut merged: Vec<(Key, Node)> = Vec::new();
+            let mut explicit = Vec::new();
+            for (key, value) in std::mem::take(entries) {
+                if key.name != MERGE_KEY {
+                    explicit.push((key, value));
+                    continue;
+                }
+                let via = value.via.unwrap_or(value.at);
+                match value.value {
+                    Value::Map(source) => merged.extend(source.into_iter().map(|e| mark(e, via))),
+                    Value::Seq(sources) => {
+                        // Earlier mappings win: PyYAML puts later ones first.
+                        for source in sources.into_iter().rev() {
+                            match source.value {
+                                Value::Map(m) => merged.extend(m.into_iter().map(|e| mark(e, via))),
+                                other => errors.push(MergeError {
+                                    at: source.at,
+                                    found: other.kind(),
+                                }),
+                            }
+                        }
+                    }
+                    other => errors.push(MergeError {
+                        at: value.at,
+                        found: other.kind(),
+                    }),
+                }
+            }
+            let mut result: Vec<(Key, Node)> = Vec::with_capacity(merged.len() + explicit.len());
+            for (key, value) in merged.into_iter().chain(explicit) {
+                match result.iter_mut().find(|(k, _)| k.name == key.name) {
+                    Some(slot) => slot.1 = value,
+                    None => result.push((key, value)),
+                }
+            }
+            *entries = result;
+        }
+        _ => {}
+    }
+}
+
+/// Records where a merged value was brought in.
+fn mark((key, mut value): (Key, Node), via: Pos) -> (Key, Node) {
+    if value.via.is_none() {
+        value.via = Some(via);
+    }
+    (key, value)
+}
+
+impl<'de> Deserialize<'de> for RawNode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RawVisitor)
+    }
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = RawNode;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<RawNode, E> {
+        Ok(RawNode::Null)
+    }
+    fn visit_none<E>(self) -> Result<RawNode, E> {
+        Ok(RawNode::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawNode, D::Error> {
+        RawNode::deserialize(d)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<RawNode, E> {
+        Ok(RawNode::Bool(v))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<RawNode, E> {
+        Ok(RawNode::Number)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<RawNode, E> {
+        Ok(RawNode::Number)
+    }
+    fn visit_i128<E>(self, _: i128) -> Result<RawNode, E> {
+        Ok(RawNode::Number)
+    }
+    fn visit_u128<E>(self, _: u128) -> Result<RawNode, E> {
+        Ok(RawNode::Number)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<RawNode, E> {
+        Ok(RawNode::Number)
+    }
+    fn visit_str<E>(self, v: &str) -> Result<RawNode, E> {
+        Ok(RawNode::Str(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<RawNode, E> {
+        Ok(RawNode::Str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawNode, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(RawNode::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawNode, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(RawNode::Map(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(node: &Node) -> &[(Key, Node)] {
+        match &node.value {
+            Value::Map(m) => m,
+            other => panic!("expected a mapping, got {other:?}"),
+        }
+    }
+
+    fn get<'a>(node: &'a Node, key: &str) -> &'a Node {
+        &map(node).iter().find(|(k, _)| k.name == key).unwrap().1
+    }
+
+    fn keys(node: &Node) -> Vec<&str> {
+        map(node).iter().map(|(k, _)| k.name.as_str()).collect()
+    }
+
+    #[test]
+    fn keys_and_numbers_keep_their_text() {
+        let (root, errors) = parse("3.10: 011\n10: [3.10, 3.9, 1_000]\n").unwrap();
+        assert!(errors.is_empty());
+        assert_eq!(keys(&root), ["3.10", "10"]);
+        assert_eq!(get(&root, "3.10").value, Value::Number("011".into()));
+        let Value::Seq(items) = &get(&root, "10").value else {
+            panic!()
+        };
+        let texts: Vec<_> = items.iter().map(|n| n.value.scalar_text().unwrap()).collect();
+        assert_eq!(texts, ["3.10", "3.9", "1_000"]);
+    }
+
+    #[test]
+    fn merged_keys_come_first_and_explicit_keys_override_in_place() {
+        let yaml = "base: &b\n  a: 1\n  b: 2\n  c: 3\nchild:\n  z: 0\n  <<: *b\n  b: 20\n";
+        let (root, _) = parse(yaml).unwrap();
+        let child = get(&root, "child");
+        assert_eq!(keys(child), ["a", "b", "c", "z"]);
+        assert_eq!(get(child, "b").value, Value::Number("20".into()));
+        assert_eq!(get(child, "b").at.line, 8);
+        // A merged value points at its definition and remembers the merge site.
+        let a = get(child, "a");
+        assert_eq!((a.at.line, a.via.unwrap().line), (2, 7));
+    }
+
+    #[test]
+    fn chained_merges_resolve_through_every_level() {
+        let yaml = "a: &a\n  x: 1\n  y: 1\nb: &b\n  <<: *a\n  y: 2\nc:\n  <<: *b\n  x: 3\n";
+        let (root, _) = parse(yaml).unwrap();
+        let c = get(&root, "c");
+        assert_eq!(keys(c), ["x", "y"]);
+        assert_eq!(get(c, "x").value, Value::Number("3".into()));
+        assert_eq!(get(c, "y").value, Value::Number("2".into()));
+    }
+
+    #[test]
+    fn merge_lists_let_earlier_mappings_win() {
+        let yaml = "a: &a {k: 1, a: 1}\nb: &b {k: 2, b: 2}\nc:\n  <<: [*a, *b]\n";
+        let (root, _) = parse(yaml).unwrap();
+        let c = get(&root, "c");
+        assert_eq!(keys(c), ["k", "b", "a"]);
+        assert_eq!(get(c, "k").value, Value::Number("1".into()));
+    }
+
+    #[test]
+    fn merging_a_scalar_is_reported() {
+        let (_, errors) = parse("c:\n  <<: 3\n").unwrap();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].found, "a number");
+        assert_eq!(errors[0].at.line, 2);
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_position() {
+        let error = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(error.at.is_some(), "{error:?}");
+    }
+
+    #[test]
+    fn seed_manifest_loads() {
+        let source = include_str!("../../tests/fixtures/seed/manifest.yml");
+        let (root, errors) = parse(source).unwrap();
+        assert!(errors.is_empty());
+        let centos7 = get(get(get(&root, "releases"), "centos"), "7");
+        assert_eq!(
+            keys(centos7),
+            [
+                "templates_dir",
+                "base_image",
+                "add_to_tags",
+                "multistage_image",
+                "header",
+                "envars",
+                "cuda_prefix_url",
+                "cuda_requires",
+                "cuda"
+            ]
+        );
+        assert_eq!(get(centos7, "base_image").value, Value::Str("centos:7".into()));
+        assert_eq!(get(centos7, "templates_dir").at.line, 72);
+    }
+}

@@ -1,0 +1,914 @@
+//! Turns the raw YAML tree into a [`Manifest`], checking every rule of the
+//! format on the way and collecting each problem with its position.
+//!
+//! The walk never stops at a problem: a bad value is reported and left out,
+//! and the walk goes on, so the user sees everything to fix in one run.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+use super::raw::{self, Key, Node, Pos, Value};
+use super::{Checked, Cuda, Cudnn, Distro, Manifest, Package, Registry, Release, ReleaseType, Spec};
+use crate::diagnostic::{Problem, Source, suggestion};
+
+const TOP_KEYS: [&str; 8] = [
+    "repository",
+    "cuda_dependencies",
+    "release_spec",
+    "packages",
+    "releases",
+    "python_versions",
+    "bentoml_version",
+    "cuda_version",
+];
+
+const SPEC_KEYS: [&str; 10] = [
+    "templates_dir",
+    "base_image",
+    "add_to_tags",
+    "multistage_image",
+    "header",
+    "envars",
+    "cuda_prefix_url",
+    "cuda_requires",
+    "cuda",
+    "python_versions",
+];
+
+const REGISTRY_KEYS: [&str; 4] = ["only_if", "user", "pwd", "registry"];
+
+/// Environment variables the tool sets itself.
+const RESERVED_ENVARS: [&str; 2] = ["BENTOML_VERSION", "PYTHON_VERSION"];
+
+pub(super) fn check(file: &Path, root: PathBuf, text: &str) -> Checked {
+    let source = Source::new(file.display().to_string(), text);
+    let mut checker = Checker {
+        source: source.clone(),
+        problems: Vec::new(),
+    };
+    let (node, merge_errors) = match raw::parse(text) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let problem = source.problem(format!("invalid YAML: {}", error.message));
+            let problem = match error.at {
+                Some(at) => problem.at(at.offset, at.len, "here"),
+                None => problem,
+            };
+            return Checked {
+                manifest: None,
+                problems: vec![problem],
+            };
+        }
+    };
+    for error in merge_errors {
+        checker.report(
+            error.at,
+            format!(
+                "`<<` merges a mapping or a list of mappings, not {}",
+                error.found
+            ),
+            "this is merged",
+        );
+    }
+    let manifest = checker.manifest(&node, file, root);
+    Checked {
+        manifest: Some(manifest),
+        problems: checker.problems,
+    }
+}
+
+struct Checker {
+    source: Source,
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn problem(&self, at: Pos, message: impl Into<String>, label: &str) -> Problem {
+        self.source.problem(message).at(at.offset, at.len, label)
+    }
+
+    fn report(&mut self, at: Pos, message: impl Into<String>, label: &str) {
+        let problem = self.problem(at, message, label);
+        self.problems.push(problem);
+    }
+
+    fn report_node(&mut self, node: &Node, message: impl Into<String>, label: &str) {
+        let mut problem = self.problem(node.at, message, label);
+        if let Some(via) = node.via {
+            problem = problem.at(via.offset, via.len, "merged or aliased here");
+        }
+        self.problems.push(problem);
+    }
+
+    fn unknown_key(&mut self, key: &Key, known: &[&str], context: &str) {
+        let problem = self
+            .problem(key.at, format!("unknown key `{}` in {context}", key.name), "not a known key")
+            .maybe_help(suggestion(&key.name, known.iter().copied()).or_else(|| {
+                Some(format!(
+                    "known keys: {}",
+                    known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                ))
+            }));
+        self.problems.push(problem);
+    }
+
+    /// The entries of a mapping; nothing (and a problem) for anything else.
+    fn entries<'a>(&mut self, node: &'a Node, what: &str) -> &'a [(Key, Node)] {
+        match &node.value {
+            Value::Map(entries) => entries,
+            Value::Null => &[],
+            other => {
+                self.report_node(
+                    node,
+                    format!("{what} must be a mapping, found {}", other.kind()),
+                    "expected a mapping",
+                );
+                &[]
+            }
+        }
+    }
+
+    /// A scalar's text; `None` (and a problem unless null) for anything else.
+    fn text(&mut self, node: &Node, what: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) | Value::Number(s) => Some(s.clone()),
+            Value::Null => None,
+            other => {
+                self.report_node(
+                    node,
+                    format!("{what} must be a string, found {}", other.kind()),
+                    "expected a string",
+                );
+                None
+            }
+        }
+    }
+
+    fn manifest(&mut self, root_node: &Node, file: &Path, root: PathBuf) -> Manifest {
+        let mut manifest = Manifest {
+            file: file.to_path_buf(),
+            root,
+            source: self.source.clone(),
+            bentoml_version: None,
+            cuda_version: None,
+            python_versions: None,
+            registries: Vec::new(),
+            cuda: Vec::new(),
+            packages: Vec::new(),
+            distros: Vec::new(),
+        };
+        if matches!(root_node.value, Value::Null) {
+            self.problems.push(
+                self.source
+                    .problem("the manifest is empty")
+                    .help("declare at least `packages` and `releases`"),
+            );
+            return manifest;
+        }
+        let entries = self.entries(root_node, "the manifest");
+        let find = |name: &str| entries.iter().find(|(k, _)| k.name == name);
+        for (key, _) in entries {
+            if !TOP_KEYS.contains(&key.name.as_str()) {
+                self.unknown_key(key, &TOP_KEYS, "the manifest");
+            }
+        }
+        for required in ["packages", "releases"] {
+            if find(required).is_none() {
+                self.problems.push(
+                    self.source
+                        .problem(format!("the manifest has no `{required}`"))
+                        .at(0, 0, "")
+                        .help(format!("add a top-level `{required}:` mapping")),
+                );
+            }
+        }
+        if let Some((_, node)) = find("release_spec") {
+            let entries = self.entries(node, "`release_spec`");
+            self.spec(entries, node, "`release_spec`", false);
+        }
+        if let Some((_, node)) = find("cuda_dependencies") {
+            manifest.cuda = self.cuda_dependencies(node);
+        }
+        if let Some((_, node)) = find("releases") {
+            manifest.distros = self.releases(node, !manifest.cuda.is_empty());
+        }
+        if let Some((_, node)) = find("packages") {
+            manifest.packages = self.packages(node, &manifest.distros);
+        }
+        self.check_collisions(&manifest);
+        if let Some((_, node)) = find("repository") {
+            manifest.registries = self.repository(node, &manifest.packages);
+        }
+        if let Some((_, node)) = find("python_versions") {
+            manifest.python_versions = self.python_versions(node);
+        }
+        if let Some((_, node)) = find("bentoml_version") {
+            manifest.bentoml_version = self.text(node, "`bentoml_version`");
+            if let Some(version) = &manifest.bentoml_version
+                && let Err(why) = check_tag_part(version)
+            {
+                self.report_node(node, format!("`bentoml_version` {why}"), "goes into every tag");
+            }
+        }
+        if let Some((_, node)) = find("cuda_version") {
+            manifest.cuda_version = self.text(node, "`cuda_version`");
+            if let Some(version) = &manifest.cuda_version
+                && !manifest.cuda.iter().any(|c| &c.version == version)
+            {
+                let problem = self
+                    .problem(
+                        node.at,
+                        format!("`cuda_version` `{version}` is not defined under `cuda_dependencies`"),
+                        "unknown CUDA version",
+                    )
+                    .maybe_help(suggestion(version, manifest.cuda.iter().map(|c| c.version.as_str())));
+                self.problems.push(problem);
+            }
+        }
+        manifest
+    }
+
+    fn cuda_dependencies(&mut self, node: &Node) -> Vec<Cuda> {
+        let mut releases = Vec::new();
+        for (key, components) in self.entries(node, "`cuda_dependencies`") {
+            let parts: Vec<&str> = key.name.split('.').collect();
+            let well_formed = parts.len() == 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            if !well_formed {
+                let problem = self
+                    .problem(
+                        key.at,
+                        format!("`{}` is not a CUDA version", key.name),
+                        "expected MAJOR.MINOR.PATCH",
+                    )
+                    .help("CUDA versions look like `11.3.1`");
+                self.problems.push(problem);
+                continue;
+            }
+            let what = format!("CUDA `{}`", key.name);
+            let mut cuda = Cuda {
+                version: key.name.clone(),
+                major: parts[0].to_string(),
+                minor: parts[1].to_string(),
+                components: Vec::new(),
+                cudnn: None,
+            };
+            for (name, value) in self.entries(components, &what) {
+                let Some(version) = self.text(value, &format!("component `{}`", name.name)) else {
+                    if matches!(value.value, Value::Null) {
+                        self.report_node(
+                            value,
+                            format!("component `{}` of {what} has no version", name.name),
+                            "expected a package version",
+                        );
+                    }
+                    continue;
+                };
+                if !name.name.starts_with("cudnn") {
+                    cuda.components.push((name.name.clone(), version));
+                    continue;
+                }
+                if let Some(first) = &cuda.cudnn {
+                    let problem = self
+                        .problem(
+                            name.at,
+                            format!("{what} has a second cuDNN component `{}`", name.name),
+                            "second cuDNN component",
+                        )
+                        .help(format!(
+                            "a CUDA release has at most one cuDNN component; keep `{}` or this one",
+                            first.name
+                        ));
+                    self.problems.push(problem);
+                    continue;
+                }
+                let major_version = version.split('.').next().unwrap_or_default().to_string();
+                cuda.cudnn = Some(Cudnn {
+                    name: name.name.clone(),
+                    version,
+                    major_version,
+                });
+            }
+            releases.push(cuda);
+        }
+        releases
+    }
+
+    fn releases(&mut self, node: &Node, has_cuda: bool) -> Vec<Distro> {
+        let mut distros = Vec::new();
+        for (distro_key, releases) in self.entries(node, "`releases`") {
+            self.check_path_name(distro_key, "distro");
+            let what = format!("distro `{}`", distro_key.name);
+            let mut distro = Distro {
+                name: distro_key.name.clone(),
+                releases: Vec::new(),
+            };
+            let entries = self.entries(releases, &what);
+            if entries.is_empty() && !matches!(releases.value, Value::Map(_) | Value::Null) {
+                continue;
+            }
+            if entries.is_empty() {
+                self.report(
+                    distro_key.at,
+                    format!("{what} has no releases"),
+                    "expected releases such as `12:` below",
+                );
+            }
+            for (release_key, spec_node) in entries {
+                self.check_path_name(release_key, "release");
+                let context = format!("release `{}` `{}`", distro_key.name, release_key.name);
+                let spec_entries = self.entries(spec_node, &context);
+                let Some(spec) = self.spec(spec_entries, spec_node, &context, true) else {
+                    continue;
+                };
+                if spec.cuda_prefix_url.is_some() && !has_cuda {
+                    let at = spec_entries
+                        .iter()
+                        .find(|(k, _)| k.name == "cuda_prefix_url")
+                        .map_or(spec_node.at, |(_, v)| v.at);
+                    let problem = self
+                        .problem(
+                            at,
+                            format!("{context} has CUDA, but `cuda_dependencies` defines no CUDA release"),
+                            "CUDA repository prefix",
+                        )
+                        .help("add the CUDA release to `cuda_dependencies`, or empty `cuda_prefix_url`");
+                    self.problems.push(problem);
+                }
+                distro.releases.push(Release {
+                    version: release_key.name.clone(),
+                    spec,
+                });
+            }
+            distros.push(distro);
+        }
+        distros
+    }
+
+    /// Checks a release spec; with `complete`, the keys every release needs
+    /// must be there and not empty.
+    fn spec(&mut self, entries: &[(Key, Node)], node: &Node, context: &str, complete: bool) -> Option<Spec> {
+        let mut spec = Spec {
+            templates_dir: String::new(),
+            templates_dir_at: node.at,
+            base_image: String::new(),
+            add_to_tags: String::new(),
+            cuda_prefix_url: None,
+            envars: Vec::new(),
+            python_versions: None,
+            fields: serde_json::Map::new(),
+        };
+        let before = self.problems.len();
+        for (key, value) in entries {
+            let what = format!("`{}` of {context}", key.name);
+            let json = match key.name.as_str() {
+                "templates_dir" | "base_image" | "add_to_tags" | "header" | "cuda_prefix_url"
+                | "cuda_requires" => {
+                    let text = self.text(value, &what);
+                    match key.name.as_str() {
+                        "templates_dir" => {
+                            spec.templates_dir = text.clone().unwrap_or_default();
+                            spec.templates_dir_at = value.at;
+                        }
+                        "base_image" => spec.base_image = text.clone().unwrap_or_default(),
+                        "add_to_tags" => {
+                            spec.add_to_tags = text.clone().unwrap_or_default();
+                            if let Some(tag) = &text
+                                && !tag.is_empty()
+                                && let Err(why) = check_tag_part(tag)
+                            {
+                                self.report_node(value, format!("{what} {why}"), "goes into every tag");
+                            }
+                        }
+                        "cuda_prefix_url" => spec.cuda_prefix_url = text.clone().filter(|t| !t.is_empty()),
+                        _ => {}
+                    }
+                    text.map_or(Json::Null, Json::String)
+                }
+                "multistage_image" => match &value.value {
+                    Value::Bool(b) => Json::Bool(*b),
+                    Value::Null => Json::Null,
+                    other => {
+                        self.report_node(
+                            value,
+                            format!("{what} must be `true` or `false`, found {}", other.kind()),
+                            "expected a boolean",
+                        );
+                        continue;
+                    }
+                },
+                "envars" => {
+                    spec.envars = self.envars(value, &what);
+                    Json::Array(
+                        spec.envars
+                            .iter()
+                            .map(|(k, v)| Json::String(format!("{k}={v}")))
+                            .collect(),
+                    )
+                }
+                "cuda" => {
+                    let mut components = serde_json::Map::new();
+                    for (name, version) in self.entries(value, &what) {
+                        if let Some(text) = self.text(version, &format!("component `{}`", name.name)) {
+                            components.insert(name.name.clone(), Json::String(text));
+                        }
+                    }
+                    if matches!(value.value, Value::Null) {
+                        Json::Null
+                    } else {
+                        Json::Object(components)
+                    }
+                }
+                "python_versions" => {
+                    spec.python_versions = self.python_versions(value);
+                    Json::Array(
+                        spec.python_versions
+                            .iter()
+                            .flatten()
+                            .map(|v| Json::String(v.clone()))
+                            .collect(),
+                    )
+                }
+                _ => {
+                    self.unknown_key(key, &SPEC_KEYS, context);
+                    continue;
+                }
+            };
+            spec.fields.insert(key.name.clone(), json);
+        }
+        if complete {
+            for required in ["templates_dir", "base_image", "add_to_tags"] {
+                let help = format!("set `{required}` in this release, or in `release_spec` and merge it with `<<: *anchor`");
+                match entries.iter().find(|(k, _)| k.name == required) {
+                    None => {
+                        let problem = self
+                            .problem(node.at, format!("{context} has no `{required}`"), "in this release")
+                            .help(help);
+                        self.problems.push(problem);
+                    }
+                    Some((_, value)) if spec.fields[required].as_str().is_none_or(str::is_empty) => {
+                        let mut problem = self
+                            .problem(value.at, format!("`{required}` of {context} is empty"), "empty")
+                            .help(help);
+                        if let Some(via) = value.via {
+                            problem = problem.at(via.offset, via.len, "merged here");
+                        }
+                        self.problems.push(problem);
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        (self.problems.len() == before).then_some(spec)
+    }
+
+    fn envars(&mut self, node: &Node, what: &str) -> Vec<(String, String)> {
+        let Value::Seq(items) = &node.value else {
+            if !matches!(node.value, Value::Null) {
+                self.report_node(
+                    node,
+                    format!("{what} must be a list of `NAME=value`, found {}", node.value.kind()),
+                    "expected a list",
+                );
+            }
+            return Vec::new();
+        };
+        let mut envars: Vec<(String, String)> = Vec::new();
+        for item in items {
+            let Some(text) = self.text(item, "an `envars` item") else {
+                continue;
+            };
+            let Some((name, value)) = text.split_once('=') else {
+                let problem = self
+                    .problem(item.at, format!("`{text}` is not `NAME=value`"), "no `=`")
+                    .help(format!("write it as `{}=VALUE`", text.trim().to_uppercase()));
+                self.problems.push(problem);
+                continue;
+            };
+            if !is_envar_name(name) {
+                let upper = name.trim().to_uppercase().replace(['-', ' ', '.'], "_");
+                let problem = self
+                    .problem(item.at, format!("`{name}` is not an upper-case environment variable name"), "names are `[A-Z_][A-Z0-9_]*`")
+                    .maybe_help(is_envar_name(&upper).then(|| format!("write `{upper}={value}`")));
+                self.problems.push(problem);
+                continue;
+            }
+            if RESERVED_ENVARS.contains(&name) {
+                let problem = self
+                    .problem(item.at, format!("`{name}` is set by bentoml-docker itself"), "reserved")
+                    .help(if name == "PYTHON_VERSION" {
+                        "list Python versions under `python_versions` or pass `-pv`"
+                    } else {
+                        "pass the BentoML version with `-bv`, or set `bentoml_version` in the manifest"
+                    });
+                self.problems.push(problem);
+                continue;
+            }
+            if envars.iter().any(|(n, _)| n == name) {
+                self.report(item.at, format!("`{name}` is set twice in {what}"), "second time");
+                continue;
+            }
+            envars.push((name.to_string(), value.to_string()));
+        }
+        envars
+    }
+
+    fn python_versions(&mut self, node: &Node) -> Option<Vec<String>> {
+        let Value::Seq(items) = &node.value else {
+            self.report_node(
+                node,
+                format!("`python_versions` must be a list, found {}", node.value.kind()),
+                "expected a list such as [\"3.10\", \"3.11\"]",
+            );
+            return None;
+        };
+        let mut versions: Vec<String> = Vec::new();
+        for item in items {
+            let Some(version) = self.text(item, "a Python version") else {
+                continue;
+            };
+            if !is_python_version(&version) {
+                let problem = self
+                    .problem(item.at, format!("`{version}` is not a Python version"), "expected e.g. 3.11")
+                    .help("Python versions look like `3.11` or `3.11.4`");
+                self.problems.push(problem);
+            } else if versions.contains(&version) {
+                self.report(item.at, format!("Python `{version}` is listed twice"), "second time");
+            } else {
+                versions.push(version);
+            }
+        }
+        if versions.is_empty() && items.is_empty() {
+            self.report_node(node, "`python_versions` is empty", "no versions");
+        }
+        Some(versions)
+    }
+
+    fn packages(&mut self, node: &Node, distros: &[Distro]) -> Vec<Package> {
+        let distro_names: Vec<&str> = distros.iter().map(|d| d.name.as_str()).collect();
+        let mut packages = Vec::new();
+        for (package_key, types) in self.entries(node, "`packages`") {
+            let name = &package_key.name;
+            if !is_repository_name(name) {
+                let problem = self
+                    .problem(package_key.at, format!("`{name}` is not a valid image name"), "package name")
+                    .help("package names are lower-case letters and digits, separated by `.`, `_` or `-`");
+                self.problems.push(problem);
+                continue;
+            }
+            let mut declared: Vec<(ReleaseType, Vec<String>)> = Vec::new();
+            for (type_key, list) in self.entries(types, &format!("package `{name}`")) {
+                let release_type = match ReleaseType::parse(&type_key.name) {
+                    Some(ReleaseType::Base) => {
+                        let problem = self
+                            .problem(type_key.at, "`base` is implied and cannot be declared", "declared here")
+                            .help("remove it: every distro a package uses gets a `base` image");
+                        self.problems.push(problem);
+                        continue;
+                    }
+                    Some(t) => t,
+                    None => {
+                        let problem = self
+                            .problem(
+                                type_key.at,
+                                format!("unknown release type `{}` in package `{name}`", type_key.name),
+                                "not a release type",
+                            )
+                            .maybe_help(
+                                suggestion(&type_key.name, ["runtime", "cudnn", "devel"])
+                                    .or_else(|| Some("release types are `runtime`, `cudnn` and `devel`".into())),
+                            );
+                        self.problems.push(problem);
+                        continue;
+                    }
+                };
+                let mut items = Vec::new();
+                self.flatten_distros(list, &mut items);
+                let mut names: Vec<String> = Vec::new();
+                for (distro_name, item) in items {
+                    let Some(distro) = distros.iter().find(|d| d.name == distro_name) else {
+                        let problem = self
+                            .problem(item.at, format!("distro `{distro_name}` is not defined under `releases`"), "unknown distro")
+                            .maybe_help(suggestion(&distro_name, distro_names.iter().copied()).or_else(|| {
+                                Some(format!("define it under `releases:` or use one of: {}", distro_names.join(", ")))
+                            }));
+                        self.problems.push(problem);
+                        continue;
+                    };
+                    if names.contains(&distro_name) {
+                        let mut problem = self.problem(
+                            item.at,
+                            format!("distro `{distro_name}` is listed twice for `{name}` `{release_type}`"),
+                            "second time",
+                        );
+                        if let Some(via) = item.via {
+                            problem = problem.at(via.offset, via.len, "through this alias");
+                        }
+                        self.problems.push(problem.help("each distro gets one image per release type; remove one"));
+                        continue;
+                    }
+                    if release_type == ReleaseType::Cudnn {
+                        for release in distro.releases.iter().filter(|r| r.spec.cuda_prefix_url.is_none()) {
+                            let problem = self
+                                .problem(
+                                    item.at,
+                                    format!(
+                                        "`{name}` has a `cudnn` image for `{distro_name}`, but `{distro_name}` `{}` has no CUDA",
+                                        release.version
+                                    ),
+                                    "no CUDA for this distro",
+                                )
+                                .help(format!(
+                                    "set `cuda_prefix_url` for `{distro_name}` `{}`, or remove `{distro_name}` from `cudnn`",
+                                    release.version
+                                ));
+                            self.problems.push(problem);
+                        }
+                    }
+                    names.push(distro_name);
+                }
+                declared.push((release_type, names));
+            }
+            let has = |t: ReleaseType| declared.iter().any(|(d, _)| *d == t);
+            if !has(ReleaseType::Runtime) {
+                let extra = declared
+                    .iter()
+                    .map(|(t, _)| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ");
+                let message = if extra.is_empty() {
+                    format!("package `{name}` declares no `runtime`")
+                } else {
+                    format!("package `{name}` declares {extra} but no `runtime`")
+                };
+                let problem = self
+                    .problem(package_key.at, message, "package")
+                    .help("add `runtime:` with the distros it is built for; `devel` and `cudnn` only come beside it");
+                self.problems.push(problem);
+            }
+            let mut base: Vec<String> = Vec::new();
+            for distro in declared.iter().flat_map(|(_, d)| d) {
+                if !base.contains(distro) {
+                    base.push(distro.clone());
+                }
+            }
+            let mut release_types = vec![(ReleaseType::Base, base)];
+            release_types.extend(declared);
+            packages.push(Package {
+                name: name.clone(),
+                release_types,
+            });
+        }
+        packages
+    }
+
+    /// Flattens a list of distros whose items may be lists (aliases).
+    fn flatten_distros<'a>(&mut self, node: &'a Node, out: &mut Vec<(String, &'a Node)>) {
+        match &node.value {
+            Value::Seq(items) => {
+                for item in items {
+                    self.flatten_distros(item, out);
+                }
+            }
+            Value::Str(s) | Value::Number(s) => out.push((s.clone(), node)),
+            other => self.report_node(
+                node,
+                format!("expected a distro name or a list of them, found {}", other.kind()),
+                "expected a distro",
+            ),
+        }
+    }
+
+    /// Two distro releases of one package must not share tags or directories.
+    fn check_collisions(&mut self, manifest: &Manifest) {
+        for package in &manifest.packages {
+            let Some((_, base)) = package.release_types.first() else {
+                continue;
+            };
+            let mut tags: Vec<(&str, String)> = Vec::new();
+            let mut dirs: Vec<(String, String)> = Vec::new();
+            for distro in base.iter().filter_map(|d| manifest.distro(d)) {
+                for release in &distro.releases {
+                    let who = format!("`{}` `{}`", distro.name, release.version);
+                    let dir = format!("{}{}", distro.name, release.version);
+                    if let Some((_, other)) = tags.iter().find(|(t, _)| *t == release.spec.add_to_tags) {
+                        self.problems.push(
+                            self.source
+                                .problem(format!(
+                                    "{who} and {other} both use `add_to_tags: {}`, so `{}` would get the same tags for both",
+                                    release.spec.add_to_tags, package.name
+                                ))
+                                .help("give each distro release its own `add_to_tags`"),
+                        );
+                    }
+                    if let Some((_, other)) = dirs.iter().find(|(d, _)| *d == dir) {
+                        self.problems.push(self.source.problem(format!(
+                            "{who} and {other} would both write `generated/{}/{dir}`",
+                            package.name
+                        )));
+                    }
+                    tags.push((&release.spec.add_to_tags, who.clone()));
+                    dirs.push((dir, who));
+                }
+            }
+        }
+    }
+
+    fn repository(&mut self, node: &Node, packages: &[Package]) -> Vec<Registry> {
+        let package_names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+        let mut registries = Vec::new();
+        for (host_key, spec) in self.entries(node, "`repository`") {
+            let context = format!("registry `{}`", host_key.name);
+            let mut registry = Registry {
+                host: host_key.name.clone(),
+                only_if: None,
+                user: None,
+                pwd: None,
+                repositories: Vec::new(),
+            };
+            for (key, value) in self.entries(spec, &context) {
+                match key.name.as_str() {
+                    field @ ("only_if" | "user" | "pwd") => {
+                        let name = self.envar_reference(key, value, &context);
+                        match field {
+                            "only_if" => registry.only_if = name,
+                            "user" => registry.user = name,
+                            _ => registry.pwd = name,
+                        }
+                    }
+                    "registry" => {
+                        for (package, path) in self.entries(value, &format!("`registry` of {context}")) {
+                            if !package_names.contains(&package.name.as_str()) {
+                                let problem = self
+                                    .problem(
+                                        package.at,
+                                        format!("package `{}` is not defined under `packages`", package.name),
+                                        "unknown package",
+                                    )
+                                    .maybe_help(suggestion(&package.name, package_names.iter().copied()));
+                                self.problems.push(problem);
+                                continue;
+                            }
+                            let Some(path_text) = self.text(path, "a repository path") else {
+                                continue;
+                            };
+                            if let Err(why) = check_repository_path(&path_text) {
+                                let problem = self
+                                    .problem(path.at, format!("`{path_text}` is not a repository path: {why}"), "repository path")
+                                    .help("write the full path without a tag, e.g. `docker.io/org/model-server`");
+                                self.problems.push(problem);
+                                continue;
+                            }
+                            registry.repositories.push((package.name.clone(), path_text));
+                        }
+                    }
+                    _ => self.unknown_key(key, &REGISTRY_KEYS, &context),
+                }
+            }
+            if registry.user.is_some() != registry.pwd.is_some() {
+                let (has, lacks) = if registry.user.is_some() { ("user", "pwd") } else { ("pwd", "user") };
+                let problem = self
+                    .problem(host_key.at, format!("{context} has `{has}` but no `{lacks}`"), "registry")
+                    .help(format!("name the environment variable that holds the {}", if lacks == "pwd" { "password" } else { "user name" }));
+                self.problems.push(problem);
+            }
+            registries.push(registry);
+        }
+        registries
+    }
+
+    /// `only_if`, `user` and `pwd` name environment variables. A value that is
+    /// not a variable name may be the credential itself: it is reported
+    /// without quoting the line, so it never reaches a log.
+    fn envar_reference(&mut self, key: &Key, value: &Node, context: &str) -> Option<String> {
+        let text = match &value.value {
+            Value::Str(s) | Value::Number(s) => s.clone(),
+            Value::Null => return None,
+            other => {
+                self.report_node(value, format!("`{}` of {context} must name an environment variable, found {}", key.name, other.kind()), "expected a variable name");
+                return None;
+            }
+        };
+        if is_variable_name(&text) {
+            return Some(text);
+        }
+        self.problems.push(
+            Problem::plain(format!(
+                "`{}` of {context} ({}:{}:{}) is not an environment variable name",
+                key.name,
+                self.source.name(),
+                value.at.line,
+                value.at.column
+            ))
+            .help(format!(
+                "`{}` names the variable that holds the secret (e.g. `HUB_PASSWORD`), never the secret itself; if a secret was written there, rotate it",
+                key.name
+            )),
+        );
+        None
+    }
+
+    fn check_path_name(&mut self, key: &Key, what: &str) {
+        let name = &key.name;
+        let safe = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !safe {
+            let problem = self
+                .problem(key.at, format!("{what} name `{name}` cannot be used in a path under `generated/`"), "unsafe name")
+                .help(format!("{what} names use letters, digits, `.`, `_` and `-`"));
+            self.problems.push(problem);
+        }
+    }
+}
+
+fn is_envar_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn is_variable_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// `3.11` or `3.11.4`.
+pub(crate) fn is_python_version(version: &str) -> bool {
+    let parts: Vec<&str> = version.split('.').collect();
+    (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A Docker repository name component: lower-case alphanumerics separated
+/// by single `.`, `_` or `-`.
+fn is_repository_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .split(['.', '_', '-'])
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+}
+
+/// Checks text that becomes part of a Docker tag.
+pub(crate) fn check_tag_part(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("is empty".into());
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "contains `{c}`, which a Docker tag cannot hold (letters, digits, `.`, `_`, `-`)"
+        ));
+    }
+    Ok(())
+}
+
+fn check_repository_path(path: &str) -> Result<(), String> {
+    let (host, rest) = path.split_once('/').ok_or("it has no `/`")?;
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("the registry host is empty".into());
+    }
+    for part in rest.split('/') {
+        if part.contains(':') || part.contains('@') {
+            return Err("a tag or digest does not belong here".into());
+        }
+        if !is_repository_name(part) {
+            return Err(format!("`{part}` is not lower-case letters, digits, `.`, `_`, `-`"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_versions() {
+        assert!(is_envar_name("PYTHONDONTWRITEBYTECODE"));
+        assert!(!is_envar_name("lang"));
+        assert!(!is_envar_name("1A"));
+        assert!(is_python_version("3.10") && is_python_version("3.8.12"));
+        assert!(!is_python_version("3") && !is_python_version("3.x"));
+        assert!(is_repository_name("model-server") && !is_repository_name("Model"));
+        assert!(check_tag_part("1.0.0a5").is_ok() && check_tag_part("1.0+x").is_err());
+        assert!(check_repository_path("docker.io/org/model-server").is_ok());
+        assert!(check_repository_path("localhost:5000/model-server").is_ok());
+        assert!(check_repository_path("docker.io/org/model-server:1").is_err());
+    }
+}

@@ -1,0 +1,346 @@
+//! The plan: every image the manifest asks for, with its tag, Dockerfile,
+//! build arguments and what it is built FROM, in build order.
+//!
+//! Everything later (rendering, building, pushing) works from one [`Plan`],
+//! made before any side effect, so `--dry-run` and `plan --json` show exactly
+//! what would happen.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::diagnostic::suggestion;
+use crate::manifest::{
+    DEFAULT_CUDA_VERSION, DEFAULT_PYTHON_VERSIONS, Distro, Manifest, Release, ReleaseType,
+};
+
+/// What the command line asks of the manifest.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `-bv`: the BentoML release; the manifest's `bentoml_version` otherwise.
+    pub bentoml_version: Option<String>,
+    /// `-cv`: the CUDA version of `cuda_dependencies`.
+    pub cuda_version: Option<String>,
+    /// `-pv`: Python versions; the manifest's, or 3.7 and 3.8, otherwise.
+    pub python_versions: Vec<String>,
+    /// `-r`: release types to act on (`base` is always included: the others
+    /// are built FROM it); all when empty.
+    pub release_types: Vec<ReleaseType>,
+    /// Where Dockerfiles go, relative to the images repo.
+    pub output_dir: PathBuf,
+}
+
+/// Why a plan cannot be made from these options.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    /// No BentoML version anywhere.
+    #[error("no BentoML version given")]
+    #[diagnostic(help("pass `-bv VERSION` (e.g. `-bv 1.3.0`), or set `bentoml_version` in the manifest"))]
+    NoBentomlVersion,
+    /// A BentoML version that cannot be part of a tag.
+    #[error("BentoML version `{version}` {why}")]
+    BadBentomlVersion {
+        /// The version.
+        version: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A Python version that is not one.
+    #[error("`{version}` is not a Python version")]
+    #[diagnostic(help("Python versions look like `3.11` or `3.11.4`"))]
+    BadPythonVersion {
+        /// The version.
+        version: String,
+    },
+    /// A CUDA version the manifest does not define.
+    #[error("CUDA version `{version}` is not defined under `cuda_dependencies`")]
+    UnknownCudaVersion {
+        /// The version.
+        version: String,
+        /// The closest defined one, or the list.
+        #[help]
+        help: Option<String>,
+    },
+    /// Several CUDA versions, none chosen.
+    #[error("the manifest defines several CUDA versions and none was chosen")]
+    #[diagnostic(help("pick one with `-cv VERSION` or `cuda_version` in the manifest: {choices}"))]
+    AmbiguousCudaVersion {
+        /// The defined versions.
+        choices: String,
+    },
+}
+
+/// One image to build.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// `PACKAGE:TAG`.
+    pub name: String,
+    /// The package (the local repository name).
+    pub package: String,
+    /// The tag.
+    pub tag: String,
+    /// The release type.
+    pub release_type: ReleaseType,
+    /// The distro, e.g. `centos`.
+    pub distro: String,
+    /// The distro's release, e.g. `8`.
+    pub release: String,
+    /// The Python version.
+    pub python_version: String,
+    /// The directory its files are rendered into, relative to the images repo.
+    pub directory: PathBuf,
+    /// Its Dockerfile, relative to the images repo.
+    pub dockerfile: PathBuf,
+    /// Build arguments.
+    pub build_args: IndexMap<String, String>,
+    /// The image it is built FROM.
+    pub from: String,
+    /// The target it is built FROM, when that is part of the plan.
+    pub depends_on: Option<String>,
+}
+
+/// Everything to generate and build, before anything is done.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    /// The BentoML version.
+    pub bentoml_version: String,
+    /// The CUDA version, when any target needs one.
+    pub cuda_version: Option<String>,
+    /// The Python versions of the matrix.
+    pub python_versions: Vec<String>,
+    /// Where Dockerfiles go, relative to the images repo.
+    pub output_dir: PathBuf,
+    /// Every target, in the order of the original tool: package, Python
+    /// version, release type (base first), distro, release.
+    pub targets: Vec<Target>,
+    /// Target names in build order: every target after the one it is built FROM.
+    pub build_order: Vec<String>,
+}
+
+impl Plan {
+    /// Expands the manifest into targets.
+    ///
+    /// # Errors
+    /// When the options do not fit the manifest.
+    pub fn new(manifest: &Manifest, options: &Options) -> Result<Self, Error> {
+        let bentoml_version = options
+            .bentoml_version
+            .clone()
+            .or_else(|| manifest.bentoml_version.clone())
+            .ok_or(Error::NoBentomlVersion)?;
+        crate::manifest::check_tag_part(&bentoml_version).map_err(|why| {
+            Error::BadBentomlVersion {
+                version: bentoml_version.clone(),
+                why,
+            }
+        })?;
+        let python_versions: Vec<String> = if !options.python_versions.is_empty() {
+            let mut versions: Vec<String> = Vec::new();
+            for version in &options.python_versions {
+                if !crate::manifest::is_python_version(version) {
+                    return Err(Error::BadPythonVersion {
+                        version: version.clone(),
+                    });
+                }
+                if !versions.contains(version) {
+                    versions.push(version.clone());
+                }
+            }
+            versions
+        } else if let Some(versions) = &manifest.python_versions {
+            versions.clone()
+        } else {
+            DEFAULT_PYTHON_VERSIONS.map(String::from).to_vec()
+        };
+        let selected = |t: ReleaseType| {
+            t == ReleaseType::Base
+                || options.release_types.is_empty()
+                || options.release_types.contains(&t)
+        };
+
+        let mut targets = Vec::new();
+        for package in &manifest.packages {
+            for python in &python_versions {
+                for (release_type, distros) in &package.release_types {
+                    if !selected(*release_type) {
+                        continue;
+                    }
+                    for distro in distros.iter().filter_map(|d| manifest.distro(d)) {
+                        for release in &distro.releases {
+                            let narrowed = release.spec.python_versions.as_ref();
+                            if narrowed.is_some_and(|v| !v.contains(python)) {
+                                continue;
+                            }
+                            targets.push(target(
+                                &package.name,
+                                *release_type,
+                                distro,
+                                release,
+                                python,
+                                &bentoml_version,
+                                &options.output_dir,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let needs_cuda = targets.iter().any(|t| {
+            manifest
+                .distro(&t.distro)
+                .and_then(|d| d.releases.iter().find(|r| r.version == t.release))
+                .is_some_and(|r| r.spec.cuda_prefix_url.is_some())
+        });
+        let cuda_version = if needs_cuda || options.cuda_version.is_some() {
+            Some(cuda_version(manifest, options)?)
+        } else {
+            None
+        };
+        let mut build_order: Vec<String> = targets
+            .iter()
+            .filter(|t| t.depends_on.is_none())
+            .map(|t| t.name.clone())
+            .collect();
+        build_order.extend(
+            targets
+                .iter()
+                .filter(|t| t.depends_on.is_some())
+                .map(|t| t.name.clone()),
+        );
+        Ok(Self {
+            bentoml_version,
+            cuda_version,
+            python_versions,
+            output_dir: options.output_dir.clone(),
+            targets,
+            build_order,
+        })
+    }
+
+    /// The target named `name`.
+    #[must_use]
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+fn cuda_version(manifest: &Manifest, options: &Options) -> Result<String, Error> {
+    let defined: Vec<&str> = manifest.cuda.iter().map(|c| c.version.as_str()).collect();
+    if let Some(version) = options.cuda_version.as_ref().or(manifest.cuda_version.as_ref()) {
+        if defined.contains(&version.as_str()) {
+            return Ok(version.clone());
+        }
+        return Err(Error::UnknownCudaVersion {
+            version: version.clone(),
+            help: suggestion(version, defined.iter().copied()).or_else(|| {
+                (!defined.is_empty()).then(|| format!("defined: {}", defined.join(", ")))
+            }),
+        });
+    }
+    match defined.as_slice() {
+        [one] => Ok((*one).to_string()),
+        many if many.contains(&DEFAULT_CUDA_VERSION) => Ok(DEFAULT_CUDA_VERSION.to_string()),
+        many => Err(Error::AmbiguousCudaVersion {
+            choices: many.join(", "),
+        }),
+    }
+}
+
+/// `<release type>-python<python>-<add_to_tags>` for `base` and `devel`,
+/// `<bentoml>-python<python>-<add_to_tags>-<release type>` for the others.
+#[must_use]
+pub fn tag(release_type: ReleaseType, python: &str, add_to_tags: &str, bentoml: &str) -> String {
+    match release_type {
+        ReleaseType::Base | ReleaseType::Devel => {
+            format!("{release_type}-python{python}-{add_to_tags}")
+        }
+        ReleaseType::Runtime | ReleaseType::Cudnn => {
+            format!("{bentoml}-python{python}-{add_to_tags}-{release_type}")
+        }
+    }
+}
+
+/// The tag of the base image a target is built FROM, with the Python
+/// version left to the build argument: what templates see as `build_tag`.
+#[must_use]
+pub fn build_tag(add_to_tags: &str) -> String {
+    tag(ReleaseType::Base, "$PYTHON_VERSION", add_to_tags, "")
+}
+
+/// The directory a target's files are rendered into.
+#[must_use]
+pub fn directory(output: &Path, package: &str, distro: &str, release: &str, release_type: ReleaseType) -> PathBuf {
+    let dir = output.join(package).join(format!("{distro}{release}"));
+    match release_type {
+        ReleaseType::Base => dir,
+        other => dir.join(other.as_str()),
+    }
+}
+
+fn target(
+    package: &str,
+    release_type: ReleaseType,
+    distro: &Distro,
+    release: &Release,
+    python: &str,
+    bentoml: &str,
+    output: &Path,
+) -> Target {
+    let add_to_tags = &release.spec.add_to_tags;
+    let tag = tag(release_type, python, add_to_tags, bentoml);
+    let directory = directory(output, package, &distro.name, &release.version, release_type);
+    let (from, depends_on) = if release_type == ReleaseType::Base {
+        (release.spec.base_image.clone(), None)
+    } else {
+        let base = format!("{package}:{}", self::tag(ReleaseType::Base, python, add_to_tags, bentoml));
+        (base.clone(), Some(base))
+    };
+    Target {
+        name: format!("{package}:{tag}"),
+        package: package.to_string(),
+        tag,
+        release_type,
+        distro: distro.name.clone(),
+        release: release.version.clone(),
+        python_version: python.to_string(),
+        dockerfile: directory.join("Dockerfile"),
+        directory,
+        build_args: IndexMap::from([("PYTHON_VERSION".to_string(), python.to_string())]),
+        from,
+        depends_on,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_follow_the_original_format() {
+        assert_eq!(tag(ReleaseType::Devel, "3.8", "slim", "0.13.0"), "devel-python3.8-slim");
+        assert_eq!(tag(ReleaseType::Base, "3.8", "slim", "0.13.0"), "base-python3.8-slim");
+        assert_eq!(
+            tag(ReleaseType::Cudnn, "3.8", "centos7", "0.13.0"),
+            "0.13.0-python3.8-centos7-cudnn"
+        );
+        assert_eq!(
+            tag(ReleaseType::Runtime, "3.7", "ami2", "0.13.0"),
+            "0.13.0-python3.7-ami2-runtime"
+        );
+        assert_eq!(build_tag("slim"), "base-python$PYTHON_VERSION-slim");
+    }
+
+    #[test]
+    fn directories_put_base_at_the_distro_level() {
+        let out = Path::new("generated");
+        assert_eq!(
+            directory(out, "model-server", "centos", "8", ReleaseType::Base),
+            Path::new("generated/model-server/centos8")
+        );
+        assert_eq!(
+            directory(out, "model-server", "alpine", "3.14", ReleaseType::Runtime),
+            Path::new("generated/model-server/alpine3.14/runtime")
+        );
+    }
+}
