@@ -118,7 +118,9 @@ impl Diagnostic for Problem {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source.as_ref().map(|s| &s.0 as &dyn miette::SourceCode)
+        self.source
+            .as_ref()
+            .map(|s| &s.0 as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -182,9 +184,7 @@ impl std::error::Error for Problems {}
 
 impl Diagnostic for Problems {
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        Some(Box::new(
-            self.problems.iter().map(|p| p as &dyn Diagnostic),
-        ))
+        Some(Box::new(self.problems.iter().map(|p| p as &dyn Diagnostic)))
     }
 }
 

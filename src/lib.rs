@@ -1,4 +1,78 @@
+//! bentoml-docker renders, builds and publishes a release matrix of Docker
+//! images from one `manifest.yml` and a directory of Jinja templates.
+//!
+//! The stages follow the data: [`manifest`] (read and check) -> [`plan`]
+//! (every target, before any side effect) -> [`render`] (templates) ->
+//! [`output`] (atomic writes); [`generate`] ties the last three together.
+
+pub mod cli;
+mod commands;
 pub mod diagnostic;
+pub mod generate;
 pub mod manifest;
+pub mod output;
 pub mod plan;
 pub mod render;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::Parser;
+
+/// Everything that can stop a run, by stage.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    /// The manifest could not be read.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Manifest(#[from] manifest::Error),
+    /// The manifest or templates have problems.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Invalid(#[from] diagnostic::Problems),
+    /// The command line does not fit the manifest.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Plan(#[from] plan::Error),
+    /// Generation failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Generate(#[from] generate::Error),
+    /// An original flag whose stage this version does not have.
+    #[error("{what} is not available in this version")]
+    #[diagnostic(help("generate with `-sag` (stop at generate), then build with `docker build`"))]
+    NotAvailable {
+        /// The flag.
+        what: &'static str,
+    },
+    /// Standard output is gone.
+    #[error("cannot write output")]
+    Stdout(#[from] std::io::Error),
+}
+
+impl Error {
+    /// The documented exit code: 2 for invalid input or usage, 1 for failures.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Manifest(_)
+            | Self::Invalid(_)
+            | Self::Plan(_)
+            | Self::Generate(generate::Error::Render(_)) => 2,
+            Self::Generate(generate::Error::Output(_))
+            | Self::NotAvailable { .. }
+            | Self::Stdout(_) => 1,
+        }
+    }
+}
+
+/// Parses `args` (the original's flag spellings included) and runs the
+/// command, drawing results on `out`. Usage errors, `--help` and `--version`
+/// are clap's: they print and exit.
+///
+/// # Errors
+/// Whatever stage failed; see [`Error::exit_code`].
+pub fn run<I: IntoIterator<Item = OsString>>(args: I, out: &mut dyn Write) -> Result<(), Error> {
+    let cli = cli::Cli::try_parse_from(cli::translate(args)).unwrap_or_else(|e| e.exit());
+    commands::run(cli, out)
+}

@@ -357,7 +357,10 @@ mod tests {
         let Value::Seq(items) = &get(&root, "10").value else {
             panic!()
         };
-        let texts: Vec<_> = items.iter().map(|n| n.value.scalar_text().unwrap()).collect();
+        let texts: Vec<_> = items
+            .iter()
+            .map(|n| n.value.scalar_text().unwrap())
+            .collect();
         assert_eq!(texts, ["3.10", "3.9", "1_000"]);
     }
 
@@ -427,7 +430,10 @@ mod tests {
                 "cuda"
             ]
         );
-        assert_eq!(get(centos7, "base_image").value, Value::Str("centos:7".into()));
+        assert_eq!(
+            get(centos7, "base_image").value,
+            Value::Str("centos:7".into())
+        );
         assert_eq!(get(centos7, "templates_dir").at.line, 72);
     }
 }

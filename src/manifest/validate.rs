@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value as Json;
 
 use super::raw::{self, Key, Node, Pos, Value};
-use super::{Checked, Cuda, Cudnn, Distro, Manifest, Package, Registry, Release, ReleaseType, Spec};
+use super::{
+    Checked, Cuda, Cudnn, Distro, Manifest, Package, Registry, Release, ReleaseType, Spec,
+};
 use crate::diagnostic::{Problem, Source, suggestion};
 
 const TOP_KEYS: [&str; 8] = [
@@ -103,11 +105,19 @@ impl Checker {
 
     fn unknown_key(&mut self, key: &Key, known: &[&str], context: &str) {
         let problem = self
-            .problem(key.at, format!("unknown key `{}` in {context}", key.name), "not a known key")
+            .problem(
+                key.at,
+                format!("unknown key `{}` in {context}", key.name),
+                "not a known key",
+            )
             .maybe_help(suggestion(&key.name, known.iter().copied()).or_else(|| {
                 Some(format!(
                     "known keys: {}",
-                    known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    known
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             }));
         self.problems.push(problem);
@@ -208,7 +218,11 @@ impl Checker {
             if let Some(version) = &manifest.bentoml_version
                 && let Err(why) = check_tag_part(version)
             {
-                self.report_node(node, format!("`bentoml_version` {why}"), "goes into every tag");
+                self.report_node(
+                    node,
+                    format!("`bentoml_version` {why}"),
+                    "goes into every tag",
+                );
             }
         }
         if let Some((_, node)) = find("cuda_version") {
@@ -219,10 +233,15 @@ impl Checker {
                 let problem = self
                     .problem(
                         node.at,
-                        format!("`cuda_version` `{version}` is not defined under `cuda_dependencies`"),
+                        format!(
+                            "`cuda_version` `{version}` is not defined under `cuda_dependencies`"
+                        ),
                         "unknown CUDA version",
                     )
-                    .maybe_help(suggestion(version, manifest.cuda.iter().map(|c| c.version.as_str())));
+                    .maybe_help(suggestion(
+                        version,
+                        manifest.cuda.iter().map(|c| c.version.as_str()),
+                    ));
                 self.problems.push(problem);
             }
         }
@@ -350,7 +369,13 @@ impl Checker {
 
     /// Checks a release spec; with `complete`, the keys every release needs
     /// must be there and not empty.
-    fn spec(&mut self, entries: &[(Key, Node)], node: &Node, context: &str, complete: bool) -> Option<Spec> {
+    fn spec(
+        &mut self,
+        entries: &[(Key, Node)],
+        node: &Node,
+        context: &str,
+        complete: bool,
+    ) -> Option<Spec> {
         let mut spec = Spec {
             templates_dir: String::new(),
             templates_dir_at: node.at,
@@ -380,10 +405,16 @@ impl Checker {
                                 && !tag.is_empty()
                                 && let Err(why) = check_tag_part(tag)
                             {
-                                self.report_node(value, format!("{what} {why}"), "goes into every tag");
+                                self.report_node(
+                                    value,
+                                    format!("{what} {why}"),
+                                    "goes into every tag",
+                                );
                             }
                         }
-                        "cuda_prefix_url" => spec.cuda_prefix_url = text.clone().filter(|t| !t.is_empty()),
+                        "cuda_prefix_url" => {
+                            spec.cuda_prefix_url = text.clone().filter(|t| !t.is_empty());
+                        }
                         _ => {}
                     }
                     text.map_or(Json::Null, Json::String)
@@ -412,7 +443,9 @@ impl Checker {
                 "cuda" => {
                     let mut components = serde_json::Map::new();
                     for (name, version) in self.entries(value, &what) {
-                        if let Some(text) = self.text(version, &format!("component `{}`", name.name)) {
+                        if let Some(text) =
+                            self.text(version, &format!("component `{}`", name.name))
+                        {
                             components.insert(name.name.clone(), Json::String(text));
                         }
                     }
@@ -441,17 +474,29 @@ impl Checker {
         }
         if complete {
             for required in ["templates_dir", "base_image", "add_to_tags"] {
-                let help = format!("set `{required}` in this release, or in `release_spec` and merge it with `<<: *anchor`");
+                let help = format!(
+                    "set `{required}` in this release, or in `release_spec` and merge it with `<<: *anchor`"
+                );
                 match entries.iter().find(|(k, _)| k.name == required) {
                     None => {
                         let problem = self
-                            .problem(node.at, format!("{context} has no `{required}`"), "in this release")
+                            .problem(
+                                node.at,
+                                format!("{context} has no `{required}`"),
+                                "in this release",
+                            )
                             .help(help);
                         self.problems.push(problem);
                     }
-                    Some((_, value)) if spec.fields[required].as_str().is_none_or(str::is_empty) => {
+                    Some((_, value))
+                        if spec.fields[required].as_str().is_none_or(str::is_empty) =>
+                    {
                         let mut problem = self
-                            .problem(value.at, format!("`{required}` of {context} is empty"), "empty")
+                            .problem(
+                                value.at,
+                                format!("`{required}` of {context} is empty"),
+                                "empty",
+                            )
                             .help(help);
                         if let Some(via) = value.via {
                             problem = problem.at(via.offset, via.len, "merged here");
@@ -470,7 +515,10 @@ impl Checker {
             if !matches!(node.value, Value::Null) {
                 self.report_node(
                     node,
-                    format!("{what} must be a list of `NAME=value`, found {}", node.value.kind()),
+                    format!(
+                        "{what} must be a list of `NAME=value`, found {}",
+                        node.value.kind()
+                    ),
                     "expected a list",
                 );
             }
@@ -484,14 +532,21 @@ impl Checker {
             let Some((name, value)) = text.split_once('=') else {
                 let problem = self
                     .problem(item.at, format!("`{text}` is not `NAME=value`"), "no `=`")
-                    .help(format!("write it as `{}=VALUE`", text.trim().to_uppercase()));
+                    .help(format!(
+                        "write it as `{}=VALUE`",
+                        text.trim().to_uppercase()
+                    ));
                 self.problems.push(problem);
                 continue;
             };
             if !is_envar_name(name) {
                 let upper = name.trim().to_uppercase().replace(['-', ' ', '.'], "_");
                 let problem = self
-                    .problem(item.at, format!("`{name}` is not an upper-case environment variable name"), "names are `[A-Z_][A-Z0-9_]*`")
+                    .problem(
+                        item.at,
+                        format!("`{name}` is not an upper-case environment variable name"),
+                        "names are `[A-Z_][A-Z0-9_]*`",
+                    )
                     .maybe_help(is_envar_name(&upper).then(|| format!("write `{upper}={value}`")));
                 self.problems.push(problem);
                 continue;
@@ -508,7 +563,11 @@ impl Checker {
                 continue;
             }
             if envars.iter().any(|(n, _)| n == name) {
-                self.report(item.at, format!("`{name}` is set twice in {what}"), "second time");
+                self.report(
+                    item.at,
+                    format!("`{name}` is set twice in {what}"),
+                    "second time",
+                );
                 continue;
             }
             envars.push((name.to_string(), value.to_string()));
@@ -520,7 +579,10 @@ impl Checker {
         let Value::Seq(items) = &node.value else {
             self.report_node(
                 node,
-                format!("`python_versions` must be a list, found {}", node.value.kind()),
+                format!(
+                    "`python_versions` must be a list, found {}",
+                    node.value.kind()
+                ),
                 "expected a list such as [\"3.10\", \"3.11\"]",
             );
             return None;
@@ -532,11 +594,19 @@ impl Checker {
             };
             if !is_python_version(&version) {
                 let problem = self
-                    .problem(item.at, format!("`{version}` is not a Python version"), "expected e.g. 3.11")
+                    .problem(
+                        item.at,
+                        format!("`{version}` is not a Python version"),
+                        "expected e.g. 3.11",
+                    )
                     .help("Python versions look like `3.11` or `3.11.4`");
                 self.problems.push(problem);
             } else if versions.contains(&version) {
-                self.report(item.at, format!("Python `{version}` is listed twice"), "second time");
+                self.report(
+                    item.at,
+                    format!("Python `{version}` is listed twice"),
+                    "second time",
+                );
             } else {
                 versions.push(version);
             }
@@ -564,7 +634,11 @@ impl Checker {
                 let release_type = match ReleaseType::parse(&type_key.name) {
                     Some(ReleaseType::Base) => {
                         let problem = self
-                            .problem(type_key.at, "`base` is implied and cannot be declared", "declared here")
+                            .problem(
+                                type_key.at,
+                                "`base` is implied and cannot be declared",
+                                "declared here",
+                            )
                             .help("remove it: every distro a package uses gets a `base` image");
                         self.problems.push(problem);
                         continue;
@@ -574,12 +648,21 @@ impl Checker {
                         let problem = self
                             .problem(
                                 type_key.at,
-                                format!("unknown release type `{}` in package `{name}`", type_key.name),
+                                format!(
+                                    "unknown release type `{}` in package `{name}`",
+                                    type_key.name
+                                ),
                                 "not a release type",
                             )
                             .maybe_help(
-                                suggestion(&type_key.name, ["runtime", "cudnn", "devel"])
-                                    .or_else(|| Some("release types are `runtime`, `cudnn` and `devel`".into())),
+                                suggestion(&type_key.name, ["runtime", "cudnn", "devel"]).or_else(
+                                    || {
+                                        Some(
+                                            "release types are `runtime`, `cudnn` and `devel`"
+                                                .into(),
+                                        )
+                                    },
+                                ),
                             );
                         self.problems.push(problem);
                         continue;
@@ -591,10 +674,21 @@ impl Checker {
                 for (distro_name, item) in items {
                     let Some(distro) = distros.iter().find(|d| d.name == distro_name) else {
                         let problem = self
-                            .problem(item.at, format!("distro `{distro_name}` is not defined under `releases`"), "unknown distro")
-                            .maybe_help(suggestion(&distro_name, distro_names.iter().copied()).or_else(|| {
-                                Some(format!("define it under `releases:` or use one of: {}", distro_names.join(", ")))
-                            }));
+                            .problem(
+                                item.at,
+                                format!("distro `{distro_name}` is not defined under `releases`"),
+                                "unknown distro",
+                            )
+                            .maybe_help(
+                                suggestion(&distro_name, distro_names.iter().copied()).or_else(
+                                    || {
+                                        Some(format!(
+                                            "define it under `releases:` or use one of: {}",
+                                            distro_names.join(", ")
+                                        ))
+                                    },
+                                ),
+                            );
                         self.problems.push(problem);
                         continue;
                     };
@@ -607,11 +701,17 @@ impl Checker {
                         if let Some(via) = item.via {
                             problem = problem.at(via.offset, via.len, "through this alias");
                         }
-                        self.problems.push(problem.help("each distro gets one image per release type; remove one"));
+                        self.problems.push(
+                            problem.help("each distro gets one image per release type; remove one"),
+                        );
                         continue;
                     }
                     if release_type == ReleaseType::Cudnn {
-                        for release in distro.releases.iter().filter(|r| r.spec.cuda_prefix_url.is_none()) {
+                        for release in distro
+                            .releases
+                            .iter()
+                            .filter(|r| r.spec.cuda_prefix_url.is_none())
+                        {
                             let problem = self
                                 .problem(
                                     item.at,
@@ -676,7 +776,10 @@ impl Checker {
             Value::Str(s) | Value::Number(s) => out.push((s.clone(), node)),
             other => self.report_node(
                 node,
-                format!("expected a distro name or a list of them, found {}", other.kind()),
+                format!(
+                    "expected a distro name or a list of them, found {}",
+                    other.kind()
+                ),
                 "expected a distro",
             ),
         }
@@ -694,7 +797,9 @@ impl Checker {
                 for release in &distro.releases {
                     let who = format!("`{}` `{}`", distro.name, release.version);
                     let dir = format!("{}{}", distro.name, release.version);
-                    if let Some((_, other)) = tags.iter().find(|(t, _)| *t == release.spec.add_to_tags) {
+                    if let Some((_, other)) =
+                        tags.iter().find(|(t, _)| *t == release.spec.add_to_tags)
+                    {
                         self.problems.push(
                             self.source
                                 .problem(format!(
@@ -740,15 +845,23 @@ impl Checker {
                         }
                     }
                     "registry" => {
-                        for (package, path) in self.entries(value, &format!("`registry` of {context}")) {
+                        for (package, path) in
+                            self.entries(value, &format!("`registry` of {context}"))
+                        {
                             if !package_names.contains(&package.name.as_str()) {
                                 let problem = self
                                     .problem(
                                         package.at,
-                                        format!("package `{}` is not defined under `packages`", package.name),
+                                        format!(
+                                            "package `{}` is not defined under `packages`",
+                                            package.name
+                                        ),
                                         "unknown package",
                                     )
-                                    .maybe_help(suggestion(&package.name, package_names.iter().copied()));
+                                    .maybe_help(suggestion(
+                                        &package.name,
+                                        package_names.iter().copied(),
+                                    ));
                                 self.problems.push(problem);
                                 continue;
                             }
@@ -762,17 +875,34 @@ impl Checker {
                                 self.problems.push(problem);
                                 continue;
                             }
-                            registry.repositories.push((package.name.clone(), path_text));
+                            registry
+                                .repositories
+                                .push((package.name.clone(), path_text));
                         }
                     }
                     _ => self.unknown_key(key, &REGISTRY_KEYS, &context),
                 }
             }
             if registry.user.is_some() != registry.pwd.is_some() {
-                let (has, lacks) = if registry.user.is_some() { ("user", "pwd") } else { ("pwd", "user") };
+                let (has, lacks) = if registry.user.is_some() {
+                    ("user", "pwd")
+                } else {
+                    ("pwd", "user")
+                };
                 let problem = self
-                    .problem(host_key.at, format!("{context} has `{has}` but no `{lacks}`"), "registry")
-                    .help(format!("name the environment variable that holds the {}", if lacks == "pwd" { "password" } else { "user name" }));
+                    .problem(
+                        host_key.at,
+                        format!("{context} has `{has}` but no `{lacks}`"),
+                        "registry",
+                    )
+                    .help(format!(
+                        "name the environment variable that holds the {}",
+                        if lacks == "pwd" {
+                            "password"
+                        } else {
+                            "user name"
+                        }
+                    ));
                 self.problems.push(problem);
             }
             registries.push(registry);
@@ -788,7 +918,15 @@ impl Checker {
             Value::Str(s) | Value::Number(s) => s.clone(),
             Value::Null => return None,
             other => {
-                self.report_node(value, format!("`{}` of {context} must name an environment variable, found {}", key.name, other.kind()), "expected a variable name");
+                self.report_node(
+                    value,
+                    format!(
+                        "`{}` of {context} must name an environment variable, found {}",
+                        key.name,
+                        other.kind()
+                    ),
+                    "expected a variable name",
+                );
                 return None;
             }
         };
@@ -821,8 +959,14 @@ impl Checker {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if !safe {
             let problem = self
-                .problem(key.at, format!("{what} name `{name}` cannot be used in a path under `generated/`"), "unsafe name")
-                .help(format!("{what} names use letters, digits, `.`, `_` and `-`"));
+                .problem(
+                    key.at,
+                    format!("{what} name `{name}` cannot be used in a path under `generated/`"),
+                    "unsafe name",
+                )
+                .help(format!(
+                    "{what} names use letters, digits, `.`, `_` and `-`"
+                ));
             self.problems.push(problem);
         }
     }
@@ -857,9 +1001,12 @@ pub(crate) fn is_python_version(version: &str) -> bool {
 /// by single `.`, `_` or `-`.
 fn is_repository_name(name: &str) -> bool {
     !name.is_empty()
-        && name
-            .split(['.', '_', '-'])
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && name.split(['.', '_', '-']).all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 /// Checks text that becomes part of a Docker tag.
@@ -888,7 +1035,9 @@ fn check_repository_path(path: &str) -> Result<(), String> {
             return Err("a tag or digest does not belong here".into());
         }
         if !is_repository_name(part) {
-            return Err(format!("`{part}` is not lower-case letters, digits, `.`, `_`, `-`"));
+            return Err(format!(
+                "`{part}` is not lower-case letters, digits, `.`, `_`, `-`"
+            ));
         }
     }
     Ok(())

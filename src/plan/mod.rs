@@ -36,7 +36,9 @@ pub struct Options {
 pub enum Error {
     /// No BentoML version anywhere.
     #[error("no BentoML version given")]
-    #[diagnostic(help("pass `-bv VERSION` (e.g. `-bv 1.3.0`), or set `bentoml_version` in the manifest"))]
+    #[diagnostic(help(
+        "pass `-bv VERSION` (e.g. `-bv 1.3.0`), or set `bentoml_version` in the manifest"
+    ))]
     NoBentomlVersion,
     /// A BentoML version that cannot be part of a tag.
     #[error("BentoML version `{version}` {why}")]
@@ -227,7 +229,11 @@ impl Plan {
 
 fn cuda_version(manifest: &Manifest, options: &Options) -> Result<String, Error> {
     let defined: Vec<&str> = manifest.cuda.iter().map(|c| c.version.as_str()).collect();
-    if let Some(version) = options.cuda_version.as_ref().or(manifest.cuda_version.as_ref()) {
+    if let Some(version) = options
+        .cuda_version
+        .as_ref()
+        .or(manifest.cuda_version.as_ref())
+    {
         if defined.contains(&version.as_str()) {
             return Ok(version.clone());
         }
@@ -270,7 +276,13 @@ pub fn build_tag(add_to_tags: &str) -> String {
 
 /// The directory a target's files are rendered into.
 #[must_use]
-pub fn directory(output: &Path, package: &str, distro: &str, release: &str, release_type: ReleaseType) -> PathBuf {
+pub fn directory(
+    output: &Path,
+    package: &str,
+    distro: &str,
+    release: &str,
+    release_type: ReleaseType,
+) -> PathBuf {
     let dir = output.join(package).join(format!("{distro}{release}"));
     match release_type {
         ReleaseType::Base => dir,
@@ -289,11 +301,20 @@ fn target(
 ) -> Target {
     let add_to_tags = &release.spec.add_to_tags;
     let tag = tag(release_type, python, add_to_tags, bentoml);
-    let directory = directory(output, package, &distro.name, &release.version, release_type);
+    let directory = directory(
+        output,
+        package,
+        &distro.name,
+        &release.version,
+        release_type,
+    );
     let (from, depends_on) = if release_type == ReleaseType::Base {
         (release.spec.base_image.clone(), None)
     } else {
-        let base = format!("{package}:{}", self::tag(ReleaseType::Base, python, add_to_tags, bentoml));
+        let base = format!(
+            "{package}:{}",
+            self::tag(ReleaseType::Base, python, add_to_tags, bentoml)
+        );
         (base.clone(), Some(base))
     };
     Target {
@@ -318,8 +339,14 @@ mod tests {
 
     #[test]
     fn tags_follow_the_original_format() {
-        assert_eq!(tag(ReleaseType::Devel, "3.8", "slim", "0.13.0"), "devel-python3.8-slim");
-        assert_eq!(tag(ReleaseType::Base, "3.8", "slim", "0.13.0"), "base-python3.8-slim");
+        assert_eq!(
+            tag(ReleaseType::Devel, "3.8", "slim", "0.13.0"),
+            "devel-python3.8-slim"
+        );
+        assert_eq!(
+            tag(ReleaseType::Base, "3.8", "slim", "0.13.0"),
+            "base-python3.8-slim"
+        );
         assert_eq!(
             tag(ReleaseType::Cudnn, "3.8", "centos7", "0.13.0"),
             "0.13.0-python3.8-centos7-cudnn"

@@ -13,18 +13,29 @@ const NVIDIA_DOWNLOADS: &str = "https://developer.download.nvidia.com/compute";
 /// `PYTHON_VERSION`), `cuda` expanded (or every CUDA key removed when the
 /// distro has none) and, for `cudnn`, `docker_build_path`.
 #[must_use]
-pub fn metadata(plan: &Plan, target: &Target, spec: &Spec, cuda: Option<&Cuda>) -> Map<String, Json> {
+pub fn metadata(
+    plan: &Plan,
+    target: &Target,
+    spec: &Spec,
+    cuda: Option<&Cuda>,
+) -> Map<String, Json> {
     let mut metadata = Map::with_capacity(spec.fields.len() + 2);
     metadata.insert("package".into(), Json::String(target.package.clone()));
     for (key, value) in &spec.fields {
         metadata.insert(key.clone(), value.clone());
     }
     let mut envars = Map::with_capacity(spec.envars.len() + 2);
-    envars.insert("BENTOML_VERSION".into(), Json::String(plan.bentoml_version.clone()));
+    envars.insert(
+        "BENTOML_VERSION".into(),
+        Json::String(plan.bentoml_version.clone()),
+    );
     for (name, value) in &spec.envars {
         envars.insert(name.clone(), Json::String(value.clone()));
     }
-    envars.insert("PYTHON_VERSION".into(), Json::String(target.python_version.clone()));
+    envars.insert(
+        "PYTHON_VERSION".into(),
+        Json::String(target.python_version.clone()),
+    );
     metadata.insert("envars".into(), Json::Object(envars));
 
     match (&spec.cuda_prefix_url, cuda) {
@@ -70,7 +81,9 @@ fn cuda_context(prefix: &str, cuda: &Cuda) -> Json {
     let mut context = Map::new();
     context.insert(
         "ml_repo".into(),
-        Json::String(format!("{NVIDIA_DOWNLOADS}/machine-learning/repos/{prefix}/x86_64")),
+        Json::String(format!(
+            "{NVIDIA_DOWNLOADS}/machine-learning/repos/{prefix}/x86_64"
+        )),
     );
     context.insert(
         "base_repo".into(),

@@ -49,7 +49,9 @@ pub struct Renderer {
 
 impl std::fmt::Debug for Renderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Renderer").field("sets", &self.sets).finish_non_exhaustive()
+        f.debug_struct("Renderer")
+            .field("sets", &self.sets)
+            .finish_non_exhaustive()
     }
 }
 
@@ -77,22 +79,39 @@ impl Renderer {
                         if renderer.sets.contains_key(&key) {
                             continue;
                         }
-                        let files = listings
-                            .entry(spec.templates_dir.clone())
-                            .or_insert_with(|| list_templates(&manifest.root.join(&spec.templates_dir)));
-                        let who = format!("`{}` `{}` ({} of `{}`)", distro.name, release.version, release_type, package.name);
+                        let files =
+                            listings
+                                .entry(spec.templates_dir.clone())
+                                .or_insert_with(|| {
+                                    list_templates(&manifest.root.join(&spec.templates_dir))
+                                });
+                        let who = format!(
+                            "`{}` `{}` ({} of `{}`)",
+                            distro.name, release.version, release_type, package.name
+                        );
                         match files {
                             Err(error) => problems.push(
                                 manifest
                                     .source
-                                    .problem(format!("cannot read templates directory `{}`: {error}", spec.templates_dir))
-                                    .at(spec.templates_dir_at.offset, spec.templates_dir_at.len, "templates_dir")
-                                    .help(format!("{who} renders from it; create it or fix `templates_dir`")),
+                                    .problem(format!(
+                                        "cannot read templates directory `{}`: {error}",
+                                        spec.templates_dir
+                                    ))
+                                    .at(
+                                        spec.templates_dir_at.offset,
+                                        spec.templates_dir_at.len,
+                                        "templates_dir",
+                                    )
+                                    .help(format!(
+                                        "{who} renders from it; create it or fix `templates_dir`"
+                                    )),
                             ),
                             Ok(files) => match select(&spec.templates_dir, files, *release_type) {
                                 Ok(set) => {
                                     for file in &set {
-                                        if let Err(problem) = renderer.load(&manifest.root, &file.name) {
+                                        if let Err(problem) =
+                                            renderer.load(&manifest.root, &file.name)
+                                        {
                                             problems.push(*problem);
                                         }
                                     }
@@ -108,7 +127,11 @@ impl Renderer {
                                                 "{why} in `{}`, needed by {who}",
                                                 spec.templates_dir
                                             ))
-                                            .at(spec.templates_dir_at.offset, spec.templates_dir_at.len, "templates_dir")
+                                            .at(
+                                                spec.templates_dir_at.offset,
+                                                spec.templates_dir_at.len,
+                                                "templates_dir",
+                                            )
                                             .help(format!(
                                                 "add `{}/{release_type}.Dockerfile.j2`",
                                                 spec.templates_dir
@@ -134,10 +157,14 @@ impl Renderer {
             return Ok(());
         }
         let text = std::fs::read_to_string(root.join(name)).map_err(|error| {
-            Box::new(Problem::plain(format!("cannot read template `{name}`: {error}")))
+            Box::new(Problem::plain(format!(
+                "cannot read template `{name}`: {error}"
+            )))
         })?;
         let rewritten = mutable::rewrite(&text);
-        let compiled = self.env.add_template_owned(name.to_string(), rewritten.text.clone());
+        let compiled = self
+            .env
+            .add_template_owned(name.to_string(), rewritten.text.clone());
         self.loaded.insert(
             name.to_string(),
             Loaded {
@@ -187,7 +214,9 @@ impl Renderer {
 
     /// A template error as a problem pointing into the template.
     fn problem(&self, error: &minijinja::Error, target: Option<&Target>) -> Problem {
-        let detail = error.detail().map_or_else(|| error.kind().to_string(), str::to_string);
+        let detail = error
+            .detail()
+            .map_or_else(|| error.kind().to_string(), str::to_string);
         let while_rendering = target.map(|t| {
             format!(
                 "while rendering `{}` ({} {}, Python {})",
@@ -209,14 +238,22 @@ impl Renderer {
             ),
             None => {
                 let line = error.line().unwrap_or(1);
-                let start = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+                let start = text
+                    .split_inclusive('\n')
+                    .take(line.saturating_sub(1))
+                    .map(str::len)
+                    .sum();
                 (start, start)
             }
         };
         let (start, end) = (start.min(text.len()), end.clamp(start, text.len()));
         let expression = text.get(start..end).unwrap_or_default().trim();
         let (message, label, help) = match error.kind() {
-            ErrorKind::SyntaxError => (format!("syntax error in template: {detail}"), "here".to_string(), None),
+            ErrorKind::SyntaxError => (
+                format!("syntax error in template: {detail}"),
+                "here".to_string(),
+                None,
+            ),
             ErrorKind::UndefinedError => (
                 if expression.is_empty() {
                     "undefined variable in template".to_string()
@@ -226,7 +263,10 @@ impl Renderer {
                 "undefined".to_string(),
                 Some(format!(
                     "templates see `build_tag` and `metadata`; test optional keys with `is defined`{}",
-                    while_rendering.as_deref().map(|w| format!(" ({w})")).unwrap_or_default()
+                    while_rendering
+                        .as_deref()
+                        .map(|w| format!(" ({w})"))
+                        .unwrap_or_default()
                 )),
             ),
             _ => (
@@ -260,11 +300,17 @@ fn list_templates(dir: &Path) -> Result<Vec<String>, std::io::Error> {
 /// The templates of a release type: the files whose name contains it, and
 /// for `cudnn` every file that starts with `cuda`, `cudnn` or `nvidia` (the
 /// repository files RHEL-like distros need beside the Dockerfile).
-fn select(dir: &str, files: &[String], release_type: ReleaseType) -> Result<Vec<TemplateFile>, String> {
+fn select(
+    dir: &str,
+    files: &[String],
+    release_type: ReleaseType,
+) -> Result<Vec<TemplateFile>, String> {
     let wanted = |name: &str| {
         name.contains(release_type.as_str())
             || (release_type == ReleaseType::Cudnn
-                && ["cuda", "cudnn", "nvidia"].iter().any(|p| name.starts_with(p)))
+                && ["cuda", "cudnn", "nvidia"]
+                    .iter()
+                    .any(|p| name.starts_with(p)))
     };
     let mut set: Vec<TemplateFile> = Vec::new();
     for name in files.iter().filter(|n| wanted(n)) {
@@ -285,7 +331,9 @@ fn select(dir: &str, files: &[String], release_type: ReleaseType) -> Result<Vec<
         });
     }
     if !set.iter().any(|f| f.output == "Dockerfile") {
-        return Err(format!("no `{release_type}` template (a `*.Dockerfile.j2` whose name contains `{release_type}`)"));
+        return Err(format!(
+            "no `{release_type}` template (a `*.Dockerfile.j2` whose name contains `{release_type}`)"
+        ));
     }
     Ok(set)
 }
@@ -303,14 +351,12 @@ fn environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_filter(mutable::FILTER, mutable::mutable);
-    env.set_formatter(|out, state, value| {
-        match value.kind() {
-            ValueKind::None | ValueKind::Bool | ValueKind::Seq | ValueKind::Map => {
-                out.write_str(&python_repr(value))?;
-                Ok(())
-            }
-            _ => minijinja::escape_formatter(out, state, value),
+    env.set_formatter(|out, state, value| match value.kind() {
+        ValueKind::None | ValueKind::Bool | ValueKind::Seq | ValueKind::Map => {
+            out.write_str(&python_repr(value))?;
+            Ok(())
         }
+        _ => minijinja::escape_formatter(out, state, value),
     });
     env
 }
@@ -358,7 +404,11 @@ fn write_repr(out: &mut String, value: &Value, nested: bool) {
 }
 
 fn write_quoted(out: &mut String, s: &str) {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     out.push(quote);
     for c in s.chars() {
         match c {
@@ -397,13 +447,19 @@ mod tests {
     #[test]
     fn do_append_changes_the_list_even_inside_a_loop() {
         let source = "{% set opts = ['--a'] %}{% for x in ['b', 'c'] %}{% do opts.append('--' ~ x) %}{% endfor %}{{ opts|join(' ') }} {{ opts|length }} {{ opts }}";
-        assert_eq!(render(source, Value::UNDEFINED), "--a --b --c 3 ['--a', '--b', '--c']");
+        assert_eq!(
+            render(source, Value::UNDEFINED),
+            "--a --b --c 3 ['--a', '--b', '--c']"
+        );
     }
 
     #[test]
     fn dict_update_changes_the_dict() {
         let source = "{% set d = {'a': 1} %}{% do d.update({'b': True}) %}{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{{ d }}";
-        assert_eq!(render(source, Value::UNDEFINED), "a=1;b=True;{'a': 1, 'b': True}");
+        assert_eq!(
+            render(source, Value::UNDEFINED),
+            "a=1;b=True;{'a': 1, 'b': True}"
+        );
     }
 
     #[test]
@@ -415,9 +471,15 @@ mod tests {
 
     #[test]
     fn select_maps_template_names_to_files() {
-        let files: Vec<String> = ["base.Dockerfile.j2", "cuda.repo.j2", "cudnn.Dockerfile.j2", "nvidia-ml.repo.j2", "runtime.Dockerfile.j2"]
-            .map(String::from)
-            .to_vec();
+        let files: Vec<String> = [
+            "base.Dockerfile.j2",
+            "cuda.repo.j2",
+            "cudnn.Dockerfile.j2",
+            "nvidia-ml.repo.j2",
+            "runtime.Dockerfile.j2",
+        ]
+        .map(String::from)
+        .to_vec();
         let outputs = |t| {
             select("templates/rhel", &files, t)
                 .unwrap()
@@ -426,7 +488,10 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(outputs(ReleaseType::Base), ["Dockerfile"]);
-        assert_eq!(outputs(ReleaseType::Cudnn), ["cuda.repo", "Dockerfile", "nvidia-ml.repo"]);
+        assert_eq!(
+            outputs(ReleaseType::Cudnn),
+            ["cuda.repo", "Dockerfile", "nvidia-ml.repo"]
+        );
         assert!(select("templates/rhel", &files, ReleaseType::Devel).is_err());
     }
 }

@@ -101,7 +101,10 @@ fn mutated_names(source: &str) -> BTreeSet<&str> {
                 .map_or(0, |(i, c)| i + c.len_utf8());
             let name = &before[start..];
             let preceded_by_dot = before[..start].ends_with('.');
-            if !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) && !preceded_by_dot {
+            if !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && !preceded_by_dot
+            {
                 names.insert(name);
             }
         }
@@ -152,7 +155,6 @@ fn set_statement(source: &str, start: usize) -> Option<(usize, usize, usize)> {
         match quote {
             Some(_) if b == b'\\' => j += 1,
             Some(q) if b == q => quote = None,
-            Some(_) => {}
             None if b == b'\'' || b == b'"' => quote = Some(b),
             None if source[j..].starts_with("%}") => {
                 let mut end = j;
@@ -162,7 +164,7 @@ fn set_statement(source: &str, start: usize) -> Option<(usize, usize, usize)> {
                 let trimmed = source[expr_start..end].trim_end().len();
                 return Some((name_end, expr_start, expr_start + trimmed));
             }
-            None => {}
+            _ => {}
         }
         j += 1;
     }
@@ -171,11 +173,15 @@ fn set_statement(source: &str, start: usize) -> Option<(usize, usize, usize)> {
 
 /// The `__mutable` filter: lists and dicts become shared mutable objects.
 pub fn mutable(value: Value) -> Value {
-    if value.downcast_object_ref::<List>().is_some() || value.downcast_object_ref::<Dict>().is_some() {
+    if value.downcast_object_ref::<List>().is_some()
+        || value.downcast_object_ref::<Dict>().is_some()
+    {
         return value;
     }
     match value.kind() {
-        ValueKind::Seq => Value::from_object(List(Mutex::new(value.try_iter().map(Iterator::collect).unwrap_or_default()))),
+        ValueKind::Seq => Value::from_object(List(Mutex::new(
+            value.try_iter().map(Iterator::collect).unwrap_or_default(),
+        ))),
         ValueKind::Map => {
             let mut map = IndexMap::new();
             if let Ok(keys) = value.try_iter() {
@@ -191,14 +197,19 @@ pub fn mutable(value: Value) -> Value {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn arity(method: &str, args: &[Value], min: usize, max: usize) -> Result<(), Error> {
     if args.len() < min || args.len() > max {
         return Err(Error::new(
             ErrorKind::InvalidOperation,
-            format!("{method}() takes {min} to {max} arguments, got {}", args.len()),
+            format!(
+                "{method}() takes {min} to {max} arguments, got {}",
+                args.len()
+            ),
         ));
     }
     Ok(())
@@ -234,7 +245,12 @@ impl Object for List {
         Some(lock(&self.0).len())
     }
 
-    fn call_method(self: &Arc<Self>, _: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let mut items = lock(&self.0);
         match method {
             "append" => {
@@ -249,7 +265,11 @@ impl Object for List {
                 arity(method, args, 2, 2)?;
                 let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
                 let index = i64::try_from(args[0].clone())?;
-                let index = if index < 0 { (index + len).max(0) } else { index.min(len) };
+                let index = if index < 0 {
+                    (index + len).max(0)
+                } else {
+                    index.min(len)
+                };
                 items.insert(usize::try_from(index).unwrap_or(0), args[1].clone());
             }
             "pop" => {
@@ -264,14 +284,15 @@ impl Object for List {
                     .ok()
                     .filter(|i| *i < items.len())
                     .map(|i| items.remove(i))
-                    .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "pop index out of range"));
+                    .ok_or_else(|| {
+                        Error::new(ErrorKind::InvalidOperation, "pop index out of range")
+                    });
             }
             "remove" => {
                 arity(method, args, 1, 1)?;
-                let position = items
-                    .iter()
-                    .position(|v| v == &args[0])
-                    .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "list.remove(x): x not in list"))?;
+                let position = items.iter().position(|v| v == &args[0]).ok_or_else(|| {
+                    Error::new(ErrorKind::InvalidOperation, "list.remove(x): x not in list")
+                })?;
                 items.remove(position);
             }
             "clear" => items.clear(),
@@ -307,7 +328,12 @@ impl Object for Dict {
         Some(lock(&self.0).len())
     }
 
-    fn call_method(self: &Arc<Self>, _: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let mut map = lock(&self.0);
         match method {
             "update" => {
@@ -328,17 +354,24 @@ impl Object for Dict {
                 arity(method, args, 1, 2)?;
                 match map.shift_remove(&args[0]) {
                     Some(value) => Ok(value),
-                    None => args
-                        .get(1)
-                        .cloned()
-                        .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("key {} not in dict", args[0]))),
+                    None => args.get(1).cloned().ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("key {} not in dict", args[0]),
+                        )
+                    }),
                 }
             }
             "popitem" => {
                 arity(method, args, 0, 0)?;
                 map.pop()
                     .map(|(k, v)| Value::from(vec![k, v]))
-                    .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "popitem(): dictionary is empty"))
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::InvalidOperation,
+                            "popitem(): dictionary is empty",
+                        )
+                    })
             }
             "clear" => {
                 map.clear();
@@ -363,7 +396,10 @@ mod tests {
         );
         // `%}` inside a string does not end the statement.
         let rewritten = rewrite("{% set a = ['%}'] %}{% do a.clear() %}");
-        assert_eq!(rewritten.text, "{% set a = (['%}'])|__mutable %}{% do a.clear() %}");
+        assert_eq!(
+            rewritten.text,
+            "{% set a = (['%}'])|__mutable %}{% do a.clear() %}"
+        );
     }
 
     #[test]
@@ -377,8 +413,14 @@ mod tests {
         let source = "{% set a = [] %}\n{{ a.append(1) }}{{ nope }}";
         let rewritten = rewrite(source);
         let nope = rewritten.text.find("nope").unwrap();
-        assert_eq!(rewritten.original_offset(nope), source.find("nope").unwrap());
+        assert_eq!(
+            rewritten.original_offset(nope),
+            source.find("nope").unwrap()
+        );
         let bracket = rewritten.text.find("[]").unwrap();
-        assert_eq!(rewritten.original_offset(bracket), source.find("[]").unwrap());
+        assert_eq!(
+            rewritten.original_offset(bracket),
+            source.find("[]").unwrap()
+        );
     }
 }

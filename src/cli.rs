@@ -1,0 +1,337 @@
+//! The command line: subcommands in today's conventions, and the original
+//! tool's flags (`-bv 0.13.0 -dm`) in its own single-dash forms.
+//!
+//! The original's multi-letter short flags (`-bv`, `-sag`, ...) cannot be
+//! clap short flags, so [`translate`] rewrites them (and absl's other
+//! spellings: `--bv`, `-bentoml_version`, `-bv=X`) to their long forms before
+//! parsing.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::manifest::ReleaseType;
+
+/// The original's flags: (short, long).
+const LEGACY_FLAGS: [(&str, &str); 14] = [
+    ("bv", "bentoml_version"),
+    ("cv", "cuda_version"),
+    ("pv", "python_version"),
+    ("r", "releases"),
+    ("dd", "dockerfile_dir"),
+    ("mf", "manifest_file"),
+    ("dm", "dump_metadata"),
+    ("dr", "dry_run"),
+    ("sag", "stop_at_generate"),
+    ("bi", "build_images"),
+    ("pth", "push_to_hub"),
+    ("o", "overwrite"),
+    ("t", "timeout"),
+    ("g", "generate"),
+];
+
+/// Rewrites the original's flag spellings to long flags clap knows.
+#[must_use]
+pub fn translate<I: IntoIterator<Item = OsString>>(args: I) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut rest = false;
+    for arg in args {
+        let Some(text) = arg.to_str().filter(|_| !rest) else {
+            out.push(arg);
+            continue;
+        };
+        if text == "--" {
+            rest = true;
+            out.push(arg);
+            continue;
+        }
+        let Some(flag) = text.strip_prefix("--").or_else(|| text.strip_prefix('-')) else {
+            out.push(arg);
+            continue;
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (flag, None),
+        };
+        let long = LEGACY_FLAGS
+            .iter()
+            .find(|(short, long)| {
+                (*short == name && short.len() > 1)
+                    || (*long == name && text.starts_with('-') && !text.starts_with("--"))
+            })
+            .map(|(_, long)| *long);
+        match (long, value) {
+            (Some(long), Some(value)) => out.push(format!("--{long}={value}").into()),
+            (Some(long), None) => out.push(format!("--{long}").into()),
+            (None, _) => out.push(arg),
+        }
+    }
+    out
+}
+
+/// bentoml-docker: renders, builds and publishes a release matrix of Docker images.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bentoml-docker",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = "Run in an images repo (the directory with `manifest.yml` and `templates/`).\n\
+                  The original tool's flags work without a subcommand, e.g.\n  \
+                  bentoml-docker -bv 0.13.0 -dm     generate Dockerfiles and metadata.json\n\n\
+                  Exit codes: 0 ok, 1 failure, 2 invalid manifest, templates or usage."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The original tool's flags.
+    #[command(flatten)]
+    pub legacy: Legacy,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render every Dockerfile of the matrix into `generated/`, replacing it as a whole.
+    Generate(GenerateArgs),
+    /// Check the manifest and its templates; report every problem.
+    Validate(ManifestArgs),
+    /// Show every target: tag, Dockerfile, what it is built FROM, in build order.
+    Plan(PlanArgs),
+}
+
+/// Which manifest.
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// The manifest; its directory is the images repo.
+    #[arg(
+        short = 'm',
+        long = "manifest",
+        visible_alias = "manifest-file",
+        alias = "manifest_file",
+        value_name = "FILE",
+        default_value = "manifest.yml"
+    )]
+    pub manifest: PathBuf,
+}
+
+/// Which part of the matrix.
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// BentoML release version, e.g. 1.3.0 (default: the manifest's `bentoml_version`).
+    #[arg(
+        short = 'b',
+        long = "bentoml-version",
+        alias = "bentoml_version",
+        value_name = "VERSION"
+    )]
+    pub bentoml_version: Option<String>,
+    /// CUDA version from `cuda_dependencies` (default: the only one, or 11.3.1).
+    #[arg(long = "cuda-version", alias = "cuda_version", value_name = "VERSION")]
+    pub cuda_version: Option<String>,
+    /// Python version; repeat or separate with commas (default: the manifest's, else 3.7 and 3.8).
+    #[arg(
+        short = 'p',
+        long = "python-version",
+        alias = "python_version",
+        value_name = "VERSION",
+        value_delimiter = ','
+    )]
+    pub python_versions: Vec<String>,
+    /// Release types to act on; `base` is always included, as the others are built FROM it.
+    #[arg(
+        short = 'r',
+        long = "release-type",
+        alias = "releases",
+        value_name = "TYPE",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub release_types: Vec<ReleaseTypeArg>,
+}
+
+/// Where Dockerfiles go.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output directory (default: `generated` in the images repo).
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "dockerfile-dir",
+        alias = "dockerfile_dir",
+        value_name = "DIR"
+    )]
+    pub output: Option<PathBuf>,
+}
+
+/// `generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Also write `metadata.json` beside the output directory.
+    #[arg(long = "dump-metadata", alias = "dump_metadata")]
+    pub dump_metadata: bool,
+    /// Show what would be written; write nothing.
+    #[arg(long = "dry-run", alias = "dry_run")]
+    pub dry_run: bool,
+}
+
+/// `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A release type on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReleaseTypeArg {
+    /// The distro with Python.
+    Base,
+    /// BentoML from PyPI.
+    Runtime,
+    /// Runtime with CUDA and cuDNN.
+    Cudnn,
+    /// BentoML from its main branch.
+    Devel,
+}
+
+impl From<ReleaseTypeArg> for ReleaseType {
+    fn from(arg: ReleaseTypeArg) -> Self {
+        match arg {
+            ReleaseTypeArg::Base => Self::Base,
+            ReleaseTypeArg::Runtime => Self::Runtime,
+            ReleaseTypeArg::Cudnn => Self::Cudnn,
+            ReleaseTypeArg::Devel => Self::Devel,
+        }
+    }
+}
+
+/// The original tool's flags, used without a subcommand.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Original flags (without a subcommand)")]
+pub struct Legacy {
+    /// -bv: BentoML release version.
+    #[arg(long = "bentoml_version", value_name = "VERSION")]
+    pub bentoml_version: Option<String>,
+    /// -cv: CUDA version from `cuda_dependencies`.
+    #[arg(long = "cuda_version", value_name = "VERSION")]
+    pub cuda_version: Option<String>,
+    /// -pv: Python version, repeatable.
+    #[arg(long = "python_version", value_name = "VERSION", value_delimiter = ',')]
+    pub python_version: Vec<String>,
+    /// -r: release types to act on, repeatable.
+    #[arg(
+        short = 'r',
+        long = "releases",
+        value_name = "TYPE",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub releases: Vec<ReleaseTypeArg>,
+    /// -dd: output directory.
+    #[arg(long = "dockerfile_dir", value_name = "DIR")]
+    pub dockerfile_dir: Option<PathBuf>,
+    /// -mf: manifest file.
+    #[arg(
+        long = "manifest_file",
+        value_name = "FILE",
+        default_value = "manifest.yml"
+    )]
+    pub manifest_file: PathBuf,
+    /// -dm: write metadata.json.
+    #[arg(long = "dump_metadata")]
+    pub dump_metadata: bool,
+    /// -dr: show what would happen; write and build nothing.
+    #[arg(long = "dry_run")]
+    pub dry_run: bool,
+    /// -sag: stop after generating.
+    #[arg(long = "stop_at_generate")]
+    pub stop_at_generate: bool,
+    /// -bi: build images.
+    #[arg(long = "build_images")]
+    pub build_images: bool,
+    /// -pth: push images.
+    #[arg(long = "push_to_hub")]
+    pub push_to_hub: bool,
+    /// -o: rebuild images that already exist.
+    #[arg(short = 'o', long = "overwrite")]
+    pub overwrite: bool,
+    /// -t: build timeout in seconds.
+    #[arg(
+        short = 't',
+        long = "timeout",
+        value_name = "SECONDS",
+        default_value_t = 3600
+    )]
+    pub timeout: u64,
+    /// -g: what to do: `dockerfiles` (stop after generating) and/or `images`.
+    #[arg(long = "generate", value_name = "WHAT", value_delimiter = ',')]
+    pub generate: Vec<GenerateWhat>,
+}
+
+/// `-g` values of the original.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GenerateWhat {
+    /// Dockerfiles only.
+    Dockerfiles,
+    /// Build images.
+    Images,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        translate(args.iter().map(OsString::from))
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn original_short_flags_become_long_flags() {
+        assert_eq!(
+            strings(&[
+                "x", "-bv", "0.13.0", "-dm", "-sag", "-pv=3.8", "--bv", "1", "-r", "runtime"
+            ]),
+            [
+                "x",
+                "--bentoml_version",
+                "0.13.0",
+                "--dump_metadata",
+                "--stop_at_generate",
+                "--python_version=3.8",
+                "--bentoml_version",
+                "1",
+                "-r",
+                "runtime"
+            ]
+        );
+        assert_eq!(
+            strings(&["x", "-bentoml_version", "1"]),
+            ["x", "--bentoml_version", "1"]
+        );
+        assert_eq!(strings(&["x", "--", "-bv"]), ["x", "--", "-bv"]);
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

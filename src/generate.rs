@@ -1,0 +1,200 @@
+//! `generate`: renders every target of the plan into a new `generated/` tree
+//! and, on request, writes `metadata.json`; both replace the old ones only
+//! once everything rendered.
+//!
+//! Python versions share one Dockerfile (the version is a build argument),
+//! so a directory is written once; every Python version is still rendered
+//! and must give the same bytes, which catches a template that printed the
+//! Python version instead of using `$PYTHON_VERSION`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::diagnostic::{Problem, Problems};
+use crate::manifest::Manifest;
+use crate::output::{AtomicFile, Staging};
+use crate::plan::{Plan, Target};
+use crate::render::{Renderer, context};
+
+/// Where generation writes.
+#[derive(Clone, Debug)]
+pub struct Destination {
+    /// The `generated/` directory.
+    pub output: PathBuf,
+    /// `metadata.json`, when requested.
+    pub metadata: Option<PathBuf>,
+}
+
+/// What a generation wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Generated {
+    /// Targets rendered.
+    pub targets: usize,
+    /// Directories written.
+    pub directories: usize,
+    /// Files written.
+    pub files: usize,
+}
+
+/// Why generation failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    /// Templates failed to render.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Render(#[from] Problems),
+    /// Output could not be written.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Output(#[from] crate::output::Error),
+}
+
+/// Renders the plan into `destination`.
+///
+/// # Errors
+/// When a template fails (nothing is written then) or output cannot be written.
+pub fn generate(
+    manifest: &Manifest,
+    plan: &Plan,
+    renderer: &Renderer,
+    destination: &Destination,
+) -> Result<Generated, Error> {
+    let staging = Staging::new(&destination.output, &manifest.file)?;
+    let mut metadata = destination
+        .metadata
+        .as_deref()
+        .map(MetadataWriter::new)
+        .transpose()?;
+    let mut problems = Vec::new();
+    let mut summary = Generated {
+        targets: 0,
+        directories: 0,
+        files: 0,
+    };
+    let cuda = plan
+        .cuda_version
+        .as_ref()
+        .and_then(|v| manifest.cuda.iter().find(|c| &c.version == v));
+    // A directory's first rendering is written; later ones (other Python
+    // versions) must hash the same. Only hashes are kept, so memory does
+    // not grow with the size of the output.
+    let mut written: HashMap<&Path, (u64, &Target)> = HashMap::new();
+    for target in &plan.targets {
+        let Some(spec) = manifest
+            .distro(&target.distro)
+            .and_then(|d| d.releases.iter().find(|r| r.version == target.release))
+            .map(|r| &r.spec)
+        else {
+            continue;
+        };
+        let meta = context::metadata(plan, target, spec, cuda);
+        summary.targets += 1;
+        let rendered = match renderer.render(target, spec, &meta) {
+            Ok(rendered) => rendered,
+            Err(problem) => {
+                problems.push(*problem);
+                continue;
+            }
+        };
+        if let Some(writer) = &mut metadata {
+            writer.entry(&target.name, &meta)?;
+        }
+        let hash = {
+            let mut hasher = DefaultHasher::new();
+            rendered.hash(&mut hasher);
+            hasher.finish()
+        };
+        let directory = target.directory.as_path();
+        if let Some((expected, first)) = written.get(directory) {
+            if *expected != hash {
+                problems.push(differs(directory, first, target));
+            }
+            continue;
+        }
+        written.insert(directory, (hash, target));
+        let relative = directory
+            .strip_prefix(&plan.output_dir)
+            .unwrap_or(directory);
+        summary.directories += 1;
+        for (name, text) in rendered {
+            staging.write(&relative.join(name), text.as_bytes())?;
+            summary.files += 1;
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Render(Problems::new(problems)));
+    }
+    staging.commit()?;
+    if let Some(writer) = metadata {
+        writer.finish()?;
+    }
+    Ok(summary)
+}
+
+fn differs(directory: &Path, first: &Target, target: &Target) -> Problem {
+    Problem::plain(format!(
+        "`{}` renders differently for Python {} and {}",
+        context::slash_path(directory),
+        first.python_version,
+        target.python_version
+    ))
+    .help(
+        "Python versions share one Dockerfile: use the build argument \
+         (`ARG PYTHON_VERSION`, `$PYTHON_VERSION`) instead of `metadata.envars.PYTHON_VERSION`",
+    )
+}
+
+/// Streams `metadata.json` entry by entry, so memory does not grow with the
+/// matrix; laid out as Python's `json.dumps(indent=2)` laid it out.
+struct MetadataWriter {
+    file: AtomicFile,
+    path: PathBuf,
+    entries: usize,
+}
+
+impl MetadataWriter {
+    fn new(path: &Path) -> Result<Self, crate::output::Error> {
+        Ok(Self {
+            file: AtomicFile::new(path)?,
+            path: path.to_path_buf(),
+            entries: 0,
+        })
+    }
+
+    fn entry(
+        &mut self,
+        name: &str,
+        metadata: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), crate::output::Error> {
+        let value = serde_json::to_string_pretty(metadata).unwrap_or_default();
+        let key = serde_json::to_string(name).unwrap_or_default();
+        let separator = if self.entries == 0 { "{\n" } else { ",\n" };
+        self.entries += 1;
+        // JSON strings never hold a raw newline, so indenting lines is safe.
+        write!(
+            self.file,
+            "{separator}  {key}: {}",
+            value.replace('\n', "\n  ")
+        )
+        .map_err(|source| crate::output::Error::Io {
+            action: "write",
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn finish(mut self) -> Result<(), crate::output::Error> {
+        let end = if self.entries == 0 { "{}\n" } else { "\n}\n" };
+        self.file
+            .write_all(end.as_bytes())
+            .map_err(|source| crate::output::Error::Io {
+                action: "write",
+                path: self.path.clone(),
+                source,
+            })?;
+        self.file.commit()
+    }
+}
