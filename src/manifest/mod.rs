@@ -163,6 +163,8 @@ pub struct Distro {
 /// One release of a distro.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Release {
+    /// Where the release's key is written.
+    pub at: raw::Pos,
     /// e.g. `8`, `3.14`, as written.
     pub version: String,
     /// `release_spec` merged with this release's overrides.
@@ -180,6 +182,8 @@ pub struct Spec {
     pub base_image: String,
     /// The distro part of tags, e.g. `slim`.
     pub add_to_tags: String,
+    /// Where `add_to_tags` is written.
+    pub add_to_tags_at: raw::Pos,
     /// The CUDA repository prefix; `None` when the distro has no CUDA.
     pub cuda_prefix_url: Option<String>,
     /// `NAME=value` items, split, in order.

@@ -38,6 +38,28 @@ impl Pos {
             column: usize::try_from(location.column()).unwrap_or(0),
         }
     }
+
+    /// Errors carry a line and column but not always a byte offset: the
+    /// offset is found from the line and column then.
+    fn of_error(source: &str, location: &Location) -> Self {
+        let mut pos = Self::from_location(location);
+        if location.span().byte_offset().is_none() && pos.line > 0 {
+            let line_start: usize = source
+                .split_inclusive('\n')
+                .take(pos.line - 1)
+                .map(str::len)
+                .sum();
+            let line = source[line_start..].lines().next().unwrap_or_default();
+            let column: usize = line
+                .chars()
+                .take(pos.column.saturating_sub(1))
+                .map(char::len_utf8)
+                .sum();
+            pos.offset = line_start + column;
+            pos.len = 0;
+        }
+        pos
+    }
 }
 
 /// A mapping key with its position.
@@ -129,6 +151,16 @@ pub fn parse(source: &str) -> Result<(Node, Vec<MergeError>), ParseError> {
     let mut options = serde_saphyr::Options::default();
     options.merge_keys = serde_saphyr::MergeKeyPolicy::AsOrdinary;
     options.strict_booleans = true;
+    // A release matrix merges one anchor into every release: thousands of
+    // aliases of a handful of anchors is the normal shape, not an alias bomb.
+    // Replays and sizes stay bounded, ten times the defaults.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.alias_anchor_ratio_multiplier = usize::MAX;
+    budget.max_events *= 10;
+    budget.max_nodes *= 10;
+    budget.max_aliases *= 10;
+    options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events *= 10;
     if source.trim().is_empty() {
         return Ok((
             Node {
@@ -142,7 +174,7 @@ pub fn parse(source: &str) -> Result<(Node, Vec<MergeError>), ParseError> {
     let spanned: Spanned<RawNode> =
         serde_saphyr::from_str_with_options(source, options).map_err(|error| ParseError {
             message: first_line(&error.without_snippet().to_string()),
-            at: error.location().map(|l| Pos::from_location(&l)),
+            at: error.location().map(|l| Pos::of_error(source, &l)),
         })?;
     let mut node = convert(source, spanned);
     let mut errors = Vec::new();
@@ -152,6 +184,14 @@ pub fn parse(source: &str) -> Result<(Node, Vec<MergeError>), ParseError> {
 
 fn first_line(message: &str) -> String {
     let line = message.lines().next().unwrap_or(message);
+    // Name the key without the library's advice about its options.
+    if let Some(key) = line.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
+        return format!(
+            "duplicate key `{}`",
+            key.split(" at line ").next().unwrap_or(key)
+        );
+    }
     // serde-saphyr appends " at line X column Y"; the report shows the place itself.
     match line.find(" at line ") {
         Some(i) => line[..i].to_string(),

@@ -176,6 +176,10 @@ impl Checker {
             );
             return manifest;
         }
+        if !matches!(root_node.value, Value::Map(_)) {
+            self.entries(root_node, "the manifest");
+            return manifest;
+        }
         let entries = self.entries(root_node, "the manifest");
         let find = |name: &str| entries.iter().find(|(k, _)| k.name == name);
         for (key, _) in entries {
@@ -187,8 +191,7 @@ impl Checker {
             if find(required).is_none() {
                 self.problems.push(
                     self.source
-                        .problem(format!("the manifest has no `{required}`"))
-                        .at(0, 0, "")
+                        .problem(format!("`{}` has no `{required}`", self.source.name()))
                         .help(format!("add a top-level `{required}:` mapping")),
                 );
             }
@@ -204,7 +207,8 @@ impl Checker {
             manifest.distros = self.releases(node, !manifest.cuda.is_empty());
         }
         if let Some((_, node)) = find("packages") {
-            manifest.packages = self.packages(node, &manifest.distros);
+            let releases_given = find("releases").is_some();
+            manifest.packages = self.packages(node, &manifest.distros, releases_given);
         }
         self.check_collisions(&manifest);
         if let Some((_, node)) = find("repository") {
@@ -339,6 +343,17 @@ impl Checker {
             for (release_key, spec_node) in entries {
                 self.check_path_name(release_key, "release");
                 let context = format!("release `{}` `{}`", distro_key.name, release_key.name);
+                if !matches!(spec_node.value, Value::Map(_)) {
+                    self.report_node(
+                        spec_node,
+                        format!(
+                            "{context} must be a mapping, found {}",
+                            spec_node.value.kind()
+                        ),
+                        "expected a mapping",
+                    );
+                    continue;
+                }
                 let spec_entries = self.entries(spec_node, &context);
                 let Some(spec) = self.spec(spec_entries, spec_node, &context, true) else {
                     continue;
@@ -358,6 +373,7 @@ impl Checker {
                     self.problems.push(problem);
                 }
                 distro.releases.push(Release {
+                    at: release_key.at,
                     version: release_key.name.clone(),
                     spec,
                 });
@@ -379,6 +395,7 @@ impl Checker {
         let mut spec = Spec {
             templates_dir: String::new(),
             templates_dir_at: node.at,
+            add_to_tags_at: node.at,
             base_image: String::new(),
             add_to_tags: String::new(),
             cuda_prefix_url: None,
@@ -388,89 +405,16 @@ impl Checker {
         };
         let before = self.problems.len();
         for (key, value) in entries {
-            let what = format!("`{}` of {context}", key.name);
-            let json = match key.name.as_str() {
-                "templates_dir" | "base_image" | "add_to_tags" | "header" | "cuda_prefix_url"
-                | "cuda_requires" => {
-                    let text = self.text(value, &what);
-                    match key.name.as_str() {
-                        "templates_dir" => {
-                            spec.templates_dir = text.clone().unwrap_or_default();
-                            spec.templates_dir_at = value.at;
-                        }
-                        "base_image" => spec.base_image = text.clone().unwrap_or_default(),
-                        "add_to_tags" => {
-                            spec.add_to_tags = text.clone().unwrap_or_default();
-                            if let Some(tag) = &text
-                                && !tag.is_empty()
-                                && let Err(why) = check_tag_part(tag)
-                            {
-                                self.report_node(
-                                    value,
-                                    format!("{what} {why}"),
-                                    "goes into every tag",
-                                );
-                            }
-                        }
-                        "cuda_prefix_url" => {
-                            spec.cuda_prefix_url = text.clone().filter(|t| !t.is_empty());
-                        }
-                        _ => {}
-                    }
-                    text.map_or(Json::Null, Json::String)
-                }
-                "multistage_image" => match &value.value {
-                    Value::Bool(b) => Json::Bool(*b),
-                    Value::Null => Json::Null,
-                    other => {
-                        self.report_node(
-                            value,
-                            format!("{what} must be `true` or `false`, found {}", other.kind()),
-                            "expected a boolean",
-                        );
-                        continue;
-                    }
-                },
-                "envars" => {
-                    spec.envars = self.envars(value, &what);
-                    Json::Array(
-                        spec.envars
-                            .iter()
-                            .map(|(k, v)| Json::String(format!("{k}={v}")))
-                            .collect(),
-                    )
-                }
-                "cuda" => {
-                    let mut components = serde_json::Map::new();
-                    for (name, version) in self.entries(value, &what) {
-                        if let Some(text) =
-                            self.text(version, &format!("component `{}`", name.name))
-                        {
-                            components.insert(name.name.clone(), Json::String(text));
-                        }
-                    }
-                    if matches!(value.value, Value::Null) {
-                        Json::Null
-                    } else {
-                        Json::Object(components)
-                    }
-                }
-                "python_versions" => {
-                    spec.python_versions = self.python_versions(value);
-                    Json::Array(
-                        spec.python_versions
-                            .iter()
-                            .flatten()
-                            .map(|v| Json::String(v.clone()))
-                            .collect(),
-                    )
-                }
-                _ => {
-                    self.unknown_key(key, &SPEC_KEYS, context);
-                    continue;
-                }
-            };
-            spec.fields.insert(key.name.clone(), json);
+            // A value merged or aliased in is checked where it is written
+            // (`release_spec`, another release); report it there only once.
+            let reported = self.problems.len();
+            let json = self.spec_entry(&mut spec, key, value, context);
+            if value.via.is_some() {
+                self.problems.truncate(reported);
+            }
+            if let Some(json) = json {
+                spec.fields.insert(key.name.clone(), json);
+            }
         }
         if complete {
             for required in ["templates_dir", "base_image", "add_to_tags"] {
@@ -508,6 +452,95 @@ impl Checker {
             }
         }
         (self.problems.len() == before).then_some(spec)
+    }
+
+    /// Checks one key of a release spec, fills `spec`, and returns the value
+    /// templates see (`None` for a key that is not kept).
+    fn spec_entry(
+        &mut self,
+        spec: &mut Spec,
+        key: &Key,
+        value: &Node,
+        context: &str,
+    ) -> Option<Json> {
+        let what = format!("`{}` of {context}", key.name);
+        let json = match key.name.as_str() {
+            "templates_dir" | "base_image" | "add_to_tags" | "header" | "cuda_prefix_url"
+            | "cuda_requires" => {
+                let text = self.text(value, &what);
+                match key.name.as_str() {
+                    "templates_dir" => {
+                        spec.templates_dir = text.clone().unwrap_or_default();
+                        spec.templates_dir_at = value.at;
+                    }
+                    "base_image" => spec.base_image = text.clone().unwrap_or_default(),
+                    "add_to_tags" => {
+                        spec.add_to_tags = text.clone().unwrap_or_default();
+                        spec.add_to_tags_at = value.at;
+                        if let Some(tag) = &text
+                            && !tag.is_empty()
+                            && let Err(why) = check_tag_part(tag)
+                        {
+                            self.report_node(value, format!("{what} {why}"), "goes into every tag");
+                        }
+                    }
+                    "cuda_prefix_url" => {
+                        spec.cuda_prefix_url = text.clone().filter(|t| !t.is_empty());
+                    }
+                    _ => {}
+                }
+                text.map_or(Json::Null, Json::String)
+            }
+            "multistage_image" => match &value.value {
+                Value::Bool(b) => Json::Bool(*b),
+                Value::Null => Json::Null,
+                other => {
+                    self.report_node(
+                        value,
+                        format!("{what} must be `true` or `false`, found {}", other.kind()),
+                        "expected a boolean",
+                    );
+                    return None;
+                }
+            },
+            "envars" => {
+                spec.envars = self.envars(value, &what);
+                Json::Array(
+                    spec.envars
+                        .iter()
+                        .map(|(k, v)| Json::String(format!("{k}={v}")))
+                        .collect(),
+                )
+            }
+            "cuda" => {
+                let mut components = serde_json::Map::new();
+                for (name, version) in self.entries(value, &what) {
+                    if let Some(text) = self.text(version, &format!("component `{}`", name.name)) {
+                        components.insert(name.name.clone(), Json::String(text));
+                    }
+                }
+                if matches!(value.value, Value::Null) {
+                    Json::Null
+                } else {
+                    Json::Object(components)
+                }
+            }
+            "python_versions" => {
+                spec.python_versions = self.python_versions(value);
+                Json::Array(
+                    spec.python_versions
+                        .iter()
+                        .flatten()
+                        .map(|v| Json::String(v.clone()))
+                        .collect(),
+                )
+            }
+            _ => {
+                self.unknown_key(key, &SPEC_KEYS, context);
+                return None;
+            }
+        };
+        Some(json)
     }
 
     fn envars(&mut self, node: &Node, what: &str) -> Vec<(String, String)> {
@@ -617,7 +650,7 @@ impl Checker {
         Some(versions)
     }
 
-    fn packages(&mut self, node: &Node, distros: &[Distro]) -> Vec<Package> {
+    fn packages(&mut self, node: &Node, distros: &[Distro], check_distros: bool) -> Vec<Package> {
         let distro_names: Vec<&str> = distros.iter().map(|d| d.name.as_str()).collect();
         let mut packages = Vec::new();
         for (package_key, types) in self.entries(node, "`packages`") {
@@ -670,9 +703,24 @@ impl Checker {
                 };
                 let mut items = Vec::new();
                 self.flatten_distros(list, &mut items);
+                if matches!(&list.value, Value::Null)
+                    || matches!(&list.value, Value::Seq(v) if v.is_empty())
+                {
+                    let problem = self
+                        .problem(
+                            type_key.at,
+                            format!("`{name}` `{release_type}` lists no distros"),
+                            "no distros",
+                        )
+                        .help("list the distros this release type is built for, or remove it");
+                    self.problems.push(problem);
+                }
                 let mut names: Vec<String> = Vec::new();
                 for (distro_name, item) in items {
                     let Some(distro) = distros.iter().find(|d| d.name == distro_name) else {
+                        if !check_distros {
+                            continue;
+                        }
                         let problem = self
                             .problem(
                                 item.at,
@@ -806,14 +854,24 @@ impl Checker {
                                     "{who} and {other} both use `add_to_tags: {}`, so `{}` would get the same tags for both",
                                     release.spec.add_to_tags, package.name
                                 ))
+                                .at(
+                                    release.spec.add_to_tags_at.offset,
+                                    release.spec.add_to_tags_at.len,
+                                    "same tags as another release",
+                                )
                                 .help("give each distro release its own `add_to_tags`"),
                         );
                     }
                     if let Some((_, other)) = dirs.iter().find(|(d, _)| *d == dir) {
-                        self.problems.push(self.source.problem(format!(
-                            "{who} and {other} would both write `generated/{}/{dir}`",
-                            package.name
-                        )));
+                        self.problems.push(
+                            self.source
+                                .problem(format!(
+                                    "{who} and {other} would both write `generated/{}/{dir}`",
+                                    package.name
+                                ))
+                                .at(release.at.offset, release.at.len, "same directory as another release")
+                                .help("rename the distro or the release so that `<distro><release>` differs"),
+                        );
                     }
                     tags.push((&release.spec.add_to_tags, who.clone()));
                     dirs.push((dir, who));
@@ -883,8 +941,9 @@ impl Checker {
                     _ => self.unknown_key(key, &REGISTRY_KEYS, &context),
                 }
             }
-            if registry.user.is_some() != registry.pwd.is_some() {
-                let (has, lacks) = if registry.user.is_some() {
+            let written = |name: &str| has_key(spec, name);
+            if written("user") != written("pwd") {
+                let (has, lacks) = if written("user") {
                     ("user", "pwd")
                 } else {
                     ("pwd", "user")
@@ -970,6 +1029,11 @@ impl Checker {
             self.problems.push(problem);
         }
     }
+}
+
+/// Whether a mapping node has `name` as a key.
+fn has_key(node: &Node, name: &str) -> bool {
+    matches!(&node.value, Value::Map(entries) if entries.iter().any(|(k, _)| k.name == name))
 }
 
 fn is_envar_name(name: &str) -> bool {

@@ -1,0 +1,22 @@
+//! Every bad manifest under `tests/fixtures/invalid/` gets its exact message.
+
+use crate::test::{Test, copy_dir, fixtures};
+
+#[test]
+fn invalid_manifests() {
+    insta::glob!("../fixtures/invalid", "*.yml", |path| {
+        let test = Test::new().manifest(&std::fs::read_to_string(path).unwrap());
+        copy_dir(
+            &fixtures().join("seed/templates"),
+            &test.path().join("templates"),
+        );
+        let extra = fixtures().join("invalid/templates");
+        if extra.exists() {
+            copy_dir(&extra, &test.path().join("templates"));
+        }
+        let test = test.args(&["validate", "-m", "manifest.yml"]);
+        let output = test.failure(2);
+        assert!(!test.path().join("generated").exists());
+        insta::assert_snapshot!(output.stderr);
+    });
+}

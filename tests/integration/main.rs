@@ -1,0 +1,7 @@
+//! Runs the real `bentoml-docker` binary on fixture images repos.
+
+mod cli;
+mod generate;
+mod invalid;
+mod plan;
+mod test;

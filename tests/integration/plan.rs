@@ -1,0 +1,90 @@
+//! `plan`, and how the command line selects the matrix.
+
+use crate::test::Test;
+
+#[test]
+fn plan_table_lists_targets_in_build_order() {
+    let output = Test::fixture("seed")
+        .args(&["plan", "-bv", "0.13.0"])
+        .success();
+    insta::assert_snapshot!("seed_plan_table", output.stdout);
+}
+
+#[test]
+fn plan_json_has_every_target_field() {
+    let output = Test::fixture("seed")
+        .args(&["plan", "--json", "-bv", "0.13.0", "-pv", "3.8"])
+        .success();
+    insta::assert_snapshot!("seed_plan_json", output.stdout);
+}
+
+/// The original accepted `-pv` but crashed on it.
+#[test]
+fn python_version_flag_is_repeatable() {
+    let test = Test::fixture("seed").args(&[
+        "-bv", "1.0.0", "-pv", "3.9", "-pv", "3.10", "-dm", "-r", "runtime",
+    ]);
+    test.success();
+    let metadata: serde_json::Value = serde_json::from_str(&test.read("metadata.json")).unwrap();
+    let names: Vec<&String> = metadata.as_object().unwrap().keys().collect();
+    assert!(
+        names.contains(&&"model-server:1.0.0-python3.10-slim-runtime".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&&"model-server:base-python3.9-alpine".to_string()));
+    assert!(
+        names
+            .iter()
+            .all(|n| n.contains("python3.9") || n.contains("python3.10"))
+    );
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("devel") && !n.contains("cudnn")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn manifest_python_versions_are_the_default() {
+    let manifest =
+        std::fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml")).unwrap();
+    let manifest = manifest.replacen("---\n", "---\npython_versions: [3.10, \"3.11\"]\n", 1);
+    let output = Test::fixture("seed")
+        .manifest(&manifest)
+        .args(&["plan", "-bv", "1.0.0"])
+        .success();
+    assert!(output.stdout.contains("model-server:base-python3.10-slim"));
+    assert!(output.stdout.contains("model-server:base-python3.11-slim"));
+    assert!(!output.stdout.contains("python3.7"));
+}
+
+#[test]
+fn unknown_cuda_version_is_a_usage_error_with_a_suggestion() {
+    let output = Test::fixture("seed")
+        .args(&["plan", "-bv", "1.0.0", "-cv", "11.3.2"])
+        .failure(2);
+    insta::assert_snapshot!("unknown_cuda_version", output.stderr);
+}
+
+#[test]
+fn missing_bentoml_version_is_a_usage_error() {
+    let output = Test::fixture("seed").args(&["-dm"]).failure(2);
+    assert!(
+        output.stderr.contains("no BentoML version given"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn bad_python_version_on_the_command_line_is_a_usage_error() {
+    let output = Test::fixture("seed")
+        .args(&["plan", "-bv", "1.0.0", "-pv", "three"])
+        .failure(2);
+    assert!(
+        output.stderr.contains("`three` is not a Python version"),
+        "{}",
+        output.stderr
+    );
+}

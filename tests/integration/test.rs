@@ -1,0 +1,141 @@
+//! A small builder to run the binary in a temporary images repo.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_bentoml-docker");
+
+/// The fixtures directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub struct Test {
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Test {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            args: Vec::new(),
+        }
+    }
+
+    /// A copy of `tests/fixtures/<name>` as the images repo.
+    pub fn fixture(name: &str) -> Self {
+        let test = Self::new();
+        copy_dir(&fixtures().join(name), test.path());
+        test
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(self, path: &str, contents: &str) -> Self {
+        let path = self.path().join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, contents).unwrap();
+        self
+    }
+
+    pub fn manifest(self, contents: &str) -> Self {
+        self.file("manifest.yml", contents)
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args = args.iter().map(ToString::to_string).collect();
+        self
+    }
+
+    pub fn run(&self) -> Output {
+        let output = Command::new(BIN)
+            .args(&self.args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+
+    #[track_caller]
+    pub fn success(&self) -> Output {
+        let output = self.run();
+        assert_eq!(
+            output.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            output.stdout, output.stderr
+        );
+        output
+    }
+
+    #[track_caller]
+    pub fn failure(&self, code: i32) -> Output {
+        let output = self.run();
+        assert_eq!(
+            output.code, code,
+            "stdout:\n{}\nstderr:\n{}",
+            output.stdout, output.stderr
+        );
+        output
+    }
+
+    /// Every file under `dir`, sorted, with its contents: one snapshot.
+    pub fn tree(&self, dir: &str) -> String {
+        let mut files = Vec::new();
+        list(&self.path().join(dir), &mut files);
+        files.sort();
+        let mut out = String::new();
+        for file in files {
+            let relative = file
+                .strip_prefix(self.path())
+                .unwrap()
+                .display()
+                .to_string();
+            let _ = writeln!(out, "=== {relative}
+{}", fs::read_to_string(&file).unwrap());
+        }
+        out
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        fs::read_to_string(self.path().join(path)).unwrap()
+    }
+}
+
+fn list(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            list(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
