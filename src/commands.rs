@@ -119,13 +119,23 @@ fn run_generate(
     let generated = generate::generate(manifest, plan, renderer, &destination)?;
     writeln!(
         out,
-        "generated {} files in {} directories for {} targets into `{}`{}",
+        "{} {} files in {} directories for {} targets {} `{}`{}",
+        if generated.unchanged {
+            "up to date:"
+        } else {
+            "generated"
+        },
         generated.files,
         generated.directories,
         generated.targets,
+        if generated.unchanged { "in" } else { "into" },
         output.display(),
         metadata
-            .map(|m| format!("; wrote `{}`", m.display()))
+            .map(|m| if generated.metadata_changed {
+                format!("; wrote `{}`", m.display())
+            } else {
+                format!("; `{}` is up to date", m.display())
+            })
             .unwrap_or_default()
     )?;
     Ok(())
@@ -168,10 +178,12 @@ fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<(), Error> {
 
 /// The plan as a table, in build order.
 fn write_table(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
+    let by_name: std::collections::HashMap<&str, &plan::Target> =
+        plan.targets.iter().map(|t| (t.name.as_str(), t)).collect();
     let rows: Vec<[String; 4]> = plan
         .build_order
         .iter()
-        .filter_map(|name| plan.target(name))
+        .filter_map(|name| by_name.get(name.as_str()).copied())
         .enumerate()
         .map(|(i, t)| {
             [

@@ -15,7 +15,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use crate::diagnostic::{Problem, Problems};
 use crate::manifest::Manifest;
-use crate::output::{AtomicFile, Staging};
+use crate::output::{AtomicFile, Outcome, Tree};
 use crate::plan::{Plan, Target};
 use crate::render::{Renderer, context};
 
@@ -37,6 +37,10 @@ pub struct Generated {
     pub directories: usize,
     /// Files written.
     pub files: usize,
+    /// True when the output already held exactly these files and was left as it was.
+    pub unchanged: bool,
+    /// True when `metadata.json` was written with new contents.
+    pub metadata_changed: bool,
 }
 
 /// Why generation failed.
@@ -62,7 +66,7 @@ pub fn generate(
     renderer: &Renderer,
     destination: &Destination,
 ) -> Result<Generated, Error> {
-    let staging = Staging::new(&destination.output, &manifest.file)?;
+    let mut tree = Tree::new(&destination.output, &manifest.file)?;
     let mut metadata = destination
         .metadata
         .as_deref()
@@ -73,6 +77,8 @@ pub fn generate(
         targets: 0,
         directories: 0,
         files: 0,
+        unchanged: false,
+        metadata_changed: false,
     };
     let cuda = plan
         .cuda_version
@@ -120,16 +126,16 @@ pub fn generate(
             .unwrap_or(directory);
         summary.directories += 1;
         for (name, text) in rendered {
-            staging.write(&relative.join(name), text.as_bytes())?;
+            tree.write(&relative.join(name), text.as_bytes())?;
             summary.files += 1;
         }
     }
     if !problems.is_empty() {
         return Err(Error::Render(Problems::new(problems)));
     }
-    staging.commit()?;
+    summary.unchanged = tree.commit()? == Outcome::Unchanged;
     if let Some(writer) = metadata {
-        writer.finish()?;
+        summary.metadata_changed = writer.finish()?;
     }
     Ok(summary)
 }
@@ -186,7 +192,7 @@ impl MetadataWriter {
         })
     }
 
-    fn finish(mut self) -> Result<(), crate::output::Error> {
+    fn finish(mut self) -> Result<bool, crate::output::Error> {
         let end = if self.entries == 0 { "{}\n" } else { "\n}\n" };
         self.file
             .write_all(end.as_bytes())

@@ -41,6 +41,152 @@ fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) 
 
 const STAGING_SUFFIX: &str = ".staging-";
 
+/// What committing a [`Tree`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The new tree replaced the old one.
+    Replaced,
+    /// The old tree already held exactly these files; nothing was touched.
+    Unchanged,
+}
+
+/// The new contents of a directory, replacing the old tree as a whole on
+/// commit; when every file is the same as before, nothing is written at all
+/// (creating files is the slow part of generating, and a rerun after no
+/// change should neither pay for it nor touch modification times).
+#[derive(Debug)]
+pub struct Tree {
+    target: PathBuf,
+    manifest: PathBuf,
+    staging: Option<Staging>,
+    /// Files found identical in the old tree, while nothing differed yet.
+    same: Vec<PathBuf>,
+    created: std::collections::HashSet<PathBuf>,
+}
+
+impl Tree {
+    /// A new tree for `target`; `manifest` must not be inside `target`.
+    ///
+    /// # Errors
+    /// When `target` holds the manifest.
+    pub fn new(target: &Path, manifest: &Path) -> Result<Self, Error> {
+        check_not_repo(target, manifest)?;
+        Ok(Self {
+            target: target.to_path_buf(),
+            manifest: manifest.to_path_buf(),
+            staging: None,
+            same: Vec::new(),
+            created: std::collections::HashSet::new(),
+        })
+    }
+
+    /// Adds a file at `relative`.
+    ///
+    /// # Errors
+    /// When it cannot be written.
+    pub fn write(&mut self, relative: &Path, contents: &[u8]) -> Result<(), Error> {
+        if self.staging.is_none()
+            && fs::read(self.target.join(relative)).is_ok_and(|old| old == contents)
+        {
+            self.same.push(relative.to_path_buf());
+            return Ok(());
+        }
+        let root = self.start()?;
+        if let Some(parent) = relative.parent()
+            && self.created.insert(parent.to_path_buf())
+        {
+            let dir = root.join(parent);
+            fs::create_dir_all(&dir).map_err(io_error("create", &dir))?;
+        }
+        let path = root.join(relative);
+        fs::write(&path, contents).map_err(io_error("write", &path))
+    }
+
+    /// Starts the staging tree (once), with the files found unchanged so
+    /// far; returns its root.
+    fn start(&mut self) -> Result<PathBuf, Error> {
+        if let Some(staging) = &self.staging {
+            return Ok(staging.dir.path().to_path_buf());
+        }
+        let staging = Staging::new(&self.target, &self.manifest)?;
+        for relative in std::mem::take(&mut self.same) {
+            let from = self.target.join(&relative);
+            let to = staging.dir.path().join(&relative);
+            if let Some(parent) = relative.parent()
+                && self.created.insert(parent.to_path_buf())
+            {
+                let dir = staging.dir.path().join(parent);
+                fs::create_dir_all(&dir).map_err(io_error("create", &dir))?;
+            }
+            if fs::hard_link(&from, &to).is_err() {
+                fs::copy(&from, &to).map_err(io_error("copy", &from))?;
+            }
+        }
+        let root = staging.dir.path().to_path_buf();
+        self.staging = Some(staging);
+        Ok(root)
+    }
+
+    /// Puts the new tree in place (or leaves the old one, when identical).
+    ///
+    /// # Errors
+    /// When the swap fails; the old tree is then untouched.
+    pub fn commit(mut self) -> Result<Outcome, Error> {
+        if self.staging.is_none() {
+            let mut old = 0;
+            if count_files(&self.target, &mut old).is_ok() && old == self.same.len() && old > 0 {
+                return Ok(Outcome::Unchanged);
+            }
+            self.start()?;
+        }
+        match self.staging {
+            Some(staging) => staging.commit().map(|()| Outcome::Replaced),
+            None => Ok(Outcome::Unchanged),
+        }
+    }
+}
+
+/// Compares two files in chunks, so large files never sit in memory whole.
+fn same_contents(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::io::Read;
+    if fs::metadata(a)?.len() != fs::metadata(b)?.len() {
+        return Ok(false);
+    }
+    let (mut a, mut b) = (fs::File::open(a)?, fs::File::open(b)?);
+    let (mut buf_a, mut buf_b) = (vec![0; 64 * 1024], vec![0; 64 * 1024]);
+    loop {
+        let n = a.read(&mut buf_a)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        b.read_exact(&mut buf_b[..n])?;
+        if buf_a[..n] != buf_b[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+fn count_files(dir: &Path, count: &mut usize) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            count_files(&entry.path(), count)?;
+        } else {
+            *count += 1;
+        }
+    }
+    Ok(())
+}
+
+fn check_not_repo(target: &Path, manifest: &Path) -> Result<(), Error> {
+    if let (Ok(target), Ok(manifest)) = (absolute(target), absolute(manifest))
+        && manifest.starts_with(&target)
+    {
+        return Err(Error::WouldReplaceRepo { path: target });
+    }
+    Ok(())
+}
+
 /// A directory being filled, that replaces `target` as a whole on commit.
 #[derive(Debug)]
 pub struct Staging {
@@ -60,11 +206,7 @@ impl Staging {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
-        if let (Ok(target), Ok(manifest)) = (absolute(target), absolute(manifest))
-            && manifest.starts_with(&target)
-        {
-            return Err(Error::WouldReplaceRepo { path: target });
-        }
+        check_not_repo(target, manifest)?;
         let name = target
             .file_name()
             .map_or_else(|| "generated".into(), |n| n.to_string_lossy().into_owned());
@@ -187,6 +329,7 @@ impl AtomicFile {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
+        fs::create_dir_all(parent).map_err(io_error("create", parent))?;
         let file = tempfile::NamedTempFile::new_in(parent)
             .map_err(io_error("create a file in", parent))?;
         Ok(Self {
@@ -195,21 +338,25 @@ impl AtomicFile {
         })
     }
 
-    /// Puts the file in place.
+    /// Puts the file in place; `false` when the file already held exactly
+    /// this and was left as it was.
     ///
     /// # Errors
     /// When it cannot be written or renamed.
-    pub fn commit(self) -> Result<(), Error> {
+    pub fn commit(self) -> Result<bool, Error> {
         let path = self.path;
         let file = self
             .file
             .into_inner()
             .map_err(|e| io_error("write", &path)(e.into_error()))?;
+        if same_contents(file.path(), &path).unwrap_or(false) {
+            return Ok(false);
+        }
         fs::set_permissions(file.path(), fs::Permissions::from_mode(0o644))
             .map_err(io_error("set permissions of", &path))?;
         file.persist(&path)
             .map_err(|e| io_error("write", &path)(e.error))?;
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -261,6 +408,38 @@ mod tests {
         drop(staging);
         assert_eq!(fs::read_to_string(target.join("keep")).unwrap(), "kept");
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_identical_tree_is_not_rewritten() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("generated");
+        let manifest = tmp.path().join("manifest.yml");
+        let write = |contents: &[u8]| {
+            let mut tree = Tree::new(&target, &manifest).unwrap();
+            tree.write(Path::new("a/Dockerfile"), b"a").unwrap();
+            tree.write(Path::new("b/Dockerfile"), contents).unwrap();
+            tree.commit().unwrap()
+        };
+        assert_eq!(write(b"b"), Outcome::Replaced);
+        let inode =
+            |p: &str| std::os::unix::fs::MetadataExt::ino(&fs::metadata(target.join(p)).unwrap());
+        let before = inode("a/Dockerfile");
+        assert_eq!(write(b"b"), Outcome::Unchanged);
+        assert_eq!(inode("a/Dockerfile"), before);
+        assert_eq!(write(b"changed"), Outcome::Replaced);
+        assert_eq!(
+            fs::read_to_string(target.join("a/Dockerfile")).unwrap(),
+            "a"
+        );
+        assert_eq!(
+            fs::read_to_string(target.join("b/Dockerfile")).unwrap(),
+            "changed"
+        );
+        // An extra file in the old tree is a difference too.
+        fs::write(target.join("extra"), "x").unwrap();
+        assert_eq!(write(b"changed"), Outcome::Replaced);
+        assert!(!target.join("extra").exists());
     }
 
     #[test]

@@ -196,3 +196,45 @@ fn many_debian_releases(n: usize) -> String {
     extra.push_str("  centos:\n");
     extra
 }
+
+#[test]
+fn regenerating_without_changes_touches_nothing() {
+    let test = Test::fixture("seed").args(&["-bv", "0.13.0", "-dm"]);
+    test.success();
+    let inode =
+        |p: &str| std::os::unix::fs::MetadataExt::ino(&fs::metadata(test.path().join(p)).unwrap());
+    let dockerfile = "generated/model-server/debian10/Dockerfile";
+    let (before, metadata_before) = (inode(dockerfile), inode("metadata.json"));
+    let output = test.success();
+    assert_eq!(
+        output.stdout,
+        "up to date: 26 files in 22 directories for 44 targets in `./generated`; `./metadata.json` is up to date\n"
+    );
+    assert_eq!(
+        (inode(dockerfile), inode("metadata.json")),
+        (before, metadata_before)
+    );
+
+    // One template changes: the tree is replaced, with every file right.
+    let template = test.path().join("templates/alpine/runtime.Dockerfile.j2");
+    let text = fs::read_to_string(&template).unwrap();
+    fs::write(&template, format!("{text}\n# changed")).unwrap();
+    let output = test.success();
+    assert!(
+        output.stdout.starts_with("generated 26 files"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        test.read("generated/model-server/alpine3.14/runtime/Dockerfile")
+            .ends_with("# changed")
+    );
+    let fresh = Test::fixture("seed")
+        .file(
+            "templates/alpine/runtime.Dockerfile.j2",
+            &format!("{text}\n# changed"),
+        )
+        .args(&["-bv", "0.13.0", "-dm"]);
+    fresh.success();
+    assert_eq!(test.tree("generated"), fresh.tree("generated"));
+}

@@ -106,8 +106,12 @@ impl Test {
                 .unwrap()
                 .display()
                 .to_string();
-            let _ = writeln!(out, "=== {relative}
-{}", fs::read_to_string(&file).unwrap());
+            let _ = writeln!(
+                out,
+                "=== {relative}
+{}",
+                fs::read_to_string(&file).unwrap()
+            );
         }
         out
     }
