@@ -5,9 +5,11 @@
 //! (every target, before any side effect) -> [`render`] (templates) ->
 //! [`output`] (atomic writes); [`generate`] ties the last three together.
 
+pub mod build;
 pub mod cli;
 mod commands;
 pub mod diagnostic;
+pub mod engine;
 pub mod generate;
 pub mod manifest;
 pub mod output;

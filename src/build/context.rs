@@ -1,0 +1,253 @@
+//! The build context: the images repo, less what `.dockerignore` excludes,
+//! scanned once per run and packed once as the tar every build sends.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use globset::GlobMatcher;
+
+/// The directory the tool keeps its own state in (build logs), never sent
+/// to the builder.
+pub const STATE_DIR: &str = ".bentoml-docker";
+
+/// A file of the context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    /// Its path relative to the context root, `/`-separated.
+    pub path: String,
+    /// Its permission bits.
+    pub mode: u32,
+    /// The target, when it is a symbolic link.
+    pub link: Option<PathBuf>,
+}
+
+/// The files of a build context.
+#[derive(Debug)]
+pub struct Context {
+    root: PathBuf,
+    files: Vec<File>,
+    tar: OnceLock<Result<Bytes, String>>,
+}
+
+/// One `.dockerignore` line.
+#[derive(Debug)]
+struct Pattern {
+    matcher: GlobMatcher,
+    exclusion: bool,
+}
+
+impl Context {
+    /// Scans `root`, honouring its `.dockerignore`.
+    ///
+    /// # Errors
+    /// When the directory or `.dockerignore` cannot be read, or a pattern is invalid.
+    pub fn scan(root: &Path) -> Result<Self, String> {
+        let patterns = match fs::read_to_string(root.join(".dockerignore")) {
+            Ok(text) => parse_dockerignore(&text)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("cannot read `.dockerignore`: {e}")),
+        };
+        let mut files = Vec::new();
+        walk(root, "", &patterns, &mut files)
+            .map_err(|e| format!("cannot read the build context `{}`: {e}", root.display()))?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Self {
+            root: root.to_path_buf(),
+            files,
+            tar: OnceLock::new(),
+        })
+    }
+
+    /// The context's root directory.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every file, sorted by path.
+    #[must_use]
+    pub fn files(&self) -> &[File] {
+        &self.files
+    }
+
+    /// The context as a tar, made on first use and shared by every build.
+    /// Entries carry no time stamps or owners, so the same files give the
+    /// same bytes.
+    ///
+    /// # Errors
+    /// When a file cannot be read.
+    pub fn tar(&self) -> Result<Bytes, String> {
+        self.tar
+            .get_or_init(|| self.pack().map(Bytes::from).map_err(|e| e.to_string()))
+            .clone()
+    }
+
+    fn pack(&self) -> io::Result<Vec<u8>> {
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.follow_symlinks(false);
+        for file in &self.files {
+            let mut header = tar::Header::new_gnu();
+            header.set_mode(file.mode);
+            header.set_mtime(0);
+            header.set_uid(0);
+            header.set_gid(0);
+            if let Some(link) = &file.link {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                builder.append_link(&mut header, &file.path, link)?;
+            } else {
+                let data = fs::read(self.root.join(&file.path))?;
+                header.set_size(data.len() as u64);
+                builder.append_data(&mut header, &file.path, data.as_slice())?;
+            }
+        }
+        builder.into_inner()
+    }
+}
+
+fn parse_dockerignore(text: &str) -> Result<Vec<Pattern>, String> {
+    let mut patterns = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (exclusion, pattern) = match line.strip_prefix('!') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, line),
+        };
+        let pattern = pattern.trim_start_matches('/').trim_end_matches('/');
+        let pattern = pattern.strip_prefix("./").unwrap_or(pattern);
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| format!("invalid `.dockerignore` pattern `{line}`: {e}"))?;
+        patterns.push(Pattern {
+            matcher: glob.compile_matcher(),
+            exclusion,
+        });
+    }
+    Ok(patterns)
+}
+
+/// Docker's rule: the last pattern that matches the path or one of its
+/// parent directories decides; `!` patterns re-include.
+fn ignored(path: &str, patterns: &[Pattern]) -> bool {
+    let mut ignored = false;
+    for pattern in patterns {
+        let mut matched = pattern.matcher.is_match(path);
+        if !matched {
+            let mut parent = path;
+            while let Some((dir, _)) = parent.rsplit_once('/') {
+                if pattern.matcher.is_match(dir) {
+                    matched = true;
+                    break;
+                }
+                parent = dir;
+            }
+        }
+        if matched {
+            ignored = !pattern.exclusion;
+        }
+    }
+    ignored
+}
+
+fn walk(root: &Path, prefix: &str, patterns: &[Pattern], out: &mut Vec<File>) -> io::Result<()> {
+    for entry in fs::read_dir(root.join(prefix))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        // The tool's own state, and a `generated/` being swapped in.
+        let staging = prefix.is_empty() && name.starts_with('.') && name.contains(".staging-");
+        if path == STATE_DIR || staging {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            // A directory is walked even when ignored: `!` may re-include inside it.
+            walk(root, &path, patterns, out)?;
+            continue;
+        }
+        if ignored(&path, patterns) {
+            continue;
+        }
+        let metadata = entry.metadata()?;
+        out.push(File {
+            path,
+            mode: metadata.permissions().mode() & 0o7777,
+            link: kind
+                .is_symlink()
+                .then(|| fs::read_link(entry.path()))
+                .transpose()?,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(context: &Context) -> Vec<&str> {
+        context.files().iter().map(|f| f.path.as_str()).collect()
+    }
+
+    #[test]
+    fn dockerignore_excludes_and_re_includes() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in [
+            "a.txt",
+            "logs/x.log",
+            "logs/keep.log",
+            "docs/a/b.md",
+            "tools/run.sh",
+            ".bentoml-docker/logs/t.log",
+        ] {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        }
+        fs::write(
+            dir.path().join(".dockerignore"),
+            "# comment\nlogs\n!logs/keep.log\n**/*.md\n/a.txt\n",
+        )
+        .unwrap();
+        let context = Context::scan(dir.path()).unwrap();
+        assert_eq!(
+            names(&context),
+            [".dockerignore", "logs/keep.log", "tools/run.sh"]
+        );
+    }
+
+    #[test]
+    fn the_tar_is_the_same_for_the_same_files() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("f"), "x").unwrap();
+        let first = Context::scan(dir.path()).unwrap().tar().unwrap();
+        filetime_touch(&dir.path().join("f"));
+        let second = Context::scan(dir.path()).unwrap().tar().unwrap();
+        assert_eq!(first, second);
+        let mut archive = tar::Archive::new(first.as_ref());
+        let entries: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(entries, ["f"]);
+    }
+
+    fn filetime_touch(path: &Path) {
+        let text = fs::read(path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        fs::write(path, text).unwrap();
+    }
+}

@@ -1,0 +1,244 @@
+//! What an image is made of, as one hash: its Dockerfile, the context files
+//! it copies, its build arguments and the image it is built FROM. An image
+//! whose label carries the current hash is up to date.
+
+use std::fmt::Write as _;
+use std::fs;
+
+use dockerfile_parser::{Dockerfile, Instruction};
+use globset::GlobBuilder;
+use sha2::{Digest, Sha256};
+
+use super::context::Context;
+
+/// The label that carries the inputs hash.
+pub const LABEL: &str = "org.bentoml.docker.inputs";
+
+/// The context files an image reads: the sources of its `COPY` and `ADD`
+/// instructions (not `--from` another stage, not URLs). `None` when they
+/// cannot be known (an unparseable Dockerfile, a source with a variable
+/// that is not a build argument): then every file of the context counts.
+#[must_use]
+pub fn copied_files<'c>(
+    dockerfile: &str,
+    context: &'c Context,
+    build_args: &[(String, String)],
+) -> Option<Vec<&'c super::context::File>> {
+    let parsed = Dockerfile::parse(dockerfile).ok()?;
+    let mut sources = Vec::new();
+    for instruction in &parsed.instructions {
+        let (flags, paths): (Vec<String>, Vec<String>) = match instruction {
+            Instruction::Copy(copy) => (
+                copy.flags.iter().map(|f| f.name.content.clone()).collect(),
+                copy.sources.iter().map(|s| s.content.clone()).collect(),
+            ),
+            Instruction::Misc(misc) if misc.instruction.content.eq_ignore_ascii_case("ADD") => {
+                let words: Vec<String> = misc
+                    .arguments
+                    .to_string()
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect();
+                let (flags, rest): (Vec<String>, Vec<String>) =
+                    words.into_iter().partition(|w| w.starts_with("--"));
+                let sources = rest
+                    .split_last()
+                    .map(|(_, s)| s.to_vec())
+                    .unwrap_or_default();
+                (
+                    flags
+                        .iter()
+                        .map(|f| {
+                            f.trim_start_matches("--")
+                                .split('=')
+                                .next()
+                                .unwrap_or_default()
+                                .to_string()
+                        })
+                        .collect(),
+                    sources,
+                )
+            }
+            _ => continue,
+        };
+        if flags.iter().any(|f| f == "from") {
+            continue;
+        }
+        for path in paths {
+            if path.contains("://") {
+                continue;
+            }
+            sources.push(substitute(&path, build_args)?);
+        }
+    }
+    let mut files = Vec::new();
+    for source in sources {
+        let source = source
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/');
+        if source.is_empty() || source == "." {
+            return Some(context.files().iter().collect());
+        }
+        let glob = GlobBuilder::new(source)
+            .literal_separator(true)
+            .build()
+            .ok()?
+            .compile_matcher();
+        let under = format!("{source}/");
+        for file in context.files() {
+            let inside_dir = file.path.starts_with(&under)
+                || file
+                    .path
+                    .match_indices('/')
+                    .any(|(i, _)| glob.is_match(&file.path[..i]));
+            if glob.is_match(&file.path) || inside_dir {
+                files.push(file);
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files.dedup_by(|a, b| a.path == b.path);
+    Some(files)
+}
+
+/// Replaces `$NAME` and `${NAME}` with build arguments; `None` when a
+/// variable is not one.
+fn substitute(text: &str, build_args: &[(String, String)]) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, tail) = if let Some(braced) = after.strip_prefix('{') {
+            let end = braced.find('}')?;
+            (&braced[..end], &braced[end + 1..])
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        let (_, value) = build_args.iter().find(|(n, _)| n == name)?;
+        out.push_str(value);
+        rest = tail;
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// The inputs hash of one image.
+///
+/// # Errors
+/// When a copied file cannot be read.
+pub fn hash(
+    dockerfile: &str,
+    context: &Context,
+    build_args: &[(String, String)],
+    parent_id: &str,
+) -> Result<String, String> {
+    let mut hasher = Sha256::new();
+    let mut field = |name: &str, value: &[u8]| {
+        hasher.update(name.as_bytes());
+        hasher.update((value.len() as u64).to_le_bytes());
+        hasher.update(value);
+    };
+    field("dockerfile", dockerfile.as_bytes());
+    let mut args = build_args.to_vec();
+    args.sort();
+    for (name, value) in &args {
+        field("arg", format!("{name}={value}").as_bytes());
+    }
+    field("from", parent_id.as_bytes());
+    let files = copied_files(dockerfile, context, build_args)
+        .unwrap_or_else(|| context.files().iter().collect());
+    for file in files {
+        field("path", file.path.as_bytes());
+        field("mode", &file.mode.to_le_bytes());
+        match &file.link {
+            Some(link) => field("link", link.as_os_str().as_encoded_bytes()),
+            None => {
+                let data = fs::read(context.root().join(&file.path))
+                    .map_err(|e| format!("cannot read `{}`: {e}", file.path))?;
+                field("data", &data);
+            }
+        }
+    }
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(71);
+    hex.push_str("sha256:");
+    for byte in &digest {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    Ok(hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(files: &[(&str, &str)]) -> (tempfile::TempDir, Context) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        let context = Context::scan(dir.path()).unwrap();
+        (dir, context)
+    }
+
+    fn paths(files: Option<Vec<&super::super::context::File>>) -> Option<Vec<String>> {
+        files.map(|f| f.iter().map(|f| f.path.clone()).collect())
+    }
+
+    #[test]
+    fn copied_files_follow_copy_and_add_sources() {
+        let (_dir, ctx) = context(&[
+            ("tools/a.sh", "a"),
+            ("tools/sub/b.sh", "b"),
+            ("generated/x/cuda.repo", "c"),
+            ("other", "o"),
+            ("py/3.11/req.txt", "r"),
+        ]);
+        let dockerfile = "ARG PYTHON_VERSION\nFROM x:${PYTHON_VERSION}\nCOPY tools /t\nADD --chown=1 generated/*/cuda.repo /etc/\nCOPY --from=build /x /y\nCOPY py/$PYTHON_VERSION/req.txt /r\nADD https://example.com/f /f\n";
+        let args = [("PYTHON_VERSION".to_string(), "3.11".to_string())];
+        assert_eq!(
+            paths(copied_files(dockerfile, &ctx, &args)).unwrap(),
+            [
+                "generated/x/cuda.repo",
+                "py/3.11/req.txt",
+                "tools/a.sh",
+                "tools/sub/b.sh"
+            ]
+        );
+        // A variable that is not a build argument: every file counts.
+        assert_eq!(
+            paths(copied_files("FROM x\nCOPY $NOPE /x\n", &ctx, &args)),
+            None
+        );
+    }
+
+    #[test]
+    fn the_hash_changes_with_each_input_and_only_then() {
+        let (dir, ctx) = context(&[("tools/a.sh", "a"), ("unrelated", "u")]);
+        let dockerfile = "FROM x\nCOPY tools/a.sh /a\n";
+        let args = vec![("PYTHON_VERSION".to_string(), "3.11".to_string())];
+        let base = hash(dockerfile, &ctx, &args, "sha256:1").unwrap();
+        assert_eq!(base, hash(dockerfile, &ctx, &args, "sha256:1").unwrap());
+        assert_ne!(
+            base,
+            hash("FROM x\nCOPY tools/a.sh /b\n", &ctx, &args, "sha256:1").unwrap()
+        );
+        assert_ne!(base, hash(dockerfile, &ctx, &args, "sha256:2").unwrap());
+        let other_args = vec![("PYTHON_VERSION".to_string(), "3.12".to_string())];
+        assert_ne!(
+            base,
+            hash(dockerfile, &ctx, &other_args, "sha256:1").unwrap()
+        );
+        fs::write(dir.path().join("unrelated"), "changed").unwrap();
+        assert_eq!(base, hash(dockerfile, &ctx, &args, "sha256:1").unwrap());
+        fs::write(dir.path().join("tools/a.sh"), "changed").unwrap();
+        assert_ne!(base, hash(dockerfile, &ctx, &args, "sha256:1").unwrap());
+    }
+}

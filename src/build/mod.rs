@@ -1,0 +1,885 @@
+//! Turns the plan into images: every target as soon as the image it is built
+//! FROM is ready, up to `jobs` at once, skipping what is up to date (its
+//! inputs hash label matches) and what depends on a failure.
+
+pub mod context;
+pub mod inputs;
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::engine::{BuildRequest, Engine, Progress};
+use crate::plan::{Plan, Target};
+use context::Context;
+
+/// How to build.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Builds at once.
+    pub jobs: usize,
+    /// After a failure, go on with everything that does not depend on it.
+    pub keep_going: bool,
+    /// Rebuild even what is up to date.
+    pub overwrite: bool,
+    /// Network mode of `RUN` steps.
+    pub network: Option<String>,
+    /// Time allowed to each build.
+    pub timeout: Duration,
+    /// Extra build arguments, over the plan's.
+    pub build_args: Vec<(String, String)>,
+    /// Extra labels on every image (revision, source).
+    pub labels: Vec<(String, String)>,
+    /// Where each build's log goes.
+    pub log_dir: PathBuf,
+    /// Decide, and build nothing.
+    pub dry_run: bool,
+}
+
+/// What happened to a target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Built now.
+    Built,
+    /// Its image carries the current inputs hash.
+    UpToDate,
+    /// Would be built (dry run).
+    WouldBuild,
+    /// Its build failed.
+    Failed,
+    /// Not attempted: what it is built FROM failed, or the run stopped.
+    Skipped,
+    /// Stopped by an interruption.
+    Cancelled,
+}
+
+impl Status {
+    /// How the summary names it.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Built => "built",
+            Self::UpToDate => "up to date",
+            Self::WouldBuild => "would build",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    fn ready(&self) -> bool {
+        matches!(self, Self::Built | Self::UpToDate)
+    }
+}
+
+/// The result of one target.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    /// `PACKAGE:TAG`.
+    pub target: String,
+    /// What happened.
+    pub status: Status,
+    /// Why (for anything but a plain success).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The image ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Its inputs hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
+    /// The build log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+    /// The last lines of a failed build's log.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log_tail: Vec<String>,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+impl Outcome {
+    fn new(target: &str, status: Status) -> Self {
+        Self {
+            target: target.to_string(),
+            status,
+            reason: None,
+            image: None,
+            inputs: None,
+            log: None,
+            log_tail: Vec::new(),
+            seconds: 0.0,
+        }
+    }
+
+    fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// Every target's outcome, in build order.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// The engine used.
+    pub engine: String,
+    /// One per target.
+    pub targets: Vec<Outcome>,
+    /// True when the run was interrupted.
+    pub interrupted: bool,
+    /// Seconds for the whole run.
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// True when every target is built or up to date (or would be built).
+    #[must_use]
+    pub fn success(&self) -> bool {
+        !self.interrupted
+            && self.targets.iter().all(|o| {
+                matches!(
+                    o.status,
+                    Status::Built | Status::UpToDate | Status::WouldBuild
+                )
+            })
+    }
+
+    /// How many targets ended with `status`.
+    #[must_use]
+    pub fn count(&self, status: &Status) -> usize {
+        self.targets.iter().filter(|o| &o.status == status).count()
+    }
+}
+
+/// What the scheduler tells whoever draws progress.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The run starts with this many targets.
+    Begin {
+        /// Targets in the run.
+        total: usize,
+    },
+    /// A target's build started.
+    Started {
+        /// `PACKAGE:TAG`.
+        target: &'a str,
+    },
+    /// A build reached a Dockerfile step.
+    Step {
+        /// `PACKAGE:TAG`.
+        target: &'a str,
+        /// 1-based step.
+        current: usize,
+        /// Steps in the Dockerfile.
+        total: usize,
+    },
+    /// A target is done, whichever way.
+    Finished {
+        /// Its outcome.
+        outcome: &'a Outcome,
+    },
+}
+
+/// Draws progress; the core never prints.
+pub trait Reporter: Send + Sync {
+    /// Something happened.
+    fn event(&self, event: Event<'_>);
+}
+
+/// Labels every image gets, beside the inputs hash.
+fn labels(plan: &Plan, target: &Target, options: &Options) -> Vec<(String, String)> {
+    let mut labels = vec![
+        (
+            "org.opencontainers.image.title".to_string(),
+            target.name.clone(),
+        ),
+        (
+            "org.opencontainers.image.version".to_string(),
+            plan.bentoml_version.clone(),
+        ),
+        (
+            "org.opencontainers.image.created".to_string(),
+            jiff::Timestamp::now().to_string(),
+        ),
+        (
+            "org.opencontainers.image.base.name".to_string(),
+            target.from.clone(),
+        ),
+    ];
+    labels.extend(options.labels.iter().cloned());
+    labels
+}
+
+/// The targets of `selected`, with every target they are built FROM, in build order.
+#[must_use]
+pub fn with_dependencies<'p>(plan: &'p Plan, selected: &[&'p Target]) -> Vec<&'p Target> {
+    let mut wanted: Vec<&str> = selected.iter().map(|t| t.name.as_str()).collect();
+    for target in selected {
+        let mut parent = target.depends_on.as_deref();
+        while let Some(name) = parent {
+            wanted.push(name);
+            parent = plan.target(name).and_then(|t| t.depends_on.as_deref());
+        }
+    }
+    let by_name: HashMap<&str, &Target> =
+        plan.targets.iter().map(|t| (t.name.as_str(), t)).collect();
+    plan.build_order
+        .iter()
+        .filter(|n| wanted.contains(&n.as_str()))
+        .filter_map(|n| by_name.get(n.as_str()).copied())
+        .collect()
+}
+
+/// A log file name for a target.
+fn log_name(target: &str) -> String {
+    let safe: String = target
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.log")
+}
+
+const TAIL_LINES: usize = 30;
+
+/// Builds `targets` (in build order, dependencies included).
+///
+/// `interrupt` resolves when the user asks to stop (Ctrl-C): no build starts
+/// after it, running ones are cancelled (their tag is never set).
+pub async fn build(
+    plan: &Plan,
+    targets: &[&Target],
+    engine: Arc<dyn Engine>,
+    context: Arc<Context>,
+    options: &Options,
+    reporter: Arc<dyn Reporter>,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> Summary {
+    let started = Instant::now();
+    reporter.event(Event::Begin {
+        total: targets.len(),
+    });
+    let index: HashMap<&str, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; targets.len()];
+    let mut waiting: VecDeque<usize> = (0..targets.len()).collect();
+    let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
+    let mut running_names: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut stop_reason: Option<&str> = None;
+    let mut interrupted = false;
+    tokio::pin!(interrupt);
+
+    loop {
+        if stop_reason.is_none() {
+            let mut still = VecDeque::with_capacity(waiting.len());
+            while let Some(i) = waiting.pop_front() {
+                let target = targets[i];
+                let parent = target
+                    .depends_on
+                    .as_deref()
+                    .and_then(|p| index.get(p).copied());
+                let parent_state = parent.map(|p| outcomes[p].as_ref());
+                let parent_image =
+                    match parent_state {
+                        None => None,
+                        Some(None) => {
+                            still.push_back(i);
+                            continue;
+                        }
+                        Some(Some(o)) if o.status.ready() => o.image.clone(),
+                        Some(Some(o)) if o.status == Status::WouldBuild => {
+                            let outcome = Outcome::new(&target.name, Status::WouldBuild)
+                                .because(format!("`{}` would be rebuilt", o.target));
+                            reporter.event(Event::Finished { outcome: &outcome });
+                            outcomes[i] = Some(outcome);
+                            continue;
+                        }
+                        Some(Some(o)) => {
+                            let outcome = Outcome::new(&target.name, Status::Skipped)
+                                .because(format!("`{}` {}", o.target, o.status.as_str()));
+                            reporter.event(Event::Finished { outcome: &outcome });
+                            outcomes[i] = Some(outcome);
+                            continue;
+                        }
+                    };
+                if running.len() >= options.jobs.max(1) {
+                    still.push_back(i);
+                    continue;
+                }
+                let job = Job {
+                    plan_version: plan.bentoml_version.clone(),
+                    target: target.clone(),
+                    labels: labels(plan, target, options),
+                    parent_image,
+                    engine: Arc::clone(&engine),
+                    context: Arc::clone(&context),
+                    options: options.clone(),
+                    reporter: Arc::clone(&reporter),
+                };
+                let handle = running.spawn(async move { (i, job.run().await) });
+                running_names.insert(handle.id(), i);
+            }
+            waiting = still;
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next_with_id() => {
+                let (i, outcome) = match joined {
+                    Some(Ok((_, (i, outcome)))) => (i, outcome),
+                    Some(Err(error)) => {
+                        let Some(&i) = running_names.get(&error.id()) else { continue };
+                        (i, Outcome::new(&targets[i].name, Status::Failed).because(format!("the build task failed: {error}")))
+                    }
+                    None => break,
+                };
+                if outcome.status == Status::Failed && !options.keep_going {
+                    stop_reason = Some("not started: an earlier build failed (`--keep-going` goes on)");
+                }
+                reporter.event(Event::Finished { outcome: &outcome });
+                outcomes[i] = Some(outcome);
+            }
+            () = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                stop_reason = Some("not started: interrupted");
+                running.abort_all();
+                while let Some(joined) = running.join_next_with_id().await {
+                    let (i, outcome) = match joined {
+                        Ok((_, (i, outcome))) => (i, outcome),
+                        Err(error) => {
+                            let Some(&i) = running_names.get(&error.id()) else { continue };
+                            (i, Outcome::new(&targets[i].name, Status::Cancelled).because("interrupted"))
+                        }
+                    };
+                    reporter.event(Event::Finished { outcome: &outcome });
+                    outcomes[i] = Some(outcome);
+                }
+                break;
+            }
+        }
+    }
+    let reason = stop_reason.unwrap_or("not started");
+    let targets: Vec<Outcome> = outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            o.unwrap_or_else(|| {
+                let outcome = Outcome::new(&targets[i].name, Status::Skipped).because(reason);
+                reporter.event(Event::Finished { outcome: &outcome });
+                outcome
+            })
+        })
+        .collect();
+    Summary {
+        engine: engine.name().to_string(),
+        targets,
+        interrupted,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// One target's work, owned so that it can run on its own task.
+struct Job {
+    plan_version: String,
+    target: Target,
+    labels: Vec<(String, String)>,
+    parent_image: Option<String>,
+    engine: Arc<dyn Engine>,
+    context: Arc<Context>,
+    options: Options,
+    reporter: Arc<dyn Reporter>,
+}
+
+impl Job {
+    async fn run(self) -> Outcome {
+        let started = Instant::now();
+        let mut outcome = self.decide_and_build().await;
+        outcome.seconds = started.elapsed().as_secs_f64();
+        outcome
+    }
+
+    async fn decide_and_build(&self) -> Outcome {
+        let target = &self.target;
+        let name = target.name.as_str();
+        let fail = |reason: String| Outcome::new(name, Status::Failed).because(reason);
+        let parent_id = match &self.parent_image {
+            Some(id) => id.clone(),
+            None => match self.engine.inspect(&target.from).await {
+                Ok(Some(image)) => image.id,
+                // The builder may still fetch it; the hash notes that it was not known.
+                Ok(None) => format!("unresolved:{}", target.from),
+                Err(e) => return fail(format!("cannot inspect `{}`: {e}", target.from)),
+            },
+        };
+        let dockerfile_path = self.context.root().join(&target.dockerfile);
+        let dockerfile = match std::fs::read_to_string(&dockerfile_path) {
+            Ok(text) => text,
+            Err(e) => return fail(format!("cannot read `{}`: {e}", dockerfile_path.display())),
+        };
+        let mut build_args: Vec<(String, String)> = target
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (name, value) in &self.options.build_args {
+            match build_args.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1.clone_from(value),
+                None => build_args.push((name.clone(), value.clone())),
+            }
+        }
+        let hash = match inputs::hash(&dockerfile, &self.context, &build_args, &parent_id) {
+            Ok(hash) => hash,
+            Err(e) => return fail(e),
+        };
+        let existing = match self.engine.inspect(name).await {
+            Ok(image) => image,
+            Err(e) => return fail(format!("cannot inspect `{name}`: {e}")),
+        };
+        let why = match &existing {
+            _ if self.options.overwrite => "`--overwrite`",
+            None => "no image",
+            Some(image) if image.labels.get(inputs::LABEL) == Some(&hash) => {
+                let mut outcome = Outcome::new(name, Status::UpToDate);
+                outcome.image = Some(image.id.clone());
+                outcome.inputs = Some(hash);
+                return outcome;
+            }
+            Some(_) => "inputs changed",
+        };
+        if self.options.dry_run {
+            let mut outcome = Outcome::new(name, Status::WouldBuild).because(why);
+            outcome.inputs = Some(hash);
+            return outcome;
+        }
+        self.reporter.event(Event::Started { target: name });
+        let mut labels = self.labels.clone();
+        labels.push((inputs::LABEL.to_string(), hash.clone()));
+        let request = BuildRequest {
+            tag: name.to_string(),
+            dockerfile: crate::render::context::slash_path(&target.dockerfile),
+            context: Arc::clone(&self.context),
+            build_args,
+            labels,
+            network: self.options.network.clone(),
+        };
+        let log_path = self.options.log_dir.join(log_name(name));
+        let log = match open_log(&log_path) {
+            Ok(file) => Mutex::new(file),
+            Err(e) => {
+                return fail(format!(
+                    "cannot write the build log `{}`: {e}",
+                    log_path.display()
+                ));
+            }
+        };
+        let _ = writeln!(
+            lock(&log),
+            "# {name} ({why}), bentoml {}, inputs {hash}",
+            self.plan_version
+        );
+        let reporter = &self.reporter;
+        let progress = |event: Progress| match event {
+            Progress::Step { current, total } => reporter.event(Event::Step {
+                target: name,
+                current,
+                total,
+            }),
+            Progress::Line(line) => {
+                let _ = writeln!(lock(&log), "{line}");
+            }
+        };
+        let result =
+            tokio::time::timeout(self.options.timeout, self.engine.build(&request, &progress))
+                .await;
+        let mut outcome = match result {
+            Ok(Ok(id)) => {
+                let mut outcome = Outcome::new(name, Status::Built).because(why);
+                outcome.image = Some(id);
+                outcome
+            }
+            Ok(Err(e)) => {
+                let _ = writeln!(lock(&log), "error: {e}");
+                fail(e.to_string())
+            }
+            Err(_) => {
+                let message = format!("timed out after {} s", self.options.timeout.as_secs());
+                let _ = writeln!(lock(&log), "error: {message}");
+                fail(message)
+            }
+        };
+        drop(log);
+        if outcome.status == Status::Failed {
+            outcome.log_tail = tail(&log_path, TAIL_LINES);
+        }
+        outcome.inputs = Some(hash);
+        outcome.log = Some(log_path);
+        outcome
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn open_log(path: &Path) -> std::io::Result<std::io::BufWriter<std::fs::File>> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    Ok(std::io::BufWriter::new(std::fs::File::create(path)?))
+}
+
+fn tail(path: &Path, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fake::Fake;
+    use crate::generate::{self, Destination};
+    use crate::manifest;
+    use crate::render::Renderer;
+
+    const MANIFEST: &str = "python_versions: ['3.11', '3.12']
+release_spec: &spec
+  templates_dir: templates
+  base_image: debian:bookworm-slim
+  add_to_tags: bookworm
+  envars: [LANG=C.UTF-8]
+packages:
+  server:
+    runtime: [debian]
+    devel: [debian]
+releases:
+  debian:
+    '12':
+      <<: *spec
+    '13':
+      <<: *spec
+      add_to_tags: trixie
+";
+
+    struct Repo {
+        dir: tempfile::TempDir,
+        plan: Plan,
+    }
+
+    impl Repo {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let write = |path: &str, text: &str| {
+                let path = dir.path().join(path);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, text).unwrap();
+            };
+            write("manifest.yml", MANIFEST);
+            write(
+                "templates/base.Dockerfile.j2",
+                "FROM {{ metadata.base_image }}\nARG PYTHON_VERSION\n",
+            );
+            write(
+                "templates/runtime.Dockerfile.j2",
+                "ARG PYTHON_VERSION\nFROM {{ metadata.package }}:{{ build_tag }}\nCOPY tools/entrypoint.sh /e\n",
+            );
+            write(
+                "templates/devel.Dockerfile.j2",
+                "ARG PYTHON_VERSION\nFROM {{ metadata.package }}:{{ build_tag }}\nRUN true\n",
+            );
+            write("tools/entrypoint.sh", "#!/bin/sh\n");
+            let manifest = manifest::load(&dir.path().join("manifest.yml")).unwrap();
+            let options = crate::plan::Options {
+                bentoml_version: Some("1.3.0".into()),
+                output_dir: "generated".into(),
+                ..Default::default()
+            };
+            let plan = Plan::new(&manifest, &options).unwrap();
+            let renderer = Renderer::new(&manifest).unwrap();
+            let destination = Destination {
+                output: dir.path().join("generated"),
+                metadata: None,
+            };
+            generate::generate(&manifest, &plan, &renderer, &destination).unwrap();
+            Self { dir, plan }
+        }
+
+        fn options(&self) -> Options {
+            Options {
+                jobs: 1,
+                keep_going: false,
+                overwrite: false,
+                network: None,
+                timeout: Duration::from_secs(60),
+                build_args: Vec::new(),
+                labels: Vec::new(),
+                log_dir: self.dir.path().join(".bentoml-docker/logs"),
+                dry_run: false,
+            }
+        }
+
+        async fn build(&self, engine: &Arc<Fake>, options: &Options) -> Summary {
+            self.build_selected(
+                engine,
+                options,
+                &self.plan.targets.iter().collect::<Vec<_>>(),
+            )
+            .await
+        }
+
+        async fn build_selected(
+            &self,
+            engine: &Arc<Fake>,
+            options: &Options,
+            selected: &[&Target],
+        ) -> Summary {
+            let context = Arc::new(Context::scan(self.dir.path()).unwrap());
+            let targets = with_dependencies(&self.plan, selected);
+            let engine: Arc<dyn Engine> = Arc::clone(engine) as Arc<dyn Engine>;
+            build(
+                &self.plan,
+                &targets,
+                engine,
+                context,
+                options,
+                Arc::new(Quiet),
+                std::future::pending(),
+            )
+            .await
+        }
+    }
+
+    struct Quiet;
+    impl Reporter for Quiet {
+        fn event(&self, _: Event<'_>) {}
+    }
+
+    fn statuses(summary: &Summary) -> Vec<(String, &'static str)> {
+        summary
+            .targets
+            .iter()
+            .map(|o| (o.target.clone(), o.status.as_str()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn builds_bases_first_then_is_up_to_date() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+        let summary = repo.build(&engine, &repo.options()).await;
+        assert!(summary.success(), "{:?}", statuses(&summary));
+        let built = engine.take_built();
+        assert_eq!(built.len(), 12);
+        let position = |name: &str| built.iter().position(|b| b == name).unwrap();
+        assert!(
+            position("server:base-python3.11-bookworm")
+                < position("server:1.3.0-python3.11-bookworm-runtime")
+        );
+        let image = engine.images.lock().unwrap()["server:devel-python3.12-trixie"].clone();
+        assert_eq!(
+            image.labels["org.opencontainers.image.base.name"],
+            "server:base-python3.12-trixie"
+        );
+        assert_eq!(image.labels["org.opencontainers.image.version"], "1.3.0");
+        assert!(image.labels[inputs::LABEL].starts_with("sha256:"));
+
+        let again = repo.build(&engine, &repo.options()).await;
+        assert_eq!(again.count(&Status::UpToDate), 12);
+        assert!(engine.take_built().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_changed_input_rebuilds_exactly_its_targets_and_dependents() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+        repo.build(&engine, &repo.options()).await;
+        engine.take_built();
+        // Only runtime images copy tools/entrypoint.sh.
+        std::fs::write(
+            repo.dir.path().join("tools/entrypoint.sh"),
+            "#!/bin/sh\necho\n",
+        )
+        .unwrap();
+        repo.build(&engine, &repo.options()).await;
+        let mut built = engine.take_built();
+        built.sort();
+        assert_eq!(
+            built,
+            [
+                "server:1.3.0-python3.11-bookworm-runtime",
+                "server:1.3.0-python3.11-trixie-runtime",
+                "server:1.3.0-python3.12-bookworm-runtime",
+                "server:1.3.0-python3.12-trixie-runtime",
+            ]
+        );
+        // A changed base Dockerfile rebuilds that base and everything FROM it.
+        let dockerfile = repo.dir.path().join("generated/server/debian13/Dockerfile");
+        std::fs::write(
+            &dockerfile,
+            "FROM debian:bookworm-slim\nARG PYTHON_VERSION\nRUN true\n",
+        )
+        .unwrap();
+        repo.build(&engine, &repo.options()).await;
+        let built = engine.take_built();
+        assert_eq!(built.len(), 6, "{built:?}");
+        assert!(built.iter().all(|b| b.contains("trixie")));
+    }
+
+    #[tokio::test]
+    async fn a_failure_skips_dependents_and_stops_unless_keep_going() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+        engine
+            .failing
+            .lock()
+            .unwrap()
+            .insert("server:base-python3.11-bookworm".into());
+        let summary = repo.build(&engine, &repo.options()).await;
+        assert!(!summary.success());
+        assert_eq!(engine.take_built(), ["server:base-python3.11-bookworm"]);
+        let failed = &summary.targets[0];
+        assert_eq!(failed.status, Status::Failed);
+        assert!(
+            failed.log_tail.iter().any(|l| l.contains("RUN failed")),
+            "{failed:?}"
+        );
+        assert!(failed.log.as_ref().unwrap().exists());
+        assert_eq!(summary.count(&Status::Skipped), 11);
+
+        let options = Options {
+            keep_going: true,
+            ..repo.options()
+        };
+        let summary = repo.build(&engine, &options).await;
+        let statuses = statuses(&summary);
+        assert_eq!(summary.count(&Status::Failed), 1);
+        assert_eq!(summary.count(&Status::Skipped), 2, "{statuses:?}");
+        assert!(statuses.contains(&("server:devel-python3.11-bookworm".into(), "skipped")));
+        assert_eq!(summary.count(&Status::Built), 9);
+    }
+
+    #[tokio::test]
+    async fn jobs_run_builds_at_once() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake {
+            delay: Duration::from_millis(50),
+            ..Fake::with_images(&["debian:bookworm-slim"])
+        });
+        let options = Options {
+            jobs: 3,
+            ..repo.options()
+        };
+        assert!(repo.build(&engine, &options).await.success());
+        assert_eq!(
+            engine.max_running.load(std::sync::atomic::Ordering::SeqCst),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn selection_includes_what_targets_are_built_from() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+        let runtime = repo
+            .plan
+            .target("server:1.3.0-python3.12-trixie-runtime")
+            .unwrap();
+        let summary = repo
+            .build_selected(&engine, &repo.options(), &[runtime])
+            .await;
+        assert_eq!(
+            engine.take_built(),
+            [
+                "server:base-python3.12-trixie",
+                "server:1.3.0-python3.12-trixie-runtime"
+            ]
+        );
+        assert!(summary.success());
+        // Again: the base is up to date and not rebuilt.
+        let devel = repo.plan.target("server:devel-python3.12-trixie").unwrap();
+        repo.build_selected(&engine, &repo.options(), &[devel])
+            .await;
+        assert_eq!(engine.take_built(), ["server:devel-python3.12-trixie"]);
+    }
+
+    #[tokio::test]
+    async fn dry_run_decides_without_building() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+        let options = Options {
+            dry_run: true,
+            ..repo.options()
+        };
+        let summary = repo.build(&engine, &options).await;
+        assert_eq!(summary.count(&Status::WouldBuild), 12);
+        assert!(engine.take_built().is_empty());
+        let runtime = summary
+            .targets
+            .iter()
+            .find(|o| o.target.ends_with("runtime"))
+            .unwrap();
+        assert!(
+            runtime
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("would be rebuilt")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interruption_cancels_running_builds_and_tags_nothing() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake {
+            delay: Duration::from_secs(30),
+            ..Fake::with_images(&["debian:bookworm-slim"])
+        });
+        let context = Arc::new(Context::scan(repo.dir.path()).unwrap());
+        let targets: Vec<&Target> =
+            with_dependencies(&repo.plan, &repo.plan.targets.iter().collect::<Vec<_>>());
+        let options = Options {
+            jobs: 2,
+            ..repo.options()
+        };
+        let dyn_engine: Arc<dyn Engine> = Arc::clone(&engine) as Arc<dyn Engine>;
+        let interrupt = tokio::time::sleep(Duration::from_millis(100));
+        let summary = build(
+            &repo.plan,
+            &targets,
+            dyn_engine,
+            context,
+            &options,
+            Arc::new(Quiet),
+            interrupt,
+        )
+        .await;
+        assert!(summary.interrupted);
+        assert_eq!(summary.count(&Status::Cancelled), 2);
+        assert_eq!(summary.count(&Status::Skipped), 10);
+        assert_eq!(
+            engine.images.lock().unwrap().len(),
+            1,
+            "no image was tagged"
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! A daemonless engine: `buildah` (CI runners, Kubernetes pods). It reads
+//! the context directory itself; its storage driver and isolation come from
+//! its usual environment (`STORAGE_DRIVER=vfs`, `BUILDAH_ISOLATION=chroot`
+//! where nothing else works).
+
+use std::collections::HashMap;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use super::{BoxFuture, BuildRequest, Engine, Error, Image, Progress, RunOutput, parse_step};
+
+/// `buildah`, run as a program.
+#[derive(Debug, Clone)]
+pub struct Buildah {
+    program: String,
+}
+
+impl Buildah {
+    /// Checks that `buildah` runs.
+    ///
+    /// # Errors
+    /// When it cannot be started.
+    pub async fn connect() -> Result<Self, Error> {
+        let engine = Self {
+            program: std::env::var("BUILDAH").unwrap_or_else(|_| "buildah".into()),
+        };
+        let output = Command::new(&engine.program)
+            .arg("version")
+            .output()
+            .await
+            .map_err(|e| Error::Unavailable {
+                engine: "buildah",
+                message: e.to_string(),
+            })?;
+        if !output.status.success() {
+            return Err(Error::Unavailable {
+                engine: "buildah",
+                message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        Ok(engine)
+    }
+
+    async fn output(&self, args: &[&str]) -> Result<std::process::Output, Error> {
+        Command::new(&self.program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| Error::Other(format!("cannot run {}: {e}", self.program)))
+    }
+}
+
+/// The parts of `buildah inspect --type image` we read.
+#[derive(serde::Deserialize)]
+struct Inspect {
+    #[serde(rename = "FromImageID", default)]
+    id: String,
+    #[serde(rename = "OCIv1", default)]
+    oci: OciImage,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct OciImage {
+    #[serde(default)]
+    config: OciConfig,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct OciConfig {
+    #[serde(rename = "Labels", default)]
+    labels: Option<HashMap<String, String>>,
+}
+
+impl Engine for Buildah {
+    fn name(&self) -> &'static str {
+        "buildah"
+    }
+
+    fn inspect<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<Option<Image>, Error>> {
+        Box::pin(async move {
+            let output = self
+                .output(&["inspect", "--type", "image", reference])
+                .await?;
+            if !output.status.success() {
+                return Ok(None);
+            }
+            let inspect: Inspect = serde_json::from_slice(&output.stdout)
+                .map_err(|e| Error::Other(format!("unexpected `buildah inspect` output: {e}")))?;
+            let id = if inspect.id.starts_with("sha256:") {
+                inspect.id
+            } else {
+                format!("sha256:{}", inspect.id)
+            };
+            Ok(Some(Image {
+                id,
+                labels: inspect.oci.config.labels.unwrap_or_default(),
+            }))
+        })
+    }
+
+    fn build<'a>(
+        &'a self,
+        request: &'a BuildRequest,
+        progress: &'a (dyn Fn(Progress) + Send + Sync),
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        Box::pin(async move {
+            let iidfile = tempfile::NamedTempFile::new()
+                .map_err(|e| Error::Other(format!("cannot create a temporary file: {e}")))?;
+            let mut command = Command::new(&self.program);
+            command
+                .arg("bud")
+                .arg("--iidfile")
+                .arg(iidfile.path())
+                .arg("--file")
+                .arg(request.context.root().join(&request.dockerfile))
+                .arg("--tag")
+                .arg(&request.tag);
+            for (name, value) in &request.build_args {
+                command.arg("--build-arg").arg(format!("{name}={value}"));
+            }
+            for (name, value) in &request.labels {
+                command.arg("--label").arg(format!("{name}={value}"));
+            }
+            if let Some(network) = &request.network {
+                command.arg("--network").arg(network);
+            }
+            command
+                .arg(request.context.root())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
+            let mut child = command
+                .spawn()
+                .map_err(|e| Error::Other(format!("cannot run {}: {e}", self.program)))?;
+            let stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
+            let stderr = BufReader::new(child.stderr.take().expect("piped")).lines();
+            let mut lines = std::pin::pin!(futures_util::stream::select(
+                tokio_stream_lines(stdout),
+                tokio_stream_lines(stderr),
+            ));
+            let mut last = String::new();
+            while let Some(line) = futures_util::StreamExt::next(&mut lines).await {
+                if let Some(step) = parse_step(&line) {
+                    progress(step);
+                }
+                last.clone_from(&line);
+                progress(Progress::Line(line));
+            }
+            let status = child
+                .wait()
+                .await
+                .map_err(|e| Error::Other(format!("buildah: {e}")))?;
+            if !status.success() {
+                return Err(Error::Build(if last.is_empty() {
+                    format!("buildah exited with {status}")
+                } else {
+                    last
+                }));
+            }
+            let id = std::fs::read_to_string(iidfile.path())
+                .map_err(|e| Error::Other(format!("buildah wrote no image ID: {e}")))?;
+            Ok(id.trim().to_string())
+        })
+    }
+
+    fn run<'a>(
+        &'a self,
+        image: &'a str,
+        command: &'a [String],
+    ) -> BoxFuture<'a, Result<RunOutput, Error>> {
+        Box::pin(async move {
+            let from = self.output(&["from", "--pull=never", image]).await?;
+            if !from.status.success() {
+                return Err(Error::Other(
+                    String::from_utf8_lossy(&from.stderr).trim().to_string(),
+                ));
+            }
+            let container = String::from_utf8_lossy(&from.stdout).trim().to_string();
+            let mut args = vec!["run", "--network", "none", container.as_str(), "--"];
+            args.extend(command.iter().map(String::as_str));
+            let result = self.output(&args).await;
+            let _ = self.output(&["rm", &container]).await;
+            let output = result?;
+            let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&output.stderr));
+            Ok(RunOutput {
+                code: i64::from(output.status.code().unwrap_or(-1)),
+                output: text,
+            })
+        })
+    }
+}
+
+/// Lines of a child's pipe as a stream.
+fn tokio_stream_lines<R>(lines: tokio::io::Lines<R>) -> impl futures_util::Stream<Item = String>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    futures_util::stream::unfold(lines, |mut lines| async move {
+        match lines.next_line().await {
+            Ok(Some(line)) => Some((line, lines)),
+            _ => None,
+        }
+    })
+}

@@ -1,0 +1,203 @@
+//! The Docker daemon, through the Engine API (`bollard`), at whatever API
+//! version the daemon speaks (negotiated; Debian's docker.io 20.10 speaks 1.41).
+
+use std::collections::HashMap;
+
+use bollard::Docker as Client;
+use bollard::query_parameters::{
+    BuildImageOptions, CreateContainerOptions, LogsOptions, RemoveContainerOptions,
+    StartContainerOptions, WaitContainerOptions,
+};
+use futures_util::StreamExt;
+
+use super::{BoxFuture, BuildRequest, Engine, Error, Image, Progress, RunOutput, parse_step};
+
+/// The Docker daemon.
+#[derive(Debug, Clone)]
+pub struct Docker {
+    client: Client,
+}
+
+impl Docker {
+    /// Connects to `DOCKER_HOST` or the local socket and agrees on an API version.
+    ///
+    /// # Errors
+    /// When the daemon cannot be reached.
+    pub async fn connect() -> Result<Self, Error> {
+        let unavailable = |e: bollard::errors::Error| Error::Unavailable {
+            engine: "the Docker daemon",
+            message: e.to_string(),
+        };
+        let client = Client::connect_with_local_defaults().map_err(unavailable)?;
+        let client = client.negotiate_version().await.map_err(unavailable)?;
+        client.ping().await.map_err(unavailable)?;
+        Ok(Self { client })
+    }
+}
+
+fn other(e: &bollard::errors::Error) -> Error {
+    Error::Other(e.to_string())
+}
+
+impl Engine for Docker {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn inspect<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<Option<Image>, Error>> {
+        Box::pin(async move {
+            match self.client.inspect_image(reference).await {
+                Ok(image) => Ok(Some(Image {
+                    id: image.id.unwrap_or_default(),
+                    labels: image.config.and_then(|c| c.labels).unwrap_or_default(),
+                })),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(None),
+                Err(e) => Err(other(&e)),
+            }
+        })
+    }
+
+    fn build<'a>(
+        &'a self,
+        request: &'a BuildRequest,
+        progress: &'a (dyn Fn(Progress) + Send + Sync),
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        Box::pin(async move {
+            let tar = request
+                .context
+                .tar()
+                .map_err(|e| Error::Other(format!("cannot pack the build context: {e}")))?;
+            let options = BuildImageOptions {
+                dockerfile: request.dockerfile.clone(),
+                t: Some(request.tag.clone()),
+                rm: true,
+                forcerm: true,
+                buildargs: Some(
+                    request
+                        .build_args
+                        .iter()
+                        .cloned()
+                        .collect::<HashMap<_, _>>(),
+                ),
+                labels: Some(request.labels.iter().cloned().collect::<HashMap<_, _>>()),
+                networkmode: request.network.clone(),
+                ..BuildImageOptions::default()
+            };
+            let mut stream =
+                self.client
+                    .build_image(options, None, Some(bollard::body_full(tar.clone())));
+            let mut id = None;
+            let mut pending = String::new();
+            while let Some(item) = stream.next().await {
+                let info = item.map_err(|e| match e {
+                    bollard::errors::Error::DockerStreamError { error } => Error::Build(error),
+                    e => other(&e),
+                })?;
+                if let Some(text) = info.stream {
+                    pending.push_str(&text);
+                    while let Some(end) = pending.find('\n') {
+                        let line: String = pending.drain(..=end).collect();
+                        let line = line.trim_end().to_string();
+                        if let Some(step) = parse_step(&line) {
+                            progress(step);
+                        }
+                        progress(Progress::Line(line));
+                    }
+                }
+                if let Some(status) = info.status {
+                    progress(Progress::Line(status));
+                }
+                if let Some(detail) = info.error_detail {
+                    return Err(Error::Build(detail.message.unwrap_or_default()));
+                }
+                if let Some(aux) = info.aux.and_then(|a| a.id) {
+                    id = Some(aux);
+                }
+            }
+            if !pending.trim().is_empty() {
+                progress(Progress::Line(pending.trim_end().to_string()));
+            }
+            match id {
+                Some(id) => Ok(id),
+                // Older daemons do not send the ID: ask for the tag.
+                None => self
+                    .inspect(&request.tag)
+                    .await?
+                    .map(|i| i.id)
+                    .ok_or_else(|| Error::Build("the build ended without an image".into())),
+            }
+        })
+    }
+
+    fn run<'a>(
+        &'a self,
+        image: &'a str,
+        command: &'a [String],
+    ) -> BoxFuture<'a, Result<RunOutput, Error>> {
+        Box::pin(async move {
+            let config = bollard::models::ContainerCreateBody {
+                image: Some(image.to_string()),
+                cmd: Some(command.to_vec()),
+                entrypoint: Some(Vec::new()),
+                network_disabled: Some(true),
+                host_config: Some(bollard::models::HostConfig {
+                    network_mode: Some("none".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let created = self
+                .client
+                .create_container(None::<CreateContainerOptions>, config)
+                .await
+                .map_err(|e| other(&e))?;
+            let id = created.id;
+            let result = async {
+                self.client
+                    .start_container(&id, None::<StartContainerOptions>)
+                    .await
+                    .map_err(|e| other(&e))?;
+                let mut code = 0;
+                let mut wait = self
+                    .client
+                    .wait_container(&id, None::<WaitContainerOptions>);
+                while let Some(status) = wait.next().await {
+                    match status {
+                        Ok(status) => code = status.status_code,
+                        Err(bollard::errors::Error::DockerContainerWaitError {
+                            code: c, ..
+                        }) => {
+                            code = c;
+                        }
+                        Err(e) => return Err(other(&e)),
+                    }
+                }
+                let mut output = String::new();
+                let options = LogsOptions {
+                    stdout: true,
+                    stderr: true,
+                    ..Default::default()
+                };
+                let mut logs = self.client.logs(&id, Some(options));
+                while let Some(chunk) = logs.next().await {
+                    output.push_str(&chunk.map_err(|e| other(&e))?.to_string());
+                }
+                Ok(RunOutput { code, output })
+            }
+            .await;
+            let _ = self
+                .client
+                .remove_container(
+                    &id,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        ..Default::default()
+                    }),
+                )
+                .await;
+            result
+        })
+    }
+}

@@ -1,0 +1,262 @@
+//! Where images are built: the Docker daemon through its Engine API, or a
+//! daemonless builder (`buildah`) where no daemon exists. Both sit behind
+//! [`Engine`], so the scheduler does not care which, and tests can use a fake.
+
+pub mod buildah;
+pub mod docker;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// A boxed future, so that engines can be chosen at run time.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct BuildRequest {
+    /// The tag to give the image, `PACKAGE:TAG`.
+    pub tag: String,
+    /// The Dockerfile, relative to the context, with `/` separators.
+    pub dockerfile: String,
+    /// The build context.
+    pub context: Arc<crate::build::context::Context>,
+    /// Build arguments.
+    pub build_args: Vec<(String, String)>,
+    /// Labels to set.
+    pub labels: Vec<(String, String)>,
+    /// The network mode of `RUN` steps (`host` where builds fetch packages
+    /// and the daemon has no bridge); the engine's default when `None`.
+    pub network: Option<String>,
+}
+
+/// An image as the engine holds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Image {
+    /// Its ID (`sha256:...`).
+    pub id: String,
+    /// Its labels.
+    pub labels: HashMap<String, String>,
+}
+
+/// What a build reports while it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// A Dockerfile step started.
+    Step {
+        /// 1-based.
+        current: usize,
+        /// Steps in the Dockerfile.
+        total: usize,
+    },
+    /// A line of build output.
+    Line(String),
+}
+
+/// The output of a command run in an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOutput {
+    /// Its exit code.
+    pub code: i64,
+    /// Standard output and error, interleaved.
+    pub output: String,
+}
+
+/// Why an engine failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    /// The engine cannot be reached.
+    #[error("cannot reach {engine}: {message}")]
+    #[diagnostic(help(
+        "start the Docker daemon (or set DOCKER_HOST), or build without one: `--engine buildah`"
+    ))]
+    Unavailable {
+        /// Which engine.
+        engine: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The build failed; its log says why.
+    #[error("{0}")]
+    Build(String),
+    /// Any other engine error.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Builds and inspects images.
+pub trait Engine: Send + Sync {
+    /// Its name, for messages.
+    fn name(&self) -> &'static str;
+
+    /// The image `reference` points to, if the engine has it.
+    fn inspect<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<Option<Image>, Error>>;
+
+    /// Builds an image and tags it; returns its ID. The tag is set only when
+    /// the whole build succeeded, so a failed or cancelled build leaves no
+    /// half-tagged image.
+    fn build<'a>(
+        &'a self,
+        request: &'a BuildRequest,
+        progress: &'a (dyn Fn(Progress) + Send + Sync),
+    ) -> BoxFuture<'a, Result<String, Error>>;
+
+    /// Runs `command` in a throwaway container of `image`, without network.
+    fn run<'a>(
+        &'a self,
+        image: &'a str,
+        command: &'a [String],
+    ) -> BoxFuture<'a, Result<RunOutput, Error>>;
+}
+
+/// Reads `Step 3/7 : ...` (Docker) or `STEP 3/7: ...` (buildah).
+#[must_use]
+pub fn parse_step(line: &str) -> Option<Progress> {
+    let rest = line
+        .strip_prefix("Step ")
+        .or_else(|| line.strip_prefix("STEP "))?;
+    let (fraction, _) = rest.split_once(':')?;
+    let (current, total) = fraction.trim().split_once('/')?;
+    Some(Progress::Step {
+        current: current.trim().parse().ok()?,
+        total: total.trim().parse().ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_of_both_builders_are_read() {
+        assert_eq!(
+            parse_step("Step 3/7 : RUN apt-get update"),
+            Some(Progress::Step {
+                current: 3,
+                total: 7
+            })
+        );
+        assert_eq!(
+            parse_step("STEP 2/4: COPY a b"),
+            Some(Progress::Step {
+                current: 2,
+                total: 4
+            })
+        );
+        assert_eq!(parse_step("Stepping"), None);
+    }
+}
+
+/// An engine in memory, for tests: images are recorded, builds can be made
+/// to fail or to take time, and the most builds at once is measured.
+#[cfg(test)]
+#[allow(clippy::missing_panics_doc)]
+pub mod fake {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::{BoxFuture, BuildRequest, Engine, Error, Image, Progress, RunOutput};
+
+    /// The fake engine.
+    #[derive(Default)]
+    pub struct Fake {
+        /// Images by reference.
+        pub images: Mutex<HashMap<String, Image>>,
+        /// Tags built, in order.
+        pub built: Mutex<Vec<String>>,
+        /// Tags whose build fails.
+        pub failing: Mutex<HashSet<String>>,
+        /// How long each build takes.
+        pub delay: Duration,
+        pub running: AtomicUsize,
+        /// The most builds that ran at once.
+        pub max_running: AtomicUsize,
+        pub counter: AtomicUsize,
+    }
+
+    impl Fake {
+        /// A fake that holds `images` (e.g. the distros' base images).
+        pub fn with_images(images: &[&str]) -> Self {
+            let fake = Self::default();
+            for (i, image) in images.iter().enumerate() {
+                fake.images.lock().unwrap().insert(
+                    (*image).to_string(),
+                    Image {
+                        id: format!("sha256:base{i}"),
+                        labels: HashMap::new(),
+                    },
+                );
+            }
+            fake
+        }
+
+        /// Tags built so far, and forget them.
+        pub fn take_built(&self) -> Vec<String> {
+            std::mem::take(&mut *self.built.lock().unwrap())
+        }
+    }
+
+    impl Engine for Fake {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+
+        fn inspect<'a>(
+            &'a self,
+            reference: &'a str,
+        ) -> BoxFuture<'a, Result<Option<Image>, Error>> {
+            Box::pin(async move { Ok(self.images.lock().unwrap().get(reference).cloned()) })
+        }
+
+        fn build<'a>(
+            &'a self,
+            request: &'a BuildRequest,
+            progress: &'a (dyn Fn(Progress) + Send + Sync),
+        ) -> BoxFuture<'a, Result<String, Error>> {
+            Box::pin(async move {
+                let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+                self.max_running.fetch_max(now, Ordering::SeqCst);
+                progress(Progress::Step {
+                    current: 1,
+                    total: 1,
+                });
+                progress(Progress::Line(format!("building {}", request.tag)));
+                tokio::time::sleep(self.delay).await;
+                self.running.fetch_sub(1, Ordering::SeqCst);
+                self.built.lock().unwrap().push(request.tag.clone());
+                if self.failing.lock().unwrap().contains(&request.tag) {
+                    progress(Progress::Line("RUN failed: exit code 1".into()));
+                    return Err(Error::Build(
+                        "The command returned a non-zero code: 1".into(),
+                    ));
+                }
+                let id = format!("sha256:{}", self.counter.fetch_add(1, Ordering::SeqCst));
+                let image = Image {
+                    id: id.clone(),
+                    labels: request.labels.iter().cloned().collect(),
+                };
+                self.images
+                    .lock()
+                    .unwrap()
+                    .insert(request.tag.clone(), image);
+                Ok(id)
+            })
+        }
+
+        fn run<'a>(
+            &'a self,
+            _: &'a str,
+            command: &'a [String],
+        ) -> BoxFuture<'a, Result<RunOutput, Error>> {
+            Box::pin(async move {
+                Ok(RunOutput {
+                    code: 0,
+                    output: command.join(" "),
+                })
+            })
+        }
+    }
+}
