@@ -99,6 +99,8 @@ pub enum Command {
     Validate(ManifestArgs),
     /// Show every target: tag, Dockerfile, what it is built FROM, in build order.
     Plan(PlanArgs),
+    /// Generate, then build the images in dependency order, skipping what is up to date.
+    Build(BuildArgs),
 }
 
 /// Which manifest.
@@ -194,6 +196,79 @@ pub struct PlanArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub build: BuildOptions,
+}
+
+/// Which targets to build (with what they are built FROM, when missing or stale).
+#[derive(Debug, Args, Default)]
+pub struct SelectionArgs {
+    /// Only this package; repeatable.
+    #[arg(long = "package", value_name = "NAME")]
+    pub packages: Vec<String>,
+    /// Only this distro (`debian`) or distro release (`debian12`); repeatable.
+    #[arg(long = "distro", value_name = "NAME")]
+    pub distros: Vec<String>,
+    /// Only this target, `PACKAGE:TAG`; repeatable.
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+}
+
+/// How to build.
+#[derive(Debug, Args)]
+pub struct BuildOptions {
+    /// Builds to run at once (default: the number of CPUs).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// After a failure, build everything that does not depend on it.
+    #[arg(short = 'k', long = "keep-going")]
+    pub keep_going: bool,
+    /// Rebuild images even when they are up to date.
+    #[arg(long, alias = "overwrite_images")]
+    pub overwrite: bool,
+    /// The builder: the Docker daemon, or buildah where there is no daemon.
+    #[arg(long, value_enum, default_value_t = EngineArg::Docker)]
+    pub engine: EngineArg,
+    /// Network mode of RUN steps, e.g. `host`.
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+    /// An extra build argument `NAME=VALUE`; repeatable.
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    pub build_args: Vec<String>,
+    /// Seconds allowed to each build.
+    #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 3600)]
+    pub timeout: u64,
+    /// Write the summary as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Show what would be built and why; build nothing.
+    #[arg(long = "dry-run", alias = "dry_run")]
+    pub dry_run: bool,
+    /// Where build logs go (default: `.bentoml-docker/logs` in the images repo).
+    #[arg(long = "log-dir", value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+}
+
+/// `--engine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    /// The Docker daemon (Engine API).
+    Docker,
+    /// buildah, without a daemon.
+    Buildah,
 }
 
 /// A release type on the command line.

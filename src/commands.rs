@@ -5,8 +5,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-use crate::cli::{Command, GenerateArgs, GenerateWhat, Legacy, ManifestArgs, MatrixArgs, PlanArgs};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::build::{self, Reporter, context::Context};
+use crate::cli::{
+    BuildArgs, BuildOptions, Command, EngineArg, GenerateArgs, GenerateWhat, Legacy, ManifestArgs,
+    MatrixArgs, PlanArgs, SelectionArgs,
+};
 use crate::diagnostic::Problems;
+use crate::diagnostic::suggestion;
+use crate::engine::{Engine, buildah::Buildah, docker::Docker};
 use crate::generate::{self, Destination};
 use crate::manifest::{self, Manifest};
 use crate::plan::{self, Plan};
@@ -21,6 +31,7 @@ pub fn run(cli: crate::cli::Cli, out: &mut dyn Write) -> Result<(), Error> {
         Some(Command::Generate(args)) => generate_command(&args, out),
         Some(Command::Validate(args)) => validate(&args, out),
         Some(Command::Plan(args)) => plan_command(&args, out),
+        Some(Command::Build(args)) => build_command(&args, out),
         None => legacy(cli.legacy, out),
     }
 }
@@ -115,6 +126,7 @@ fn run_generate(
     let destination = Destination {
         output: output.to_path_buf(),
         metadata: metadata.clone(),
+        check_only: false,
     };
     let generated = generate::generate(manifest, plan, renderer, &destination)?;
     writeln!(
@@ -221,11 +233,6 @@ fn write_table(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
 fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
     let stop = args.stop_at_generate || args.generate.contains(&GenerateWhat::Dockerfiles);
     let build = !stop && (args.build_images || args.generate.contains(&GenerateWhat::Images));
-    if build {
-        return Err(Error::NotAvailable {
-            what: "building images (`-bi`)",
-        });
-    }
     if args.push_to_hub && !stop {
         return Err(Error::NotAvailable {
             what: "pushing images (`-pth`)",
@@ -248,5 +255,180 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
         args.dump_metadata,
         args.dry_run,
         out,
-    )
+    )?;
+    if !build || args.dry_run {
+        return Ok(());
+    }
+    let options = BuildOptions {
+        jobs: None,
+        keep_going: false,
+        overwrite: args.overwrite,
+        engine: EngineArg::Docker,
+        network: None,
+        build_args: Vec::new(),
+        timeout: args.timeout,
+        report: None,
+        dry_run: false,
+        log_dir: None,
+    };
+    run_build(&manifest, &plan, &SelectionArgs::default(), &options, out)
+}
+fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let (manifest, renderer) = load(&args.manifest.manifest)?;
+    let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
+    let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
+    if args.build.dry_run {
+        let destination = Destination {
+            output: output.clone(),
+            metadata: None,
+            check_only: true,
+        };
+        if generate::generate(&manifest, &plan, &renderer, &destination)?.stale {
+            writeln!(
+                out,
+                "note: `{}` is stale; a build regenerates it first, and this dry run judges the Dockerfiles there now",
+                output.display()
+            )?;
+        }
+    } else {
+        run_generate(&manifest, &renderer, &plan, &output, false, false, out)?;
+    }
+    run_build(&manifest, &plan, &args.selection, &args.build, out)
+}
+
+/// The targets the selection names (all when it names none).
+fn select<'p>(plan: &'p Plan, selection: &SelectionArgs) -> Result<Vec<&'p plan::Target>, Error> {
+    let unknown = |what: &str, name: &str, known: &[String]| Error::Selection {
+        message: format!("no {what} `{name}` in the plan"),
+        help: suggestion(name, known.iter().map(String::as_str)),
+    };
+    let known = |f: fn(&plan::Target) -> String| {
+        let mut names: Vec<String> = plan.targets.iter().map(f).collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let packages = known(|t| t.package.clone());
+    let mut distros = known(|t| t.distro.clone());
+    distros.extend(known(|t| format!("{}{}", t.distro, t.release)));
+    let names = known(|t| t.name.clone());
+    for (what, given, known) in [
+        ("package", &selection.packages, &packages),
+        ("distro", &selection.distros, &distros),
+        ("target", &selection.targets, &names),
+    ] {
+        if let Some(name) = given.iter().find(|n| !known.contains(n)) {
+            return Err(unknown(what, name, known));
+        }
+    }
+    Ok(plan
+        .targets
+        .iter()
+        .filter(|t| selection.packages.is_empty() || selection.packages.contains(&t.package))
+        .filter(|t| {
+            selection.distros.is_empty()
+                || selection
+                    .distros
+                    .iter()
+                    .any(|d| *d == t.distro || *d == format!("{}{}", t.distro, t.release))
+        })
+        .filter(|t| selection.targets.is_empty() || selection.targets.contains(&t.name))
+        .collect())
+}
+
+fn git(root: &Path, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8(output.stdout).ok()?.trim().to_string();
+    (output.status.success() && !text.is_empty()).then_some(text)
+}
+
+fn run_build(
+    manifest: &Manifest,
+    plan: &Plan,
+    selection: &SelectionArgs,
+    args: &BuildOptions,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let selected = select(plan, selection)?;
+    let targets = build::with_dependencies(plan, &selected);
+    let mut build_args = Vec::new();
+    for arg in &args.build_args {
+        let Some((name, value)) = arg.split_once('=') else {
+            return Err(Error::Selection {
+                message: format!("`--build-arg {arg}` is not `NAME=VALUE`"),
+                help: None,
+            });
+        };
+        build_args.push((name.to_string(), value.to_string()));
+    }
+    let mut labels = Vec::new();
+    if let Some(revision) = git(&manifest.root, &["rev-parse", "HEAD"]) {
+        labels.push(("org.opencontainers.image.revision".to_string(), revision));
+    }
+    if let Some(source) = git(&manifest.root, &["remote", "get-url", "origin"]) {
+        labels.push(("org.opencontainers.image.source".to_string(), source));
+    }
+    let options = build::Options {
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        keep_going: args.keep_going,
+        overwrite: args.overwrite,
+        network: args.network.clone(),
+        timeout: Duration::from_secs(args.timeout),
+        build_args,
+        labels,
+        log_dir: args
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| manifest.root.join(build::context::STATE_DIR).join("logs")),
+        dry_run: args.dry_run,
+    };
+    let context = Context::scan(&manifest.root).map_err(Error::Context)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let summary = runtime.block_on(async {
+        let engine: Arc<dyn Engine> = match args.engine {
+            EngineArg::Docker => Arc::new(Docker::connect().await?),
+            EngineArg::Buildah => Arc::new(Buildah::connect().await?),
+        };
+        let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() {
+            Arc::new(crate::draw::Bars::new())
+        } else {
+            Arc::new(crate::draw::Lines)
+        };
+        let interrupt = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let context = Arc::new(context);
+        let summary = build::build(
+            plan, &targets, engine, context, &options, reporter, interrupt,
+        )
+        .await;
+        Ok::<_, Error>(summary)
+    })?;
+    crate::draw::summary(&summary, out)?;
+    if let Some(path) = &args.report {
+        let mut file = crate::output::AtomicFile::new(path).map_err(generate::Error::Output)?;
+        serde_json::to_writer_pretty(&mut file, &summary).map_err(std::io::Error::from)?;
+        writeln!(file)?;
+        file.commit().map_err(generate::Error::Output)?;
+    }
+    if summary.interrupted {
+        return Err(Error::Interrupted);
+    }
+    if !summary.success() {
+        return Err(Error::BuildFailed {
+            failed: summary.count(&build::Status::Failed),
+            skipped: summary.count(&build::Status::Skipped),
+        });
+    }
+    Ok(())
 }

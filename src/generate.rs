@@ -26,6 +26,8 @@ pub struct Destination {
     pub output: PathBuf,
     /// `metadata.json`, when requested.
     pub metadata: Option<PathBuf>,
+    /// Only compare with what is there; write nothing.
+    pub check_only: bool,
 }
 
 /// What a generation wrote.
@@ -41,6 +43,8 @@ pub struct Generated {
     pub unchanged: bool,
     /// True when `metadata.json` was written with new contents.
     pub metadata_changed: bool,
+    /// True when only checking and the output differs from the rendering.
+    pub stale: bool,
 }
 
 /// Why generation failed.
@@ -66,10 +70,15 @@ pub fn generate(
     renderer: &Renderer,
     destination: &Destination,
 ) -> Result<Generated, Error> {
-    let mut tree = Tree::new(&destination.output, &manifest.file)?;
+    let mut tree = if destination.check_only {
+        Tree::check(&destination.output)
+    } else {
+        Tree::new(&destination.output, &manifest.file)?
+    };
     let mut metadata = destination
         .metadata
         .as_deref()
+        .filter(|_| !destination.check_only)
         .map(MetadataWriter::new)
         .transpose()?;
     let mut problems = Vec::new();
@@ -79,6 +88,7 @@ pub fn generate(
         files: 0,
         unchanged: false,
         metadata_changed: false,
+        stale: false,
     };
     let cuda = plan
         .cuda_version
@@ -133,7 +143,9 @@ pub fn generate(
     if !problems.is_empty() {
         return Err(Error::Render(Problems::new(problems)));
     }
-    summary.unchanged = tree.commit()? == Outcome::Unchanged;
+    let outcome = tree.commit()?;
+    summary.unchanged = outcome == Outcome::Unchanged;
+    summary.stale = outcome == Outcome::Stale;
     if let Some(writer) = metadata {
         summary.metadata_changed = writer.finish()?;
     }

@@ -9,6 +9,7 @@ pub mod build;
 pub mod cli;
 mod commands;
 pub mod diagnostic;
+mod draw;
 pub mod engine;
 pub mod generate;
 pub mod manifest;
@@ -47,23 +48,56 @@ pub enum Error {
         /// The flag.
         what: &'static str,
     },
+    /// A selection names nothing in the plan, or a build option is malformed.
+    #[error("{message}")]
+    Selection {
+        /// What is wrong.
+        message: String,
+        /// The closest name.
+        #[help]
+        help: Option<String>,
+    },
+    /// The build context cannot be read.
+    #[error("{0}")]
+    Context(String),
+    /// The engine cannot be used.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Engine(#[from] engine::Error),
+    /// Some builds failed.
+    #[error("{failed} builds failed, {skipped} skipped")]
+    BuildFailed {
+        /// Failed builds.
+        failed: usize,
+        /// Targets not attempted.
+        skipped: usize,
+    },
+    /// Interrupted (Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
     /// Standard output is gone.
     #[error("cannot write output")]
     Stdout(#[from] std::io::Error),
 }
 
 impl Error {
-    /// The documented exit code: 2 for invalid input or usage, 1 for failures.
+    /// The documented exit code: 2 for invalid input or usage, 1 for
+    /// failures, 130 for an interruption.
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Manifest(_)
             | Self::Invalid(_)
             | Self::Plan(_)
+            | Self::Selection { .. }
             | Self::Generate(generate::Error::Render(_)) => 2,
             Self::Generate(generate::Error::Output(_))
             | Self::NotAvailable { .. }
+            | Self::Context(_)
+            | Self::Engine(_)
+            | Self::BuildFailed { .. }
             | Self::Stdout(_) => 1,
+            Self::Interrupted => 130,
         }
     }
 }

@@ -48,6 +48,8 @@ pub enum Outcome {
     Replaced,
     /// The old tree already held exactly these files; nothing was touched.
     Unchanged,
+    /// A check found that the old tree differs; nothing was touched.
+    Stale,
 }
 
 /// The new contents of a directory, replacing the old tree as a whole on
@@ -62,9 +64,27 @@ pub struct Tree {
     /// Files found identical in the old tree, while nothing differed yet.
     same: Vec<PathBuf>,
     created: std::collections::HashSet<PathBuf>,
+    /// Only compare: never write.
+    check_only: bool,
+    differs: bool,
 }
 
 impl Tree {
+    /// A tree that is only compared with `target`, never written: its
+    /// commit says whether `target` is stale.
+    #[must_use]
+    pub fn check(target: &Path) -> Self {
+        Self {
+            target: target.to_path_buf(),
+            manifest: PathBuf::new(),
+            staging: None,
+            same: Vec::new(),
+            created: std::collections::HashSet::new(),
+            check_only: true,
+            differs: false,
+        }
+    }
+
     /// A new tree for `target`; `manifest` must not be inside `target`.
     ///
     /// # Errors
@@ -77,6 +97,8 @@ impl Tree {
             staging: None,
             same: Vec::new(),
             created: std::collections::HashSet::new(),
+            check_only: false,
+            differs: false,
         })
     }
 
@@ -89,6 +111,10 @@ impl Tree {
             && fs::read(self.target.join(relative)).is_ok_and(|old| old == contents)
         {
             self.same.push(relative.to_path_buf());
+            return Ok(());
+        }
+        if self.check_only {
+            self.differs = true;
             return Ok(());
         }
         let root = self.start()?;
@@ -134,8 +160,15 @@ impl Tree {
     pub fn commit(mut self) -> Result<Outcome, Error> {
         if self.staging.is_none() {
             let mut old = 0;
-            if count_files(&self.target, &mut old).is_ok() && old == self.same.len() && old > 0 {
+            let same = !self.differs
+                && count_files(&self.target, &mut old).is_ok()
+                && old == self.same.len()
+                && old > 0;
+            if same {
                 return Ok(Outcome::Unchanged);
+            }
+            if self.check_only {
+                return Ok(Outcome::Stale);
             }
             self.start()?;
         }

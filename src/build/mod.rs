@@ -619,6 +619,7 @@ releases:
             let destination = Destination {
                 output: dir.path().join("generated"),
                 metadata: None,
+                check_only: false,
             };
             generate::generate(&manifest, &plan, &renderer, &destination).unwrap();
             Self { dir, plan }

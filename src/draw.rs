@@ -1,0 +1,196 @@
+//! How the command line draws a build: live bars on a terminal, plain
+//! timestamped lines otherwise, and the summary table at the end.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::build::{Event, Outcome, Reporter, Status, Summary};
+
+/// Plain lines on standard error, one per start and end of a build.
+pub struct Lines;
+
+fn finished_line(outcome: &Outcome) -> String {
+    let mut line = format!("{} {}", outcome.status.as_str(), outcome.target);
+    if outcome.status == Status::Built || outcome.status == Status::Failed {
+        let _ = write!(line, " ({:.1} s)", outcome.seconds);
+    }
+    if let Some(reason) = &outcome.reason
+        && outcome.status != Status::Built
+    {
+        let _ = write!(line, ": {reason}");
+    }
+    if outcome.status == Status::Failed {
+        for tail in &outcome.log_tail {
+            let _ = write!(line, "\n    | {tail}");
+        }
+        if let Some(log) = &outcome.log {
+            let _ = write!(line, "\n    full log: {}", log.display());
+        }
+    }
+    line
+}
+
+impl Reporter for Lines {
+    fn event(&self, event: Event<'_>) {
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+        let line = match event {
+            Event::Begin { total } => format!("{total} targets"),
+            Event::Started { target } => format!("started {target}"),
+            Event::Step { .. } => return,
+            Event::Finished { outcome } => finished_line(outcome),
+        };
+        let _ = writeln!(std::io::stderr().lock(), "{now} {line}");
+    }
+}
+
+/// Live progress on a terminal: a line per running build (target, step,
+/// elapsed) above an overall bar.
+pub struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    running: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    /// Bars drawn on standard error.
+    #[must_use]
+    pub fn new() -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let overall = multi.add(ProgressBar::new(0));
+        overall.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} targets, {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Self {
+            multi,
+            overall,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, ProgressBar>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reporter for Bars {
+    fn event(&self, event: Event<'_>) {
+        match event {
+            Event::Begin { total } => self.overall.set_length(total as u64),
+            Event::Started { target } => {
+                let bar = self
+                    .multi
+                    .insert_before(&self.overall, ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(target.to_string());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                self.running().insert(target.to_string(), bar);
+            }
+            Event::Step {
+                target,
+                current,
+                total,
+            } => {
+                if let Some(bar) = self.running().get(target) {
+                    bar.set_message(format!("step {current}/{total}"));
+                }
+            }
+            Event::Finished { outcome } => {
+                if let Some(bar) = self.running().remove(&outcome.target) {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
+                self.overall.inc(1);
+                let _ = self.multi.println(finished_line(outcome));
+            }
+        }
+    }
+}
+
+impl Drop for Bars {
+    fn drop(&mut self) {
+        self.overall.finish_and_clear();
+    }
+}
+
+/// The summary: a table of every target, then the totals.
+pub fn summary(summary: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
+    let rows: Vec<[String; 4]> = summary
+        .targets
+        .iter()
+        .map(|o| {
+            [
+                o.target.clone(),
+                o.status.as_str().to_string(),
+                if o.seconds > 0.05 {
+                    format!("{:.1} s", o.seconds)
+                } else {
+                    String::new()
+                },
+                o.reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["TARGET", "RESULT", "TIME", "DETAIL"].map(String::from);
+    let mut widths = [0; 3];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line = format!(
+            "{:<w0$}  {:<w1$}  {:>w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    let mut totals = Vec::new();
+    for status in [
+        Status::Built,
+        Status::UpToDate,
+        Status::WouldBuild,
+        Status::Failed,
+        Status::Skipped,
+        Status::Cancelled,
+    ] {
+        let n = summary.count(&status);
+        if n > 0 {
+            totals.push(format!("{n} {}", status.as_str()));
+        }
+    }
+    writeln!(
+        out,
+        "{} with {} in {:.1} s{}",
+        totals.join(", "),
+        summary.engine,
+        summary.seconds,
+        if summary.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    )
+}
