@@ -34,13 +34,13 @@ fn a_missing_manifest_is_invalid_input() {
 }
 
 #[test]
-fn building_is_reported_as_not_available_before_anything_is_written() {
-    let test = Test::fixture("seed").args(&["-bv", "0.13.0", "-bi"]);
+fn pushing_is_reported_as_not_available_before_anything_is_written() {
+    let test = Test::fixture("seed").args(&["-bv", "0.13.0", "-pth"]);
     let output = test.failure(1);
     assert!(
         output
             .stderr
-            .contains("building images (`-bi`) is not available"),
+            .contains("pushing images (`-pth`) is not available"),
         "{}",
         output.stderr
     );
