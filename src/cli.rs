@@ -57,7 +57,7 @@ pub fn translate<I: IntoIterator<Item = OsString>>(args: I) -> Vec<OsString> {
         let long = LEGACY_FLAGS
             .iter()
             .find(|(short, long)| {
-                (*short == name && short.len() > 1)
+                (*short == name && (short.len() > 1 || text.starts_with("--")))
                     || (*long == name && text.starts_with('-') && !text.starts_with("--"))
             })
             .map(|(_, long)| *long);
@@ -76,6 +76,7 @@ pub fn translate<I: IntoIterator<Item = OsString>>(args: I) -> Vec<OsString> {
     name = "bentoml-docker",
     version,
     args_conflicts_with_subcommands = true,
+    args_override_self = true,
     after_help = "Run in an images repo (the directory with `manifest.yml` and `templates/`).\n\
                   The original tool's flags work without a subcommand, e.g.\n  \
                   bentoml-docker -bv 0.13.0 -dm     generate Dockerfiles and metadata.json\n\n\
@@ -402,6 +403,10 @@ mod tests {
             ["x", "--bentoml_version", "1"]
         );
         assert_eq!(strings(&["x", "--", "-bv"]), ["x", "--", "-bv"]);
+        assert_eq!(
+            strings(&["x", "--r", "runtime", "--o", "--t=5"]),
+            ["x", "--releases", "runtime", "--overwrite", "--timeout=5"]
+        );
     }
 
     #[test]

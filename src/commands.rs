@@ -78,15 +78,25 @@ fn generate_command(args: &GenerateArgs, out: &mut dyn Write) -> Result<(), Erro
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
     let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
+    let metadata = args.dump_metadata.then(|| metadata_beside(&output));
     run_generate(
         &manifest,
         &renderer,
         &plan,
         &output,
-        args.dump_metadata,
+        metadata,
         args.dry_run,
         out,
     )
+}
+
+/// `metadata.json` beside the output directory.
+fn metadata_beside(output: &Path) -> PathBuf {
+    output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("metadata.json")
 }
 
 fn run_generate(
@@ -94,17 +104,10 @@ fn run_generate(
     renderer: &Renderer,
     plan: &Plan,
     output: &Path,
-    dump_metadata: bool,
+    metadata: Option<PathBuf>,
     dry_run: bool,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
-    let metadata = dump_metadata.then(|| {
-        output
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .join("metadata.json")
-    });
     if dry_run {
         write_table(plan, out)?;
         let mut dirs: Vec<&Path> = plan.targets.iter().map(|t| t.directory.as_path()).collect();
@@ -239,7 +242,12 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
         });
     }
     let (manifest, renderer) = load(&args.manifest_file)?;
-    let (output, relative) = output_dir(&manifest, args.dockerfile_dir.as_deref());
+    // As the original: `./generated` and `./metadata.json` in the current directory.
+    let given = args
+        .dockerfile_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("./generated"));
+    let (output, relative) = output_dir(&manifest, Some(&given));
     let matrix = MatrixArgs {
         bentoml_version: args.bentoml_version,
         cuda_version: args.cuda_version,
@@ -247,12 +255,13 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
         release_types: args.releases,
     };
     let plan = Plan::new(&manifest, &options(&matrix, relative))?;
+    let metadata = args.dump_metadata.then(|| PathBuf::from("./metadata.json"));
     run_generate(
         &manifest,
         &renderer,
         &plan,
         &output,
-        args.dump_metadata,
+        metadata,
         args.dry_run,
         out,
     )?;
@@ -291,7 +300,7 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
             )?;
         }
     } else {
-        run_generate(&manifest, &renderer, &plan, &output, false, false, out)?;
+        run_generate(&manifest, &renderer, &plan, &output, None, false, out)?;
     }
     run_build(&manifest, &plan, &args.selection, &args.build, out)
 }

@@ -153,7 +153,8 @@ impl Problems {
     /// and the rest are ordered by file and position.
     #[must_use]
     pub fn new(mut problems: Vec<Problem>) -> Self {
-        problems.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        // Sorted by place and then message, so that duplicates are adjacent.
+        problems.sort_by(|a, b| (a.sort_key(), &a.message).cmp(&(b.sort_key(), &b.message)));
         problems.dedup_by(|a, b| a.sort_key() == b.sort_key() && a.message == b.message);
         Self { problems }
     }

@@ -73,7 +73,18 @@ pub fn generate(
     let mut tree = if destination.check_only {
         Tree::check(&destination.output)
     } else {
-        Tree::new(&destination.output, &manifest.file)?
+        let templates: Vec<_> = manifest
+            .distros
+            .iter()
+            .flat_map(|d| &d.releases)
+            .map(|r| manifest.root.join(&r.spec.templates_dir))
+            .collect();
+        Tree::new(
+            &destination.output,
+            &manifest.file,
+            &templates,
+            &renderer.output_names(),
+        )?
     };
     let mut metadata = destination
         .metadata

@@ -90,7 +90,10 @@ impl Error {
             | Self::Invalid(_)
             | Self::Plan(_)
             | Self::Selection { .. }
-            | Self::Generate(generate::Error::Render(_)) => 2,
+            | Self::Generate(
+                generate::Error::Render(_)
+                | generate::Error::Output(output::Error::WouldReplaceRepo { .. }),
+            ) => 2,
             Self::Generate(generate::Error::Output(_))
             | Self::NotAvailable { .. }
             | Self::Context(_)

@@ -22,12 +22,14 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// The output directory would replace the images repo itself.
-    #[error("refusing to replace `{path}`: it holds the manifest")]
+    /// The output directory holds something generation must not delete.
+    #[error("refusing to replace `{path}`: {reason}")]
     #[diagnostic(help("generate into a directory of its own, e.g. `-dd generated`"))]
     WouldReplaceRepo {
         /// The output directory.
         path: PathBuf,
+        /// What it holds.
+        reason: String,
     },
 }
 
@@ -59,7 +61,6 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Tree {
     target: PathBuf,
-    manifest: PathBuf,
     staging: Option<Staging>,
     /// Files found identical in the old tree, while nothing differed yet.
     same: Vec<PathBuf>,
@@ -76,7 +77,6 @@ impl Tree {
     pub fn check(target: &Path) -> Self {
         Self {
             target: target.to_path_buf(),
-            manifest: PathBuf::new(),
             staging: None,
             same: Vec::new(),
             created: std::collections::HashSet::new(),
@@ -85,15 +85,22 @@ impl Tree {
         }
     }
 
-    /// A new tree for `target`; `manifest` must not be inside `target`.
+    /// A new tree for `target`. What it replaces must look like generated
+    /// output: it must not hold the manifest or any of `keep` (the template
+    /// directories), and every file in it must be named as generation names
+    /// files (`names`, or `*.md`), as `tools/` or the images repo would not be.
     ///
     /// # Errors
-    /// When `target` holds the manifest.
-    pub fn new(target: &Path, manifest: &Path) -> Result<Self, Error> {
-        check_not_repo(target, manifest)?;
+    /// When `target` holds something that is not generated.
+    pub fn new(
+        target: &Path,
+        manifest: &Path,
+        keep: &[PathBuf],
+        names: &[&str],
+    ) -> Result<Self, Error> {
+        check_replaceable(target, manifest, keep, names)?;
         Ok(Self {
             target: target.to_path_buf(),
-            manifest: manifest.to_path_buf(),
             staging: None,
             same: Vec::new(),
             created: std::collections::HashSet::new(),
@@ -134,7 +141,7 @@ impl Tree {
         if let Some(staging) = &self.staging {
             return Ok(staging.dir.path().to_path_buf());
         }
-        let staging = Staging::new(&self.target, &self.manifest)?;
+        let staging = Staging::new(&self.target)?;
         for relative in std::mem::take(&mut self.same) {
             let from = self.target.join(&relative);
             let to = staging.dir.path().join(&relative);
@@ -211,13 +218,55 @@ fn count_files(dir: &Path, count: &mut usize) -> io::Result<()> {
     Ok(())
 }
 
-fn check_not_repo(target: &Path, manifest: &Path) -> Result<(), Error> {
-    if let (Ok(target), Ok(manifest)) = (absolute(target), absolute(manifest))
-        && manifest.starts_with(&target)
-    {
-        return Err(Error::WouldReplaceRepo { path: target });
+fn check_replaceable(
+    target: &Path,
+    manifest: &Path,
+    keep: &[PathBuf],
+    names: &[&str],
+) -> Result<(), Error> {
+    let refuse = |reason: String| Error::WouldReplaceRepo {
+        path: target.to_path_buf(),
+        reason,
+    };
+    let Ok(absolute_target) = absolute(target) else {
+        return Ok(());
+    };
+    if absolute(manifest).is_ok_and(|m| m.starts_with(&absolute_target)) {
+        return Err(refuse("it holds the manifest".into()));
     }
-    Ok(())
+    for dir in keep {
+        if absolute(dir).is_ok_and(|d| d.starts_with(&absolute_target)) {
+            return Err(refuse(format!(
+                "it holds the templates in `{}`",
+                dir.display()
+            )));
+        }
+    }
+    match foreign_file(target, names) {
+        Some(file) => Err(refuse(format!(
+            "it holds `{}`, which no template renders (remove it if it is stale)",
+            file.strip_prefix(target).unwrap_or(&file).display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The first file under `dir` that generation would not have written.
+fn foreign_file(dir: &Path, names: &[&str]) -> Option<PathBuf> {
+    for entry in fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if let Some(found) = foreign_file(&path, names) {
+                return Some(found);
+            }
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.ends_with(".md") || names.contains(&name.as_str())) {
+            return Some(path);
+        }
+    }
+    None
 }
 
 /// A directory being filled, that replaces `target` as a whole on commit.
@@ -233,13 +282,12 @@ impl Staging {
     ///
     /// # Errors
     /// When the directory cannot be created, or `target` holds the manifest.
-    pub fn new(target: &Path, manifest: &Path) -> Result<Self, Error> {
+    pub fn new(target: &Path) -> Result<Self, Error> {
         let parent = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
-        check_not_repo(target, manifest)?;
         let name = target
             .file_name()
             .map_or_else(|| "generated".into(), |n| n.to_string_lossy().into_owned());
@@ -309,7 +357,9 @@ fn exchange(staging: &Path, target: &Path) -> io::Result<()> {
     ) {
         Ok(()) => Ok(()),
         Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP) => {
-            let old = staging.with_extension("old");
+            let mut old = staging.as_os_str().to_os_string();
+            old.push(".old");
+            let old = PathBuf::from(old);
             fs::rename(target, &old)?;
             fs::rename(staging, target)?;
             fs::rename(&old, staging)
@@ -413,8 +463,7 @@ mod tests {
         let target = tmp.path().join("generated");
         fs::create_dir_all(target.join("old")).unwrap();
         fs::write(target.join("old/Dockerfile"), "old").unwrap();
-        let manifest = tmp.path().join("manifest.yml");
-        let staging = Staging::new(&target, &manifest).unwrap();
+        let staging = Staging::new(&target).unwrap();
         staging.write(Path::new("new/Dockerfile"), b"new").unwrap();
         staging.commit().unwrap();
         assert!(!target.join("old").exists());
@@ -436,7 +485,7 @@ mod tests {
         let target = tmp.path().join("generated");
         fs::create_dir_all(&target).unwrap();
         fs::write(target.join("keep"), "kept").unwrap();
-        let staging = Staging::new(&target, &tmp.path().join("manifest.yml")).unwrap();
+        let staging = Staging::new(&target).unwrap();
         staging.write(Path::new("x"), b"x").unwrap();
         drop(staging);
         assert_eq!(fs::read_to_string(target.join("keep")).unwrap(), "kept");
@@ -449,7 +498,7 @@ mod tests {
         let target = tmp.path().join("generated");
         let manifest = tmp.path().join("manifest.yml");
         let write = |contents: &[u8]| {
-            let mut tree = Tree::new(&target, &manifest).unwrap();
+            let mut tree = Tree::new(&target, &manifest, &[], &["Dockerfile", "extra"]).unwrap();
             tree.write(Path::new("a/Dockerfile"), b"a").unwrap();
             tree.write(Path::new("b/Dockerfile"), contents).unwrap();
             tree.commit().unwrap()
@@ -470,9 +519,9 @@ mod tests {
             "changed"
         );
         // An extra file in the old tree is a difference too.
-        fs::write(target.join("extra"), "x").unwrap();
+        fs::write(target.join("a/extra"), "x").unwrap();
         assert_eq!(write(b"changed"), Outcome::Replaced);
-        assert!(!target.join("extra").exists());
+        assert!(!target.join("a/extra").exists());
     }
 
     #[test]
@@ -480,7 +529,28 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let manifest = tmp.path().join("manifest.yml");
         fs::write(&manifest, "").unwrap();
-        let error = Staging::new(tmp.path(), &manifest).unwrap_err();
+        let error = Tree::new(tmp.path(), &manifest, &[], &["Dockerfile"]).unwrap_err();
         assert!(matches!(error, Error::WouldReplaceRepo { .. }));
+        // Nor a directory of the repo that is not generated output.
+        let tools = tmp.path().join("tools");
+        fs::create_dir_all(&tools).unwrap();
+        fs::write(tools.join("entrypoint.sh"), "#!/bin/sh").unwrap();
+        fs::create_dir_all(tools.join("model-server")).unwrap();
+        fs::write(tools.join("model-server/run.sh"), "#!/bin/sh").unwrap();
+        let error = Tree::new(&tools, &manifest, &[], &["Dockerfile"]).unwrap_err();
+        assert!(error.to_string().contains("it holds `"), "{error}");
+        let templates = tmp.path().join("out/templates/debian");
+        fs::create_dir_all(&templates).unwrap();
+        let error = Tree::new(
+            &tmp.path().join("out"),
+            &manifest,
+            &[templates],
+            &["Dockerfile"],
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("it holds the templates"),
+            "{error}"
+        );
     }
 }

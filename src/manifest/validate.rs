@@ -44,10 +44,13 @@ const REGISTRY_KEYS: [&str; 4] = ["only_if", "user", "pwd", "registry"];
 const RESERVED_ENVARS: [&str; 2] = ["BENTOML_VERSION", "PYTHON_VERSION"];
 
 pub(super) fn check(file: &Path, root: PathBuf, text: &str) -> Checked {
-    let source = Source::new(file.display().to_string(), text);
+    // Reports quote the lines around a problem: a credential written where
+    // its variable's name belongs must never be among them.
+    let source = Source::new(file.display().to_string(), mask_credentials(text));
     let mut checker = Checker {
         source: source.clone(),
         problems: Vec::new(),
+        checked_regions: Vec::new(),
     };
     let (node, merge_errors) = match raw::parse(text) {
         Ok(parsed) => parsed,
@@ -83,6 +86,9 @@ pub(super) fn check(file: &Path, root: PathBuf, text: &str) -> Checked {
 struct Checker {
     source: Source,
     problems: Vec<Problem>,
+    /// Byte ranges of `release_spec` and `releases`: a value merged from
+    /// there is checked where it is written, and reported there only.
+    checked_regions: Vec<std::ops::Range<usize>>,
 }
 
 impl Checker {
@@ -182,6 +188,19 @@ impl Checker {
         }
         let entries = self.entries(root_node, "the manifest");
         let find = |name: &str| entries.iter().find(|(k, _)| k.name == name);
+        let mut starts: Vec<usize> = entries.iter().map(|(k, _)| k.at.offset).collect();
+        starts.sort_unstable();
+        for (key, _) in entries
+            .iter()
+            .filter(|(k, _)| k.name == "release_spec" || k.name == "releases")
+        {
+            let end = starts
+                .iter()
+                .copied()
+                .find(|s| *s > key.at.offset)
+                .unwrap_or(usize::MAX);
+            self.checked_regions.push(key.at.offset..end);
+        }
         for (key, _) in entries {
             if !TOP_KEYS.contains(&key.name.as_str()) {
                 self.unknown_key(key, &TOP_KEYS, "the manifest");
@@ -409,7 +428,11 @@ impl Checker {
             // (`release_spec`, another release); report it there only once.
             let reported = self.problems.len();
             let json = self.spec_entry(&mut spec, key, value, context);
-            if value.via.is_some() {
+            let checked_elsewhere = self
+                .checked_regions
+                .iter()
+                .any(|r| r.contains(&value.at.offset));
+            if value.via.is_some() && checked_elsewhere {
                 self.problems.truncate(reported);
             }
             if let Some(json) = json {
@@ -989,7 +1012,7 @@ impl Checker {
                 return None;
             }
         };
-        if is_variable_name(&text) {
+        if is_envar_name(&text) {
             return Some(text);
         }
         self.problems.push(
@@ -1031,6 +1054,36 @@ impl Checker {
     }
 }
 
+/// The manifest text with the value of every `user:`, `pwd:` or `only_if:`
+/// line that is not an upper-case variable name replaced by `*` (same
+/// length, so positions stay right).
+fn mask_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let key = ["user:", "pwd:", "only_if:"]
+            .into_iter()
+            .find(|k| trimmed.starts_with(k));
+        let Some(key) = key else {
+            out.push_str(line);
+            continue;
+        };
+        let start = line.len() - trimmed.len() + key.len();
+        let body = line[start..].trim_end_matches(['\n', '\r']);
+        let value = body.split(" #").next().unwrap_or(body).trim();
+        let bare = value.trim_matches(|c| c == '"' || c == '\'');
+        if value.is_empty() || value.starts_with(['[', '{', '&', '*']) || is_envar_name(bare) {
+            out.push_str(line);
+            continue;
+        }
+        let value_start = start + body.find(value).unwrap_or(0);
+        out.push_str(&line[..value_start]);
+        out.extend(std::iter::repeat_n('*', value.len()));
+        out.push_str(&line[value_start + value.len()..]);
+    }
+    out
+}
+
 /// Whether a mapping node has `name` as a key.
 fn has_key(node: &Node, name: &str) -> bool {
     matches!(&node.value, Value::Map(entries) if entries.iter().any(|(k, _)| k.name == name))
@@ -1042,14 +1095,6 @@ fn is_envar_name(name: &str) -> bool {
         .next()
         .is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
         && bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-}
-
-fn is_variable_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// `3.11` or `3.11.4`.
@@ -1110,6 +1155,20 @@ fn check_repository_path(path: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_written_in_place_of_names_are_masked() {
+        let text =
+            "  user: HUB_USERNAME\n  pwd: Sup3r-S3cret!  # oops\n  usr: x\n  pwd: \"hunter2\"\n";
+        let masked = mask_credentials(text);
+        assert_eq!(masked.len(), text.len());
+        assert!(masked.contains("user: HUB_USERNAME"));
+        assert!(
+            !masked.contains("Sup3r") && !masked.contains("hunter2"),
+            "{masked}"
+        );
+        assert!(masked.contains("pwd: *************  # oops"), "{masked}");
+    }
 
     #[test]
     fn names_and_versions() {

@@ -64,6 +64,12 @@ pub enum Error {
         #[help]
         help: Option<String>,
     },
+    /// Nothing to do: generating would empty the output directory.
+    #[error("the plan has no targets")]
+    #[diagnostic(help(
+        "check the Python versions (`-pv`, `python_versions`) and release types (`-r`) against the manifest"
+    ))]
+    Empty,
     /// Several CUDA versions, none chosen.
     #[error("the manifest defines several CUDA versions and none was chosen")]
     #[diagnostic(help("pick one with `-cv VERSION` or `cuda_version` in the manifest: {choices}"))]
@@ -187,6 +193,9 @@ impl Plan {
                     }
                 }
             }
+        }
+        if targets.is_empty() {
+            return Err(Error::Empty);
         }
         let needs_cuda = targets.iter().any(|t| {
             manifest

@@ -98,8 +98,32 @@ fn cuda_context(prefix: &str, cuda: &Cuda) -> Json {
 /// A relative path with `/` separators, as Dockerfiles and JSON want it.
 #[must_use]
 pub fn slash_path(path: &std::path::Path) -> String {
-    path.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    use std::path::Component;
+    let mut out = String::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::RootDir => out.push('/'),
+            other => {
+                if !out.is_empty() && !out.ends_with('/') {
+                    out.push('/');
+                }
+                out.push_str(&other.as_os_str().to_string_lossy());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slash_path;
+    use std::path::Path;
+
+    #[test]
+    fn paths_are_written_as_the_original_wrote_them() {
+        assert_eq!(slash_path(Path::new("./generated/a/b")), "generated/a/b");
+        assert_eq!(slash_path(Path::new("/abs/generated")), "/abs/generated");
+        assert_eq!(slash_path(Path::new("generated")), "generated");
+    }
 }

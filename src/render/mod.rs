@@ -21,9 +21,6 @@ use crate::diagnostic::{Problem, Source};
 use crate::manifest::{Manifest, ReleaseType, Spec};
 use crate::plan::Target;
 
-/// The variables every template gets.
-pub const CONTEXT_VARIABLES: [&str; 2] = ["build_tag", "metadata"];
-
 /// One template file and the file it renders to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TemplateFile {
@@ -173,6 +170,20 @@ impl Renderer {
             },
         );
         compiled.map_err(|error| Box::new(self.problem(&error, None)))
+    }
+
+    /// Every file name the templates in use render to.
+    #[must_use]
+    pub fn output_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .sets
+            .values()
+            .flatten()
+            .map(|f| f.output.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// The template files of a distro release for a release type.

@@ -122,7 +122,7 @@ fn set_statement(source: &str, start: usize) -> Option<(usize, usize, usize)> {
     while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
         i += 1;
     }
-    if !source[i..].starts_with("set") || !bytes.get(i + 3).is_some_and(u8::is_ascii_whitespace) {
+    if !bytes[i..].starts_with(b"set") || !bytes.get(i + 3).is_some_and(u8::is_ascii_whitespace) {
         return None;
     }
     i += 3;
@@ -156,7 +156,14 @@ fn set_statement(source: &str, start: usize) -> Option<(usize, usize, usize)> {
             Some(_) if b == b'\\' => j += 1,
             Some(q) if b == q => quote = None,
             None if b == b'\'' || b == b'"' => quote = Some(b),
-            None if source[j..].starts_with("%}") => {
+            // Another tag before `%}`: not a well-formed `set`; leave it to the parser.
+            None if bytes[j..].starts_with(b"{%")
+                || bytes[j..].starts_with(b"{{")
+                || bytes[j..].starts_with(b"}}") =>
+            {
+                return None;
+            }
+            None if bytes[j..].starts_with(b"%}") => {
                 let mut end = j;
                 if matches!(bytes[end - 1], b'-' | b'+') {
                     end -= 1;
@@ -406,6 +413,18 @@ mod tests {
     fn attribute_calls_and_comparisons_are_left_alone() {
         let source = "{% set ns.a = [] %}{% do x.a.append(1) %}{% if a == b %}{% endif %}";
         assert_eq!(rewrite(source).text, source);
+    }
+
+    /// A non-ASCII character after an unclosed `set` crashed the scan.
+    #[test]
+    fn non_ascii_text_after_an_unclosed_set_does_not_crash() {
+        let source = "{% set a = [] }}\n# © Zoë\n{% do a.append(1) %}";
+        assert_eq!(rewrite(source).text, source);
+        let source = "{% set a = ['é'] %}{% do a.append('ü') %}";
+        assert_eq!(
+            rewrite(source).text,
+            "{% set a = (['é'])|__mutable %}{% do a.append('ü') %}"
+        );
     }
 
     #[test]

@@ -76,14 +76,14 @@ fn generation_replaces_the_output_directory_as_a_whole() {
 #[test]
 fn a_failing_template_leaves_the_previous_tree_untouched() {
     let test = Test::fixture("seed")
-        .file("generated/previous", "kept")
+        .file("generated/previous/Dockerfile", "kept")
         .file(
             "templates/debian/devel.Dockerfile.j2",
             "FROM {{ metadata.package }}:{{ build_tag }}\nRUN echo {{ metadata.no_such_key }}\n",
         )
         .args(&["-bv", "0.13.0", "-dm"]);
     let output = test.failure(2);
-    assert_eq!(test.read("generated/previous"), "kept");
+    assert_eq!(test.read("generated/previous/Dockerfile"), "kept");
     assert!(!test.path().join("metadata.json").exists());
     assert_eq!(
         fs::read_dir(test.path()).unwrap().count(),
@@ -117,29 +117,78 @@ fn dry_run_writes_nothing() {
 }
 
 #[test]
-fn output_directory_and_manifest_can_be_elsewhere() {
-    let test = Test::fixture("seed").args(&[
-        "-mf",
-        "manifest.yml",
-        "-dd",
-        "out/dockerfiles",
-        "-bv",
-        "0.13.0",
-        "-dm",
-    ]);
+fn original_flags_write_output_and_metadata_where_the_original_did() {
+    // `-dd` names the output; metadata.json goes to the current directory.
+    let test = Test::fixture("seed").args(&["-dd", "out/dockerfiles", "-bv", "0.13.0", "-dm"]);
     test.success();
     let cudnn = test.read("out/dockerfiles/model-server/centos8/cudnn/Dockerfile");
     assert!(
         cudnn.contains("COPY out/dockerfiles/model-server/centos8/cudnn/cuda.repo"),
         "{cudnn}"
     );
-    assert!(test.path().join("out/metadata.json").exists());
+    assert!(test.path().join("metadata.json").exists());
+    assert!(!test.path().join("out/metadata.json").exists());
+}
+
+#[test]
+fn a_manifest_elsewhere_generates_into_its_images_repo() {
+    let test = Test::new();
+    crate::test::copy_dir(
+        &crate::test::fixtures().join("seed"),
+        &test.path().join("repo"),
+    );
+    let test = test.args(&[
+        "generate",
+        "-m",
+        "repo/manifest.yml",
+        "-b",
+        "0.13.0",
+        "--dump-metadata",
+    ]);
+    test.success();
+    assert!(
+        test.path()
+            .join("repo/generated/model-server/centos8/cudnn/cuda.repo")
+            .exists()
+    );
+    assert!(test.path().join("repo/metadata.json").exists());
+    // The original's flags keep its behaviour: ./generated in the current directory.
+    let test = test.args(&["-mf", "repo/manifest.yml", "-bv", "0.13.0"]);
+    test.success();
+    assert!(
+        test.path()
+            .join("generated/model-server/debian10/Dockerfile")
+            .exists()
+    );
+}
+
+#[test]
+fn output_that_is_not_generated_is_never_replaced() {
+    for dir in ["tools", "templates"] {
+        let test = Test::fixture("seed").args(&["-bv", "0.13.0", "-dd", dir]);
+        let output = test.failure(2);
+        assert!(
+            output.stderr.contains("refusing to replace"),
+            "{}",
+            output.stderr
+        );
+        assert!(
+            test.path()
+                .join("tools/model-server/entrypoint.sh")
+                .exists()
+        );
+        assert!(
+            test.path()
+                .join("templates/debian/base.Dockerfile.j2")
+                .exists()
+        );
+    }
 }
 
 #[test]
 fn output_that_would_replace_the_images_repo_is_refused() {
     let test = Test::fixture("seed").args(&["-bv", "0.13.0", "-dd", "."]);
-    let output = test.failure(1);
+    let output = test.failure(2);
     assert!(
         output.stderr.contains("refusing to replace"),
         "{}",

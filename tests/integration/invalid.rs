@@ -20,3 +20,26 @@ fn invalid_manifests() {
         insta::assert_snapshot!(output.stderr);
     });
 }
+
+/// Reports quote the lines around a problem; a secret written where a
+/// variable name belongs must not be among them.
+#[test]
+fn a_secret_in_the_manifest_never_reaches_the_output() {
+    let manifest =
+        std::fs::read_to_string(fixtures().join("invalid/secret_beside_another_error.yml"))
+            .unwrap();
+    let test = Test::fixture("seed")
+        .manifest(&manifest)
+        .args(&["validate"]);
+    let output = test.failure(2);
+    assert!(
+        output.stderr.contains("unknown key `usr`"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        !output.stderr.contains("Sup3r") && !output.stdout.contains("Sup3r"),
+        "{}",
+        output.stderr
+    );
+}

@@ -1,6 +1,7 @@
 //! Runs the real `bentoml-docker` binary on fixture images repos.
 
 mod cli;
+mod docker;
 mod generate;
 mod invalid;
 mod plan;

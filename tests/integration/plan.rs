@@ -88,3 +88,38 @@ fn bad_python_version_on_the_command_line_is_a_usage_error() {
         output.stderr
     );
 }
+
+/// An empty plan would empty `generated/`.
+#[test]
+fn an_empty_plan_is_refused_and_writes_nothing() {
+    let test = Test::fixture("seed")
+        .manifest("packages: {}\nreleases: {}\n")
+        .file("generated/model-server/debian10/Dockerfile", "kept")
+        .args(&["-bv", "1.0.0"]);
+    let output = test.failure(2);
+    assert!(
+        output.stderr.contains("the plan has no targets"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(
+        test.read("generated/model-server/debian10/Dockerfile"),
+        "kept"
+    );
+}
+
+/// absl accepted `--r` as well as `-r`, and a repeated flag (the last wins).
+#[test]
+fn original_flag_spellings_and_repeats_are_accepted() {
+    let output = Test::fixture("seed")
+        .args(&["-bv", "0.1.0", "-bv", "0.13.0", "--r", "runtime", "-dr"])
+        .success();
+    assert!(
+        output
+            .stdout
+            .contains("model-server:0.13.0-python3.8-slim-runtime"),
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains("devel"), "{}", output.stdout);
+}

@@ -1,0 +1,289 @@
+//! Real builds on a Docker daemon (and buildah): `.ci/run` starts the daemon
+//! and makes `debian:bookworm-slim` with debootstrap. Each test builds its
+//! own package name, so tests can run at once.
+
+use std::process::Command;
+
+use crate::test::Test;
+
+const NEEDS: &str = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up";
+
+/// The build fixture with its package renamed to `package`.
+fn fixture(package: &str) -> Test {
+    let manifest =
+        std::fs::read_to_string(crate::test::fixtures().join("build/manifest.yml")).unwrap();
+    Test::fixture("build").manifest(&manifest.replace("  app:\n", &format!("  {package}:\n")))
+}
+
+fn docker(args: &[&str]) -> String {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    assert!(
+        output.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+fn report(test: &Test) -> Vec<(String, String)> {
+    let report: serde_json::Value = serde_json::from_str(&test.read("report.json")).unwrap();
+    report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["target"].as_str().unwrap().to_string(),
+                t["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn statuses<'a>(report: &'a [(String, String)], status: &str) -> Vec<&'a str> {
+    let mut names: Vec<&str> = report
+        .iter()
+        .filter(|(_, s)| s == status)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+fn cleanup(package: &str) {
+    let images = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", package]);
+    for image in images.lines().filter(|l| !l.is_empty()) {
+        let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+    }
+}
+
+const BUILD: [&str; 8] = [
+    "build",
+    "--network",
+    "host",
+    "-j",
+    "2",
+    "--keep-going",
+    "--report",
+    "report.json",
+];
+
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_builds_in_order_then_is_up_to_date_then_rebuilds_what_changed() {
+    let _ = NEEDS;
+    let package = "bdtest-incremental";
+    cleanup(package);
+    let test = fixture(package).args(&BUILD);
+    let output = test.success();
+    assert!(
+        output.stdout.contains("6 built with docker"),
+        "{}",
+        output.stdout
+    );
+
+    for python in ["3.11", "3.13"] {
+        for tag in [
+            format!("base-python{python}-bookworm"),
+            format!("1.3.0-python{python}-bookworm-runtime"),
+            format!("devel-python{python}-bookworm"),
+        ] {
+            let image = format!("{package}:{tag}");
+            let labels: serde_json::Value = serde_json::from_str(&docker(&[
+                "image",
+                "inspect",
+                "--format",
+                "{{json .Config.Labels}}",
+                &image,
+            ]))
+            .unwrap();
+            assert_eq!(labels["org.opencontainers.image.title"], image.as_str());
+            assert_eq!(labels["org.opencontainers.image.version"], "1.3.0");
+            assert!(
+                labels["org.bentoml.docker.inputs"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("sha256:")
+            );
+            assert!(labels["org.opencontainers.image.created"].is_string());
+            let version = docker(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                &image,
+                "python",
+                "--version",
+            ]);
+            assert!(
+                version.starts_with(&format!("Python {python}.")),
+                "{image}: {version}"
+            );
+        }
+        let hello = docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &format!("{package}:1.3.0-python{python}-bookworm-runtime"),
+            "cat",
+            "/hello.txt",
+        ]);
+        assert!(
+            hello.starts_with(&format!("hello from {python}.")),
+            "{hello}"
+        );
+    }
+
+    // Nothing changed: everything is up to date.
+    let output = test.success();
+    assert!(
+        output.stdout.contains("6 up to date with docker"),
+        "{}",
+        output.stdout
+    );
+
+    // One template changes: exactly its targets rebuild.
+    let template = test.path().join("templates/debian/runtime.Dockerfile.j2");
+    let text = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(
+        &template,
+        format!("{text}\nRUN echo changed > /changed.txt\n"),
+    )
+    .unwrap();
+    test.success();
+    let report = report(&test);
+    assert_eq!(
+        statuses(&report, "built"),
+        [
+            format!("{package}:1.3.0-python3.11-bookworm-runtime"),
+            format!("{package}:1.3.0-python3.13-bookworm-runtime")
+        ]
+    );
+    assert_eq!(statuses(&report, "up-to-date").len(), 4);
+
+    // A copied file changes: the images that copy it rebuild.
+    std::fs::write(test.path().join("tools/hello.py"), "print('hello again')\n").unwrap();
+    test.success();
+    assert_eq!(statuses(&report_of(&test), "built").len(), 2);
+    cleanup(package);
+}
+
+fn report_of(test: &Test) -> Vec<(String, String)> {
+    report(test)
+}
+
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_a_failing_run_fails_its_target_and_skips_its_dependents() {
+    let package = "bdtest-failure";
+    cleanup(package);
+    let test = fixture(package)
+        .file(
+            "templates/debian/base.Dockerfile.j2",
+            "FROM {{ metadata.base_image }}\nARG PYTHON_VERSION\nRUN test \"$PYTHON_VERSION\" = 3.11 || (echo \"no python $PYTHON_VERSION here\" && exit 3)\n",
+        )
+        .file("templates/debian/runtime.Dockerfile.j2", "ARG PYTHON_VERSION\nFROM {{ metadata.package }}:{{ build_tag }}\nCOPY tools/hello.py /hello.py\n")
+        .args(&BUILD);
+    let output = test.failure(1);
+    let report = report(&test);
+    assert_eq!(
+        statuses(&report, "failed"),
+        [format!("{package}:base-python3.13-bookworm")]
+    );
+    assert_eq!(
+        statuses(&report, "skipped"),
+        [
+            format!("{package}:1.3.0-python3.13-bookworm-runtime"),
+            format!("{package}:devel-python3.13-bookworm")
+        ]
+    );
+    assert_eq!(statuses(&report, "built").len(), 3);
+    assert!(
+        output.stderr.contains("no python 3.13 here"),
+        "the log tail is shown: {}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("full log: "), "{}", output.stderr);
+    let missing = Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            &format!("{package}:base-python3.13-bookworm"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success(), "a failed build leaves no tag");
+    cleanup(package);
+}
+
+#[test]
+#[ignore = "needs buildah with debian:bookworm-slim in its vfs store; .ci/run sets it up"]
+fn docker_buildah_engine_builds_the_same_fixture() {
+    let package = "bdtest-buildah";
+    let test = fixture(package).args(&[
+        "build",
+        "--engine",
+        "buildah",
+        "--network",
+        "host",
+        "-j",
+        "2",
+        "--report",
+        "report.json",
+    ]);
+    let output = Command::new(crate::test::BIN)
+        .args([
+            "build",
+            "--engine",
+            "buildah",
+            "--network",
+            "host",
+            "-j",
+            "2",
+            "--report",
+            "report.json",
+        ])
+        .current_dir(test.path())
+        .env("STORAGE_DRIVER", "vfs")
+        .env("BUILDAH_ISOLATION", "chroot")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("6 built with buildah"), "{stdout}");
+    let again = Command::new(crate::test::BIN)
+        .args(["build", "--engine", "buildah", "--report", "report.json"])
+        .current_dir(test.path())
+        .env("STORAGE_DRIVER", "vfs")
+        .env("BUILDAH_ISOLATION", "chroot")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("6 up to date with buildah"), "{stdout}");
+    let run = Command::new("buildah")
+        .args([
+            "--storage-driver",
+            "vfs",
+            "inspect",
+            "--type",
+            "image",
+            &format!("{package}:devel-python3.13-bookworm"),
+        ])
+        .output()
+        .unwrap();
+    let inspect = String::from_utf8_lossy(&run.stdout);
+    assert!(inspect.contains("org.bentoml.docker.inputs"), "{inspect}");
+    for image in report(&test).iter().map(|(n, _)| n.clone()) {
+        let _ = Command::new("buildah")
+            .args(["--storage-driver", "vfs", "rmi", "-f", &image])
+            .output();
+    }
+}
