@@ -101,7 +101,7 @@ pub enum Command {
     /// Show every target: tag, Dockerfile, what it is built FROM, in build order.
     Plan(PlanArgs),
     /// Generate, then build the images in dependency order, skipping what is up to date.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
 }
 
 /// Which manifest.
@@ -243,6 +243,9 @@ pub struct BuildOptions {
     /// The builder: the Docker daemon, or buildah where there is no daemon.
     #[arg(long, value_enum, default_value_t = EngineArg::Docker)]
     pub engine: EngineArg,
+    /// Storage driver of buildah, e.g. `vfs` (default: `STORAGE_DRIVER`, else buildah's).
+    #[arg(long = "storage-driver", value_name = "DRIVER")]
+    pub storage_driver: Option<String>,
     /// Network mode of RUN steps, e.g. `host`.
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,

@@ -273,6 +273,7 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
         keep_going: false,
         overwrite: args.overwrite,
         engine: EngineArg::Docker,
+        storage_driver: None,
         network: None,
         build_args: Vec::new(),
         timeout: args.timeout,
@@ -406,7 +407,7 @@ fn run_build(
     let summary = runtime.block_on(async {
         let engine: Arc<dyn Engine> = match args.engine {
             EngineArg::Docker => Arc::new(Docker::connect().await?),
-            EngineArg::Buildah => Arc::new(Buildah::connect().await?),
+            EngineArg::Buildah => Arc::new(Buildah::connect(args.storage_driver.as_deref()).await?),
         };
         let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() {
             Arc::new(crate::draw::Bars::new())

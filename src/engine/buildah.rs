@@ -1,7 +1,7 @@
 //! A daemonless engine: `buildah` (CI runners, Kubernetes pods). It reads
-//! the context directory itself; its storage driver and isolation come from
-//! its usual environment (`STORAGE_DRIVER=vfs`, `BUILDAH_ISOLATION=chroot`
-//! where nothing else works).
+//! the context directory itself. Its storage driver is passed when given
+//! (`--storage-driver`, or `STORAGE_DRIVER`: `vfs` where nothing else
+//! works); its isolation comes from `BUILDAH_ISOLATION` (`chroot` there).
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -15,18 +15,28 @@ use super::{BoxFuture, BuildRequest, Engine, Error, Image, Progress, RunOutput, 
 #[derive(Debug, Clone)]
 pub struct Buildah {
     program: String,
+    global: Vec<String>,
 }
 
 impl Buildah {
-    /// Checks that `buildah` runs.
+    /// Checks that `buildah` runs; `storage_driver` (else `STORAGE_DRIVER`)
+    /// picks its storage.
     ///
     /// # Errors
     /// When it cannot be started.
-    pub async fn connect() -> Result<Self, Error> {
+    pub async fn connect(storage_driver: Option<&str>) -> Result<Self, Error> {
+        let driver = storage_driver
+            .map(String::from)
+            .or_else(|| std::env::var("STORAGE_DRIVER").ok())
+            .filter(|d| !d.is_empty());
         let engine = Self {
             program: std::env::var("BUILDAH").unwrap_or_else(|_| "buildah".into()),
+            global: driver
+                .map(|d| vec!["--storage-driver".to_string(), d])
+                .unwrap_or_default(),
         };
         let output = Command::new(&engine.program)
+            .args(&engine.global)
             .arg("version")
             .output()
             .await
@@ -45,6 +55,7 @@ impl Buildah {
 
     async fn output(&self, args: &[&str]) -> Result<std::process::Output, Error> {
         Command::new(&self.program)
+            .args(&self.global)
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -111,7 +122,9 @@ impl Engine for Buildah {
                 .map_err(|e| Error::Other(format!("cannot create a temporary file: {e}")))?;
             let mut command = Command::new(&self.program);
             command
+                .args(&self.global)
                 .arg("bud")
+                .arg("--pull=false")
                 .arg("--iidfile")
                 .arg(iidfile.path())
                 .arg("--file")

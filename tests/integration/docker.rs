@@ -260,7 +260,15 @@ fn docker_buildah_engine_builds_the_same_fixture() {
     );
     assert!(stdout.contains("6 built with buildah"), "{stdout}");
     let again = Command::new(crate::test::BIN)
-        .args(["build", "--engine", "buildah", "--report", "report.json"])
+        .args([
+            "build",
+            "--engine",
+            "buildah",
+            "--storage-driver",
+            "vfs",
+            "--report",
+            "report.json",
+        ])
         .current_dir(test.path())
         .env("STORAGE_DRIVER", "vfs")
         .env("BUILDAH_ISOLATION", "chroot")
