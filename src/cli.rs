@@ -102,6 +102,36 @@ pub enum Command {
     Plan(PlanArgs),
     /// Generate, then build the images in dependency order, skipping what is up to date.
     Build(Box<BuildArgs>),
+    /// Run the manifest's `tests` in the images that are built.
+    Test(Box<TestArgs>),
+}
+
+/// `test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Images to test at once (default: the number of CPUs).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// The engine that holds the images.
+    #[arg(long, value_enum, default_value_t = EngineArg::Docker)]
+    pub engine: EngineArg,
+    /// Storage driver of buildah, e.g. `vfs`.
+    #[arg(long = "storage-driver", value_name = "DRIVER")]
+    pub storage_driver: Option<String>,
+    /// Write the summary as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Where test logs go (default: `.bentoml-docker/logs` in the images repo).
+    #[arg(long = "log-dir", value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
 }
 
 /// Which manifest.
@@ -261,6 +291,9 @@ pub struct BuildOptions {
     /// Show what would be built and why; build nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
     pub dry_run: bool,
+    /// Run the manifest's `tests` in each image after it is built.
+    #[arg(long)]
+    pub test: bool,
     /// Where build logs go (default: `.bentoml-docker/logs` in the images repo).
     #[arg(long = "log-dir", value_name = "DIR")]
     pub log_dir: Option<PathBuf>,

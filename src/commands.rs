@@ -32,6 +32,7 @@ pub fn run(cli: crate::cli::Cli, out: &mut dyn Write) -> Result<(), Error> {
         Some(Command::Validate(args)) => validate(&args, out),
         Some(Command::Plan(args)) => plan_command(&args, out),
         Some(Command::Build(args)) => build_command(&args, out),
+        Some(Command::Test(args)) => test_command(&args, out),
         None => legacy(cli.legacy, out),
     }
 }
@@ -279,9 +280,17 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
         timeout: args.timeout,
         report: None,
         dry_run: false,
+        test: false,
         log_dir: None,
     };
-    run_build(&manifest, &plan, &SelectionArgs::default(), &options, out)
+    run_build(
+        &manifest,
+        &plan,
+        &SelectionArgs::default(),
+        &options,
+        false,
+        out,
+    )
 }
 fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
     let (manifest, renderer) = load(&args.manifest.manifest)?;
@@ -303,7 +312,7 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
     } else {
         run_generate(&manifest, &renderer, &plan, &output, None, false, out)?;
     }
-    run_build(&manifest, &plan, &args.selection, &args.build, out)
+    run_build(&manifest, &plan, &args.selection, &args.build, false, out)
 }
 
 /// The targets the selection names (all when it names none).
@@ -358,11 +367,33 @@ fn git(root: &Path, args: &[&str]) -> Option<String> {
     (output.status.success() && !text.is_empty()).then_some(text)
 }
 
+fn test_command(args: &crate::cli::TestArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let (manifest, _) = load(&args.manifest.manifest)?;
+    let (_, relative) = output_dir(&manifest, args.output.output.as_deref());
+    let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
+    let options = BuildOptions {
+        jobs: args.jobs,
+        keep_going: true,
+        overwrite: false,
+        engine: args.engine,
+        storage_driver: args.storage_driver.clone(),
+        network: None,
+        build_args: Vec::new(),
+        timeout: 3600,
+        report: args.report.clone(),
+        dry_run: false,
+        test: true,
+        log_dir: args.log_dir.clone(),
+    };
+    run_build(&manifest, &plan, &args.selection, &options, true, out)
+}
+
 fn run_build(
     manifest: &Manifest,
     plan: &Plan,
     selection: &SelectionArgs,
     args: &BuildOptions,
+    test_only: bool,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let selected = select(plan, selection)?;
@@ -399,6 +430,8 @@ fn run_build(
             .clone()
             .unwrap_or_else(|| manifest.root.join(build::context::STATE_DIR).join("logs")),
         dry_run: args.dry_run,
+        test: args.test,
+        test_only,
     };
     let context = Context::scan(&manifest.root).map_err(Error::Context)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -39,6 +39,10 @@ pub struct Options {
     pub log_dir: PathBuf,
     /// Decide, and build nothing.
     pub dry_run: bool,
+    /// Run each target's tests after it is built.
+    pub test: bool,
+    /// Only run the tests of images that exist; build nothing.
+    pub test_only: bool,
 }
 
 /// What happened to a target.
@@ -51,6 +55,8 @@ pub enum Status {
     UpToDate,
     /// Would be built (dry run).
     WouldBuild,
+    /// Its tests passed (`test`).
+    Passed,
     /// Its build failed.
     Failed,
     /// Not attempted: what it is built FROM failed, or the run stopped.
@@ -67,6 +73,7 @@ impl Status {
             Self::Built => "built",
             Self::UpToDate => "up to date",
             Self::WouldBuild => "would build",
+            Self::Passed => "passed",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
             Self::Cancelled => "cancelled",
@@ -74,7 +81,7 @@ impl Status {
     }
 
     fn ready(&self) -> bool {
-        matches!(self, Self::Built | Self::UpToDate)
+        matches!(self, Self::Built | Self::UpToDate | Self::Passed)
     }
 }
 
@@ -97,6 +104,9 @@ pub struct Outcome {
     /// The build log.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<PathBuf>,
+    /// The tests run, with their exit codes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestRun>,
     /// The last lines of a failed build's log.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
@@ -113,6 +123,7 @@ impl Outcome {
             image: None,
             inputs: None,
             log: None,
+            tests: Vec::new(),
             log_tail: Vec::new(),
             seconds: 0.0,
         }
@@ -122,6 +133,15 @@ impl Outcome {
         self.reason = Some(reason.into());
         self
     }
+}
+
+/// One test command run in an image.
+#[derive(Clone, Debug, Serialize)]
+pub struct TestRun {
+    /// The shell command.
+    pub command: String,
+    /// Its exit code.
+    pub code: i64,
 }
 
 /// Every target's outcome, in build order.
@@ -414,6 +434,93 @@ impl Job {
     }
 
     async fn decide_and_build(&self) -> Outcome {
+        if self.options.test_only {
+            return self.test_existing().await;
+        }
+        let mut outcome = self.build().await;
+        if self.options.test && outcome.status == Status::Built && !self.target.tests.is_empty() {
+            self.run_tests(&mut outcome).await;
+        }
+        outcome
+    }
+
+    /// `test`: the tests of an image that exists.
+    async fn test_existing(&self) -> Outcome {
+        let name = self.target.name.as_str();
+        match self.engine.inspect(name).await {
+            Ok(Some(image)) => {
+                let mut outcome = Outcome::new(name, Status::Passed);
+                outcome.image = Some(image.id);
+                self.run_tests(&mut outcome).await;
+                outcome
+            }
+            Ok(None) => Outcome::new(name, Status::Skipped).because("no image: build it first"),
+            Err(e) => {
+                Outcome::new(name, Status::Failed).because(format!("cannot inspect `{name}`: {e}"))
+            }
+        }
+    }
+
+    /// Runs the target's tests in its image; the first failure fails the target.
+    async fn run_tests(&self, outcome: &mut Outcome) {
+        let name = self.target.name.as_str();
+        let log_path = self
+            .options
+            .log_dir
+            .join(log_name(name).replace(".log", ".test.log"));
+        let mut log = match open_log(&log_path) {
+            Ok(file) => file,
+            Err(e) => {
+                outcome.status = Status::Failed;
+                outcome.reason = Some(format!(
+                    "cannot write the test log `{}`: {e}",
+                    log_path.display()
+                ));
+                return;
+            }
+        };
+        for test in &self.target.tests {
+            let command: Vec<String> = [
+                "env".to_string(),
+                format!("PYTHON_VERSION={}", self.target.python_version),
+                format!("BENTOML_VERSION={}", self.plan_version),
+                "sh".into(),
+                "-c".into(),
+                test.clone(),
+            ]
+            .into();
+            let _ = writeln!(log, "$ {test}");
+            match self.engine.run(name, &command).await {
+                Ok(run) => {
+                    let _ = write!(log, "{}", run.output);
+                    let _ = writeln!(log, "# exit {}", run.code);
+                    outcome.tests.push(TestRun {
+                        command: test.clone(),
+                        code: run.code,
+                    });
+                    if run.code != 0 {
+                        outcome.status = Status::Failed;
+                        outcome.reason = Some(format!("test `{test}` failed (exit {})", run.code));
+                        let lines: Vec<&str> = run.output.lines().collect();
+                        outcome.log_tail = lines[lines.len().saturating_sub(TAIL_LINES)..]
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect();
+                        break;
+                    }
+                }
+                Err(e) => {
+                    outcome.status = Status::Failed;
+                    outcome.reason = Some(format!("cannot run test `{test}`: {e}"));
+                    break;
+                }
+            }
+        }
+        drop(log);
+        outcome.log = Some(log_path);
+    }
+
+    async fn build(&self) -> Outcome {
         let target = &self.target;
         let name = target.name.as_str();
         let fail = |reason: String| Outcome::new(name, Status::Failed).because(reason);
@@ -636,6 +743,8 @@ releases:
                 labels: Vec::new(),
                 log_dir: self.dir.path().join(".bentoml-docker/logs"),
                 dry_run: false,
+                test: false,
+                test_only: false,
             }
         }
 
@@ -821,6 +930,53 @@ releases:
         repo.build_selected(&engine, &repo.options(), &[devel])
             .await;
         assert_eq!(engine.take_built(), ["server:devel-python3.12-trixie"]);
+    }
+
+    #[tokio::test]
+    async fn tests_run_after_each_build_and_a_failing_one_fails_its_target() {
+        let mut repo = Repo::new();
+        for target in &mut repo.plan.targets {
+            target.tests = vec!["python --version".into()];
+        }
+        let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+        *engine.failing_runs.lock().unwrap() = vec!["server:devel-python3.12-trixie".into()];
+        let options = Options {
+            test: true,
+            keep_going: true,
+            ..repo.options()
+        };
+        let summary = repo.build(&engine, &options).await;
+        let failed: Vec<_> = summary
+            .targets
+            .iter()
+            .filter(|o| o.status == Status::Failed)
+            .collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].target, "server:devel-python3.12-trixie");
+        assert!(
+            failed[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("test `python --version` failed")
+        );
+        let runs = engine.runs.lock().unwrap().clone();
+        assert_eq!(runs.len(), 12);
+        assert!(
+            runs[0].contains("PYTHON_VERSION=3.11") || runs[0].contains("PYTHON_VERSION=3.12"),
+            "{runs:?}"
+        );
+
+        // `test` alone: every image exists now; nothing is built.
+        engine.take_built();
+        let options = Options {
+            test_only: true,
+            keep_going: true,
+            ..repo.options()
+        };
+        let summary = repo.build(&engine, &options).await;
+        assert_eq!(summary.count(&Status::Passed), 11);
+        assert!(engine.take_built().is_empty());
     }
 
     #[tokio::test]

@@ -169,6 +169,10 @@ pub mod fake {
         pub built: Mutex<Vec<String>>,
         /// Tags whose build fails.
         pub failing: Mutex<HashSet<String>>,
+        /// Images in which every command fails.
+        pub failing_runs: Mutex<Vec<String>>,
+        /// Commands run, as `image: command`.
+        pub runs: Mutex<Vec<String>>,
         /// How long each build takes.
         pub delay: Duration,
         pub running: AtomicUsize,
@@ -248,13 +252,18 @@ pub mod fake {
 
         fn run<'a>(
             &'a self,
-            _: &'a str,
+            image: &'a str,
             command: &'a [String],
         ) -> BoxFuture<'a, Result<RunOutput, Error>> {
             Box::pin(async move {
+                self.runs
+                    .lock()
+                    .unwrap()
+                    .push(format!("{image}: {}", command.join(" ")));
+                let code = i64::from(self.failing_runs.lock().unwrap().iter().any(|i| i == image));
                 Ok(RunOutput {
-                    code: 0,
-                    output: command.join(" "),
+                    code,
+                    output: "ran\n".into(),
                 })
             })
         }

@@ -38,6 +38,8 @@ pub struct Manifest {
     pub bentoml_version: Option<String>,
     /// `cuda_version`, when the manifest picks one.
     pub cuda_version: Option<String>,
+    /// `tests`: shell commands that must succeed in each image of a release type.
+    pub tests: Vec<(ReleaseType, Vec<String>)>,
     /// `python_versions`: the matrix's Python versions, when declared.
     pub python_versions: Option<Vec<String>>,
     /// `repository`: where images are pushed.

@@ -14,7 +14,8 @@ use super::{
 };
 use crate::diagnostic::{Problem, Source, suggestion};
 
-const TOP_KEYS: [&str; 8] = [
+const TOP_KEYS: [&str; 9] = [
+    "tests",
     "repository",
     "cuda_dependencies",
     "release_spec",
@@ -169,6 +170,7 @@ impl Checker {
             bentoml_version: None,
             cuda_version: None,
             python_versions: None,
+            tests: Vec::new(),
             registries: Vec::new(),
             cuda: Vec::new(),
             packages: Vec::new(),
@@ -247,6 +249,9 @@ impl Checker {
                     "goes into every tag",
                 );
             }
+        }
+        if let Some((_, node)) = find("tests") {
+            manifest.tests = self.tests(node);
         }
         if let Some((_, node)) = find("cuda_version") {
             manifest.cuda_version = self.text(node, "`cuda_version`");
@@ -564,6 +569,41 @@ impl Checker {
             }
         };
         Some(json)
+    }
+
+    /// `tests`: release type -> shell commands run in each built image.
+    fn tests(&mut self, node: &Node) -> Vec<(ReleaseType, Vec<String>)> {
+        let mut tests = Vec::new();
+        for (key, commands) in self.entries(node, "`tests`") {
+            let Some(release_type) = ReleaseType::parse(&key.name) else {
+                let names = ReleaseType::ALL.map(ReleaseType::as_str);
+                let problem = self
+                    .problem(key.at, format!("unknown release type `{}` in `tests`", key.name), "not a release type")
+                    .maybe_help(suggestion(&key.name, names).or_else(|| {
+                        Some("tests are listed per release type: `base`, `runtime`, `cudnn`, `devel`".into())
+                    }));
+                self.problems.push(problem);
+                continue;
+            };
+            let Value::Seq(items) = &commands.value else {
+                self.report_node(
+                    commands,
+                    format!(
+                        "`tests.{}` must be a list of shell commands, found {}",
+                        key.name,
+                        commands.value.kind()
+                    ),
+                    "expected a list",
+                );
+                continue;
+            };
+            let list: Vec<String> = items
+                .iter()
+                .filter_map(|item| self.text(item, "a test command"))
+                .collect();
+            tests.push((release_type, list));
+        }
+        tests
     }
 
     fn envars(&mut self, node: &Node, what: &str) -> Vec<(String, String)> {

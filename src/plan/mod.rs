@@ -106,6 +106,9 @@ pub struct Target {
     pub from: String,
     /// The target it is built FROM, when that is part of the plan.
     pub depends_on: Option<String>,
+    /// Shell commands that must succeed in the built image (`tests`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<String>,
 }
 
 /// Everything to generate and build, before anything is done.
@@ -180,7 +183,7 @@ impl Plan {
                             if narrowed.is_some_and(|v| !v.contains(python)) {
                                 continue;
                             }
-                            targets.push(target(
+                            let mut target = target(
                                 &package.name,
                                 *release_type,
                                 distro,
@@ -188,7 +191,14 @@ impl Plan {
                                 python,
                                 &bentoml_version,
                                 &options.output_dir,
-                            ));
+                            );
+                            target.tests = manifest
+                                .tests
+                                .iter()
+                                .filter(|(t, _)| t == release_type)
+                                .flat_map(|(_, c)| c.iter().cloned())
+                                .collect();
+                            targets.push(target);
                         }
                     }
                 }
@@ -339,6 +349,7 @@ fn target(
         build_args: IndexMap::from([("PYTHON_VERSION".to_string(), python.to_string())]),
         from,
         depends_on,
+        tests: Vec::new(),
     }
 }
 

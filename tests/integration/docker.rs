@@ -77,8 +77,20 @@ fn docker_builds_in_order_then_is_up_to_date_then_rebuilds_what_changed() {
     let _ = NEEDS;
     let package = "bdtest-incremental";
     cleanup(package);
-    let test = fixture(package).args(&BUILD);
+    // The first build also runs the manifest's tests after each build.
+    let mut first = BUILD.to_vec();
+    first.push("--test");
+    let test = fixture(package).args(&first);
     let output = test.success();
+    let tested: serde_json::Value = serde_json::from_str(&test.read("report.json")).unwrap();
+    let runs: usize = tested["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tests"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(runs, 4, "bases and runtime images have a test each");
+    let test = test.args(&BUILD);
     assert!(
         output.stdout.contains("6 built with docker"),
         "{}",
@@ -169,6 +181,21 @@ fn docker_builds_in_order_then_is_up_to_date_then_rebuilds_what_changed() {
     std::fs::write(test.path().join("tools/hello.py"), "print('hello again')\n").unwrap();
     test.success();
     assert_eq!(statuses(&report_of(&test), "built").len(), 2);
+
+    // The manifest's tests: bases pass; runtime images now print something
+    // else, so their test fails.
+    let test = test.args(&["test", "--report", "report.json"]);
+    let output = test.failure(1);
+    let report = report_of(&test);
+    assert_eq!(statuses(&report, "passed").len(), 4, "{report:?}");
+    assert_eq!(
+        statuses(&report, "failed"),
+        [
+            format!("{package}:1.3.0-python3.11-bookworm-runtime"),
+            format!("{package}:1.3.0-python3.13-bookworm-runtime")
+        ]
+    );
+    assert!(output.stdout.contains("test `grep -q"), "{}", output.stdout);
     cleanup(package);
 }
 
