@@ -322,3 +322,48 @@ fn docker_buildah_engine_builds_the_same_fixture() {
             .output();
     }
 }
+
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_ctrl_c_cancels_running_builds_and_tags_nothing() {
+    let package = "bdtest-interrupt";
+    cleanup(package);
+    let test = fixture(package).file(
+        "templates/debian/base.Dockerfile.j2",
+        "FROM {{ metadata.base_image }}\nARG PYTHON_VERSION\nRUN sleep 60\n",
+    );
+    let child = Command::new(crate::test::BIN)
+        .args(["build", "-j", "2", "--report", "report.json"])
+        .current_dir(test.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until both base builds run.
+    let log_dir = test.path().join(".bentoml-docker/logs");
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(&log_dir).map_or(0, Iterator::count) < 2 {
+        assert!(started.elapsed().as_secs() < 60, "the builds did not start");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let interrupted = std::time::Instant::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        interrupted.elapsed().as_secs() < 30,
+        "the interruption did not stop the builds"
+    );
+    assert_eq!(output.status.code(), Some(130));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("4 skipped, 2 cancelled") && stdout.contains("(interrupted)"),
+        "{stdout}"
+    );
+    let images = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", package]);
+    assert_eq!(images, "", "no image is tagged");
+    cleanup(package);
+}
