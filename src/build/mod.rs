@@ -624,7 +624,7 @@ impl Job {
                 fail(e.to_string())
             }
             Err(_) => {
-                let message = format!("timed out after {} s", self.options.timeout.as_secs());
+                let message = format!("timed out after {:?}", self.options.timeout);
                 let _ = writeln!(lock(&log), "error: {message}");
                 fail(message)
             }
@@ -886,6 +886,26 @@ releases:
         assert_eq!(summary.count(&Status::Skipped), 2, "{statuses:?}");
         assert!(statuses.contains(&("server:devel-python3.11-bookworm".into(), "skipped")));
         assert_eq!(summary.count(&Status::Built), 9);
+    }
+
+    #[tokio::test]
+    async fn a_build_past_its_timeout_fails() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake {
+            delay: Duration::from_millis(500),
+            ..Fake::with_images(&["debian:bookworm-slim"])
+        });
+        let options = Options {
+            timeout: Duration::from_millis(50),
+            ..repo.options()
+        };
+        let summary = repo.build(&engine, &options).await;
+        assert_eq!(summary.targets[0].status, Status::Failed);
+        assert_eq!(
+            summary.targets[0].reason.as_deref(),
+            Some("timed out after 50ms")
+        );
+        assert_eq!(engine.images.lock().unwrap().len(), 1, "nothing was tagged");
     }
 
     #[tokio::test]
