@@ -104,6 +104,33 @@ pub enum Command {
     Build(Box<BuildArgs>),
     /// Run the manifest's `tests` in the images that are built.
     Test(Box<TestArgs>),
+    /// Push the built images to every enabled registry and verify each digest there.
+    Push(Box<PushArgs>),
+    /// Compare the plan with what each registry holds: missing, stale and extra tags.
+    Status(Box<PushArgs>),
+}
+
+/// `push` and `status`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Pushes to run at once (default: the number of CPUs).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Attempts per push when the registry fails in a way that may pass (5xx, 429, connection).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub attempts: u32,
+    /// Write the summary as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Show what would be pushed where; push nothing.
+    #[arg(long = "dry-run", alias = "dry_run")]
+    pub dry_run: bool,
 }
 
 /// `test`.

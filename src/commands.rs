@@ -33,6 +33,8 @@ pub fn run(cli: crate::cli::Cli, out: &mut dyn Write) -> Result<(), Error> {
         Some(Command::Plan(args)) => plan_command(&args, out),
         Some(Command::Build(args)) => build_command(&args, out),
         Some(Command::Test(args)) => test_command(&args, out),
+        Some(Command::Push(args)) => push_command(&args, out),
+        Some(Command::Status(args)) => status_command(&args, out),
         None => legacy(cli.legacy, out),
     }
 }
@@ -237,12 +239,12 @@ fn write_table(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
 fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
     let stop = args.stop_at_generate || args.generate.contains(&GenerateWhat::Dockerfiles);
     let build = !stop && (args.build_images || args.generate.contains(&GenerateWhat::Images));
-    if args.push_to_hub && !stop {
-        return Err(Error::NotAvailable {
-            what: "pushing images (`-pth`)",
-        });
-    }
+    let push = !stop && args.push_to_hub;
     let (manifest, renderer) = load(&args.manifest_file)?;
+    if push {
+        // Credentials are checked before anything is generated or built.
+        registries(&manifest)?;
+    }
     // As the original: `./generated` and `./metadata.json` in the current directory.
     let given = args
         .dockerfile_dir
@@ -266,7 +268,7 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
         args.dry_run,
         out,
     )?;
-    if !build || args.dry_run {
+    if args.dry_run || !(build || push) {
         return Ok(());
     }
     let options = BuildOptions {
@@ -472,6 +474,280 @@ fn run_build(
             failed: summary.count(&build::Status::Failed),
             skipped: summary.count(&build::Status::Skipped),
         });
+    }
+    Ok(())
+}
+
+/// The enabled registries and what pushes need: the `.env` warnings are printed here.
+fn registries(manifest: &Manifest) -> Result<Vec<Arc<crate::registry::Enabled>>, Error> {
+    let variables = crate::registry::Variables::load(&manifest.root)?;
+    for warning in &variables.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let enabled = crate::registry::enabled(manifest, &variables)?;
+    if enabled.is_empty() {
+        let switches: Vec<String> = manifest
+            .registries
+            .iter()
+            .filter_map(|r| {
+                r.only_if
+                    .as_ref()
+                    .map(|v| format!("`{v}` for `{}`", r.host))
+            })
+            .collect();
+        return Err(Error::Selection {
+            message: "no registry is enabled".into(),
+            help: Some(if switches.is_empty() {
+                "declare one under `repository` in the manifest".into()
+            } else {
+                format!(
+                    "a registry is used when its `only_if` variable is set: {}",
+                    switches.join(", ")
+                )
+            }),
+        });
+    }
+    Ok(enabled.into_iter().map(Arc::new).collect())
+}
+
+fn push_command(args: &crate::cli::PushArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let (manifest, _) = load(&args.manifest.manifest)?;
+    let plan = Plan::new(
+        &manifest,
+        &options(&args.matrix, PathBuf::from("generated")),
+    )?;
+    let settings = PushSettings {
+        jobs: args.jobs,
+        attempts: args.attempts,
+        report: args.report.clone(),
+        dry_run: args.dry_run,
+    };
+    run_push(&manifest, &plan, &args.selection, &settings, out)
+}
+
+/// How to push, whichever command line asked.
+struct PushSettings {
+    jobs: Option<usize>,
+    attempts: u32,
+    report: Option<PathBuf>,
+    dry_run: bool,
+}
+
+fn run_push(
+    manifest: &Manifest,
+    plan: &Plan,
+    selection: &SelectionArgs,
+    args: &PushSettings,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let targets = select(plan, selection)?;
+    let registries = registries(manifest)?;
+    let jobs = crate::push::jobs(&targets, &registries);
+    if args.dry_run {
+        let rows: Vec<Vec<String>> = jobs
+            .iter()
+            .map(|job| {
+                let variables = manifest
+                    .registries
+                    .iter()
+                    .find(|r| r.host == job.registry.host)
+                    .map(|r| {
+                        [r.user.as_deref(), r.pwd.as_deref()]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                vec![job.target.clone(), job.reference(), variables]
+            })
+            .collect();
+        crate::draw::table(&["TARGET", "PUSH TO", "CREDENTIALS FROM"], &rows, out)?;
+        writeln!(out, "dry run: would push {} images", jobs.len())?;
+        return Ok(());
+    }
+    let scrubber = Arc::new(crate::registry::Scrubber::new(
+        &registries.iter().map(|r| (**r).clone()).collect::<Vec<_>>(),
+    ));
+    let api: Arc<dyn crate::registry::Registry> = Arc::new(crate::registry::Distribution::new(
+        &registries.iter().map(|r| (**r).clone()).collect::<Vec<_>>(),
+    ));
+    let options = crate::push::Options {
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        attempts: args.attempts.max(1),
+        backoff: Duration::from_millis(500),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let summary = runtime.block_on(async {
+        let engine: Arc<dyn Engine> = Arc::new(Docker::connect().await?);
+        let reporter: Arc<dyn crate::push::Reporter> = if std::io::stderr().is_terminal() {
+            let bars = crate::draw::Bars::new();
+            bars.total(jobs.len());
+            Arc::new(bars)
+        } else {
+            Arc::new(crate::draw::Lines)
+        };
+        let interrupt = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let summary =
+            crate::push::push(jobs, engine, api, scrubber, &options, reporter, interrupt).await;
+        Ok::<_, Error>(summary)
+    })?;
+    crate::draw::push_summary(&summary, out)?;
+    if let Some(path) = &args.report {
+        write_json(path, &summary)?;
+    }
+    if summary.interrupted {
+        return Err(Error::Interrupted);
+    }
+    if !summary.success() {
+        return Err(Error::PushFailed {
+            failed: summary.count(&crate::push::Status::Failed),
+            skipped: summary.count(&crate::push::Status::Skipped),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `value` as JSON to `path`, atomically.
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Error> {
+    let mut file = crate::output::AtomicFile::new(path).map_err(generate::Error::Output)?;
+    serde_json::to_writer_pretty(&mut file, value).map_err(std::io::Error::from)?;
+    writeln!(file)?;
+    file.commit().map_err(generate::Error::Output)?;
+    Ok(())
+}
+
+/// One row of `status`.
+#[derive(serde::Serialize)]
+struct TagState {
+    target: String,
+    registry: String,
+    reference: String,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+}
+
+fn status_command(args: &crate::cli::PushArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let (manifest, _) = load(&args.manifest.manifest)?;
+    let plan = Plan::new(
+        &manifest,
+        &options(&args.matrix, PathBuf::from("generated")),
+    )?;
+    let targets = select(&plan, &args.selection)?;
+    let registries = registries(&manifest)?;
+    let plain: Vec<crate::registry::Enabled> = registries.iter().map(|r| (**r).clone()).collect();
+    let scrubber = crate::registry::Scrubber::new(&plain);
+    let api = crate::registry::Distribution::new(&plain);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let states = runtime.block_on(async {
+        let engine = Docker::connect().await.ok();
+        let mut states = Vec::new();
+        for registry in &registries {
+            let credentials = registry.credentials.as_ref();
+            let mut packages: Vec<&str> = targets.iter().map(|t| t.package.as_str()).collect();
+            packages.dedup();
+            for package in packages {
+                let Some(repository) = registry.repository(package) else {
+                    continue;
+                };
+                let held = crate::registry::Registry::tags(&api, repository, credentials)
+                    .await
+                    .map_err(|e| Error::Selection {
+                        message: scrubber
+                            .scrub(&format!("cannot list the tags of `{repository}`: {e}")),
+                        help: None,
+                    })?;
+                for target in targets.iter().filter(|t| t.package == package) {
+                    let reference = format!("{repository}:{}", target.tag);
+                    let mut state = TagState {
+                        target: target.name.clone(),
+                        registry: registry.host.clone(),
+                        reference: reference.clone(),
+                        state: "missing",
+                        digest: None,
+                    };
+                    if held.contains(&target.tag) {
+                        let digest = crate::registry::Registry::digest(
+                            &api,
+                            repository,
+                            &target.tag,
+                            credentials,
+                        )
+                        .await
+                        .map_err(|e| Error::Selection {
+                            message: scrubber.scrub(&format!("cannot ask for `{reference}`: {e}")),
+                            help: None,
+                        })?;
+                        let local = match &engine {
+                            Some(engine) => engine.inspect(&target.name).await.ok().flatten(),
+                            None => None,
+                        };
+                        state.state = match (&digest, &local) {
+                            (_, None) => "no local image",
+                            (Some(d), Some(image))
+                                if image
+                                    .repo_digests
+                                    .iter()
+                                    .any(|r| *r == format!("{repository}@{d}")) =>
+                            {
+                                "current"
+                            }
+                            _ => "not the local build",
+                        };
+                        state.digest = digest;
+                    }
+                    states.push(state);
+                }
+                let planned: Vec<&str> = plan
+                    .targets
+                    .iter()
+                    .filter(|t| t.package == package)
+                    .map(|t| t.tag.as_str())
+                    .collect();
+                for tag in held.iter().filter(|t| !planned.contains(&t.as_str())) {
+                    states.push(TagState {
+                        target: String::new(),
+                        registry: registry.host.clone(),
+                        reference: format!("{repository}:{tag}"),
+                        state: "extra",
+                        digest: None,
+                    });
+                }
+            }
+        }
+        Ok::<_, Error>(states)
+    })?;
+    let rows: Vec<Vec<String>> = states
+        .iter()
+        .map(|s| {
+            vec![
+                s.reference.clone(),
+                s.state.to_string(),
+                s.digest.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    crate::draw::table(&["TAG", "STATE", "DIGEST"], &rows, out)?;
+    let not_current = states.iter().filter(|s| s.state != "current").count();
+    writeln!(
+        out,
+        "{} current, {not_current} not",
+        states.len() - not_current
+    )?;
+    if let Some(path) = &args.report {
+        write_json(path, &states)?;
+    }
+    if not_current > 0 {
+        return Err(Error::NotCurrent { count: not_current });
     }
     Ok(())
 }

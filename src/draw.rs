@@ -194,3 +194,143 @@ pub fn summary(summary: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
         }
     )
 }
+
+fn push_line(outcome: &crate::push::Outcome) -> String {
+    let mut line = format!(
+        "{} {} -> {}",
+        outcome.status.as_str(),
+        outcome.target,
+        outcome.reference
+    );
+    if let Some(digest) = &outcome.digest {
+        let _ = write!(line, " ({digest})");
+    }
+    if let Some(reason) = &outcome.reason {
+        let _ = write!(line, ": {reason}");
+    }
+    line
+}
+
+impl crate::push::Reporter for Lines {
+    fn started(&self, job: &crate::push::Job) {
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{now} pushing {} -> {}",
+            job.target,
+            job.reference()
+        );
+    }
+
+    fn finished(&self, outcome: &crate::push::Outcome) {
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+        let _ = writeln!(std::io::stderr().lock(), "{now} {}", push_line(outcome));
+    }
+}
+
+impl crate::push::Reporter for Bars {
+    fn started(&self, job: &crate::push::Job) {
+        let name = job.reference();
+        let bar = self
+            .multi
+            .insert_before(&self.overall, ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} pushing {prefix} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(name.clone());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        self.running().insert(name, bar);
+    }
+
+    fn finished(&self, outcome: &crate::push::Outcome) {
+        if let Some(bar) = self.running().remove(&outcome.reference) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+        self.overall.inc(1);
+        let _ = self.multi.println(push_line(outcome));
+    }
+}
+
+impl Bars {
+    /// Sets how many items the overall bar counts.
+    pub fn total(&self, total: usize) {
+        self.overall.set_length(total as u64);
+    }
+}
+
+/// A table with a header, columns padded but the last.
+pub fn table(header: &[&str], rows: &[Vec<String>], out: &mut dyn Write) -> std::io::Result<()> {
+    let columns = header.len();
+    let mut widths = vec![0; columns];
+    let header: Vec<String> = header.iter().map(ToString::to_string).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 < columns {
+                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
+            } else {
+                line.push_str(cell);
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// The push summary: target x registry with digest or error.
+pub fn push_summary(summary: &crate::push::Summary, out: &mut dyn Write) -> std::io::Result<()> {
+    let rows: Vec<Vec<String>> = summary
+        .pushes
+        .iter()
+        .map(|p| {
+            vec![
+                p.target.clone(),
+                p.registry.clone(),
+                p.status.as_str().to_string(),
+                p.digest
+                    .clone()
+                    .filter(|_| p.status == crate::push::Status::Pushed)
+                    .or_else(|| p.reason.clone())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &["TARGET", "REGISTRY", "RESULT", "DIGEST / ERROR"],
+        &rows,
+        out,
+    )?;
+    let mut totals = Vec::new();
+    for status in [
+        crate::push::Status::Pushed,
+        crate::push::Status::Failed,
+        crate::push::Status::Skipped,
+    ] {
+        let n = summary.count(&status);
+        if n > 0 {
+            totals.push(format!("{n} {}", status.as_str()));
+        }
+    }
+    writeln!(
+        out,
+        "{} in {:.1} s{}",
+        if totals.is_empty() {
+            "nothing to push".to_string()
+        } else {
+            totals.join(", ")
+        },
+        summary.seconds,
+        if summary.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    )
+}

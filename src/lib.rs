@@ -15,6 +15,8 @@ pub mod generate;
 pub mod manifest;
 pub mod output;
 pub mod plan;
+pub mod push;
+pub mod registry;
 pub mod render;
 
 use std::ffi::OsString;
@@ -41,13 +43,6 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Generate(#[from] generate::Error),
-    /// An original flag whose stage this version does not have.
-    #[error("{what} is not available in this version")]
-    #[diagnostic(help("generate with `-sag` (stop at generate), then build with `docker build`"))]
-    NotAvailable {
-        /// The flag.
-        what: &'static str,
-    },
     /// A selection names nothing in the plan, or a build option is malformed.
     #[error("{message}")]
     Selection {
@@ -72,6 +67,24 @@ pub enum Error {
         /// Targets not attempted.
         skipped: usize,
     },
+    /// Registries cannot be used (a credential variable is not set).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Registry(#[from] registry::Error),
+    /// Some pushes failed.
+    #[error("{failed} pushes failed, {skipped} skipped")]
+    PushFailed {
+        /// Failed pushes.
+        failed: usize,
+        /// Pushes not attempted.
+        skipped: usize,
+    },
+    /// `status` found tags that are not current.
+    #[error("{count} tags are missing, stale or extra")]
+    NotCurrent {
+        /// How many.
+        count: usize,
+    },
     /// Interrupted (Ctrl-C).
     #[error("interrupted")]
     Interrupted,
@@ -90,15 +103,17 @@ impl Error {
             | Self::Invalid(_)
             | Self::Plan(_)
             | Self::Selection { .. }
+            | Self::Registry(_)
             | Self::Generate(
                 generate::Error::Render(_)
                 | generate::Error::Output(output::Error::WouldReplaceRepo { .. }),
             ) => 2,
             Self::Generate(generate::Error::Output(_))
-            | Self::NotAvailable { .. }
             | Self::Context(_)
             | Self::Engine(_)
             | Self::BuildFailed { .. }
+            | Self::PushFailed { .. }
+            | Self::NotCurrent { .. }
             | Self::Stdout(_) => 1,
             Self::Interrupted => 130,
         }

@@ -108,6 +108,7 @@ impl Engine for Buildah {
             Ok(Some(Image {
                 id,
                 labels: inspect.oci.config.labels.unwrap_or_default(),
+                repo_digests: Vec::new(),
             }))
         })
     }
@@ -177,6 +178,22 @@ impl Engine for Buildah {
             let id = std::fs::read_to_string(iidfile.path())
                 .map_err(|e| Error::Other(format!("buildah wrote no image ID: {e}")))?;
             Ok(id.trim().to_string())
+        })
+    }
+
+    fn push<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: &'a str,
+        _: Option<&'a crate::registry::Credentials>,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        // buildah takes credentials only as arguments or in an auth file,
+        // and credentials go in neither.
+        Box::pin(async {
+            Err(Error::Other(
+                "pushing with buildah is not supported: push with the Docker daemon (`--engine docker`)".into(),
+            ))
         })
     }
 

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use bollard::Docker as Client;
 use bollard::query_parameters::{
-    BuildImageOptions, CreateContainerOptions, LogsOptions, RemoveContainerOptions,
-    StartContainerOptions, WaitContainerOptions,
+    BuildImageOptions, CreateContainerOptions, LogsOptions, PushImageOptions,
+    RemoveContainerOptions, StartContainerOptions, TagImageOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
 
@@ -50,6 +50,7 @@ impl Engine for Docker {
                 Ok(image) => Ok(Some(Image {
                     id: image.id.unwrap_or_default(),
                     labels: image.config.and_then(|c| c.labels).unwrap_or_default(),
+                    repo_digests: image.repo_digests.unwrap_or_default(),
                 })),
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
@@ -128,6 +129,61 @@ impl Engine for Docker {
                     .map(|i| i.id)
                     .ok_or_else(|| Error::Build("the build ended without an image".into())),
             }
+        })
+    }
+
+    fn push<'a>(
+        &'a self,
+        local: &'a str,
+        repository: &'a str,
+        tag: &'a str,
+        credentials: Option<&'a crate::registry::Credentials>,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        Box::pin(async move {
+            let push_error = |message: String| Error::Push {
+                transient: super::transient(&message),
+                message,
+            };
+            let options = TagImageOptions {
+                repo: Some(repository.to_string()),
+                tag: Some(tag.to_string()),
+            };
+            self.client
+                .tag_image(local, Some(options))
+                .await
+                .map_err(|e| other(&e))?;
+            let server = repository.split('/').next().unwrap_or_default();
+            let credentials = credentials.map(|c| bollard::auth::DockerCredentials {
+                username: Some(c.username.clone()),
+                password: Some(c.password.clone()),
+                serveraddress: Some(server.to_string()),
+                ..Default::default()
+            });
+            let options = PushImageOptions {
+                tag: Some(tag.to_string()),
+                ..Default::default()
+            };
+            let mut stream = self
+                .client
+                .push_image(repository, Some(options), credentials);
+            let mut digest = None;
+            while let Some(item) = stream.next().await {
+                let info = item.map_err(|e| match e {
+                    bollard::errors::Error::DockerStreamError { error } => push_error(error),
+                    e => push_error(e.to_string()),
+                })?;
+                if let Some(detail) = info.error_detail {
+                    return Err(push_error(detail.message.unwrap_or_default()));
+                }
+                if let Some(status) = info.status
+                    && status.contains("digest:")
+                    && let Some(found) =
+                        status.split_whitespace().find(|w| w.starts_with("sha256:"))
+                {
+                    digest = Some(found.to_string());
+                }
+            }
+            digest.ok_or_else(|| push_error("the push ended without a digest".into()))
         })
     }
 

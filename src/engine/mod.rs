@@ -38,6 +38,8 @@ pub struct Image {
     pub id: String,
     /// Its labels.
     pub labels: HashMap<String, String>,
+    /// `repository@digest` for each registry it was pushed to or pulled from.
+    pub repo_digests: Vec<String>,
 }
 
 /// What a build reports while it runs.
@@ -80,9 +82,55 @@ pub enum Error {
     /// The build failed; its log says why.
     #[error("{0}")]
     Build(String),
+    /// A push failed; `transient` when retrying may help (connection
+    /// errors, 5xx, 429), not for authentication errors.
+    #[error("{message}")]
+    Push {
+        /// What the registry or daemon said (credentials scrubbed by the caller).
+        message: String,
+        /// Whether to retry.
+        transient: bool,
+    },
     /// Any other engine error.
     #[error("{0}")]
     Other(String),
+}
+
+/// Whether a push error may go away on retry.
+#[must_use]
+pub fn transient(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    let auth = [
+        "unauthorized",
+        "authentication required",
+        "denied",
+        "forbidden",
+        "401",
+        "403",
+    ];
+    if auth.iter().any(|a| lower.contains(a)) {
+        return false;
+    }
+    let transient = [
+        "500",
+        "502",
+        "503",
+        "504",
+        "429",
+        "too many requests",
+        "internal server error",
+        "bad gateway",
+        "service unavailable",
+        "connection refused",
+        "connection reset",
+        "eof",
+        "timeout",
+        "timed out",
+        "broken pipe",
+        "no such host",
+        "dial tcp",
+    ];
+    transient.iter().any(|t| lower.contains(t))
 }
 
 /// Builds and inspects images.
@@ -100,6 +148,17 @@ pub trait Engine: Send + Sync {
         &'a self,
         request: &'a BuildRequest,
         progress: &'a (dyn Fn(Progress) + Send + Sync),
+    ) -> BoxFuture<'a, Result<String, Error>>;
+
+    /// Tags `local` as `repository:tag` and pushes it, authenticating with
+    /// `credentials` on this request only (no login state is written).
+    /// Returns the manifest digest the push reported.
+    fn push<'a>(
+        &'a self,
+        local: &'a str,
+        repository: &'a str,
+        tag: &'a str,
+        credentials: Option<&'a crate::registry::Credentials>,
     ) -> BoxFuture<'a, Result<String, Error>>;
 
     /// Runs `command` in a throwaway container of `image`, without network.
@@ -173,6 +232,10 @@ pub mod fake {
         pub failing_runs: Mutex<Vec<String>>,
         /// Commands run, as `image: command`.
         pub runs: Mutex<Vec<String>>,
+        /// Pushes done, as `local -> repository:tag`.
+        pub pushed: Mutex<Vec<String>>,
+        /// Transient failures still to give, per `repository:tag`.
+        pub push_failures: Mutex<HashMap<String, usize>>,
         /// How long each build takes.
         pub delay: Duration,
         pub running: AtomicUsize,
@@ -190,7 +253,7 @@ pub mod fake {
                     (*image).to_string(),
                     Image {
                         id: format!("sha256:base{i}"),
-                        labels: HashMap::new(),
+                        ..Image::default()
                     },
                 );
             }
@@ -241,11 +304,41 @@ pub mod fake {
                 let image = Image {
                     id: id.clone(),
                     labels: request.labels.iter().cloned().collect(),
+                    repo_digests: Vec::new(),
                 };
                 self.images
                     .lock()
                     .unwrap()
                     .insert(request.tag.clone(), image);
+                Ok(id)
+            })
+        }
+
+        fn push<'a>(
+            &'a self,
+            local: &'a str,
+            repository: &'a str,
+            tag: &'a str,
+            _: Option<&'a crate::registry::Credentials>,
+        ) -> BoxFuture<'a, Result<String, Error>> {
+            Box::pin(async move {
+                let remote = format!("{repository}:{tag}");
+                if let Some(left) = self.push_failures.lock().unwrap().get_mut(&remote)
+                    && *left > 0
+                {
+                    *left -= 1;
+                    return Err(Error::Push {
+                        message: "received unexpected HTTP status: 500 Internal Server Error"
+                            .into(),
+                        transient: true,
+                    });
+                }
+                let id = self.images.lock().unwrap().get(local).map(|i| i.id.clone());
+                let id = id.ok_or_else(|| Error::Other(format!("no image `{local}`")))?;
+                self.pushed
+                    .lock()
+                    .unwrap()
+                    .push(format!("{local} -> {remote}"));
                 Ok(id)
             })
         }

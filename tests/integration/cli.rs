@@ -34,13 +34,16 @@ fn a_missing_manifest_is_invalid_input() {
 }
 
 #[test]
-fn pushing_is_reported_as_not_available_before_anything_is_written() {
+fn pushing_without_an_enabled_registry_fails_before_anything_is_written() {
     let test = Test::fixture("seed").args(&["-bv", "0.13.0", "-pth"]);
-    let output = test.failure(1);
+    let output = test.failure(2);
     assert!(
-        output
-            .stderr
-            .contains("pushing images (`-pth`) is not available"),
+        output.stderr.contains("no registry is enabled"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("`HUB_PASSWORD` for `docker.io`"),
         "{}",
         output.stderr
     );

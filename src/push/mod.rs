@@ -1,0 +1,517 @@
+//! Publishes built images to every enabled registry: each target to
+//! `<repository of its package>:<tag>`, several at once, retrying what may
+//! pass (connection errors, 5xx, 429) with backoff, and then asking the
+//! registry itself for the tag's digest to check that what arrived is what
+//! was pushed. Registry messages are scrubbed of credentials.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::engine::{self, Engine};
+use crate::plan::Target;
+use crate::registry::{Enabled, Registry, Scrubber};
+
+/// How to push.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Pushes at once.
+    pub jobs: usize,
+    /// Attempts per push (and per verification) before giving up.
+    pub attempts: u32,
+    /// The first wait between attempts; it doubles each time.
+    pub backoff: Duration,
+}
+
+/// What happened to one target on one registry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Pushed, and the registry holds the pushed digest.
+    Pushed,
+    /// The push or its verification failed.
+    Failed,
+    /// Not attempted (no local image, or interrupted).
+    Skipped,
+}
+
+impl Status {
+    /// How the summary names it.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pushed => "pushed",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// One push: a target to a registry.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// The local image, `PACKAGE:TAG`.
+    pub target: String,
+    /// The registry.
+    pub registry: Arc<Enabled>,
+    /// The repository path on it.
+    pub repository: String,
+    /// The tag.
+    pub tag: String,
+}
+
+impl Job {
+    /// `repository:tag`.
+    #[must_use]
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.repository, self.tag)
+    }
+}
+
+/// The result of one push.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    /// The local image.
+    pub target: String,
+    /// The registry's key in the manifest.
+    pub registry: String,
+    /// Where it went.
+    pub reference: String,
+    /// What happened.
+    pub status: Status,
+    /// The digest the registry holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Why it failed or was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Push attempts made.
+    pub attempts: u32,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+/// Every push's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// One per target and registry.
+    pub pushes: Vec<Outcome>,
+    /// True when interrupted.
+    pub interrupted: bool,
+    /// Seconds for the run.
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// True when every push is verified.
+    #[must_use]
+    pub fn success(&self) -> bool {
+        !self.interrupted && self.pushes.iter().all(|p| p.status == Status::Pushed)
+    }
+
+    /// How many pushes ended with `status`.
+    #[must_use]
+    pub fn count(&self, status: &Status) -> usize {
+        self.pushes.iter().filter(|p| &p.status == status).count()
+    }
+}
+
+/// Draws push progress.
+pub trait Reporter: Send + Sync {
+    /// A push started.
+    fn started(&self, job: &Job);
+    /// A push ended.
+    fn finished(&self, outcome: &Outcome);
+}
+
+/// The pushes of `targets`: each to every registry that has a repository
+/// for its package, in target order.
+#[must_use]
+pub fn jobs(targets: &[&Target], registries: &[Arc<Enabled>]) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for target in targets {
+        for registry in registries {
+            if let Some(repository) = registry.repository(&target.package) {
+                jobs.push(Job {
+                    target: target.name.clone(),
+                    registry: Arc::clone(registry),
+                    repository: repository.to_string(),
+                    tag: target.tag.clone(),
+                });
+            }
+        }
+    }
+    jobs
+}
+
+/// Pushes every job, `options.jobs` at once; stops starting new ones when
+/// `interrupt` resolves.
+pub async fn push(
+    jobs: Vec<Job>,
+    engine: Arc<dyn Engine>,
+    registry: Arc<dyn Registry>,
+    scrubber: Arc<Scrubber>,
+    options: &Options,
+    reporter: Arc<dyn Reporter>,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> Summary {
+    let started = Instant::now();
+    let total = jobs.len();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
+    let mut pending = jobs.into_iter().enumerate();
+    let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
+    let mut interrupted = false;
+    tokio::pin!(interrupt);
+    loop {
+        while !interrupted && running.len() < options.jobs.max(1) {
+            let Some((i, job)) = pending.next() else {
+                break;
+            };
+            let engine = Arc::clone(&engine);
+            let registry = Arc::clone(&registry);
+            let scrubber = Arc::clone(&scrubber);
+            let reporter = Arc::clone(&reporter);
+            let options = options.clone();
+            running.spawn(async move {
+                reporter.started(&job);
+                let outcome = push_one(&job, &*engine, &*registry, &scrubber, &options).await;
+                reporter.finished(&outcome);
+                (i, outcome)
+            });
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                if let Some(Ok((i, outcome))) = joined {
+                    outcomes[i] = Some(outcome);
+                }
+            }
+            () = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                running.abort_all();
+                while let Some(joined) = running.join_next().await {
+                    if let Ok((i, outcome)) = joined {
+                        outcomes[i] = Some(outcome);
+                    }
+                }
+                break;
+            }
+        }
+    }
+    // Whatever did not finish: describe it from the job list again.
+    let remaining: Vec<(usize, Job)> = pending.collect();
+    let mut pushes = Vec::with_capacity(total);
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Some(outcome) => pushes.push(outcome),
+            None => {
+                let job = remaining.iter().find(|(j, _)| *j == i).map(|(_, job)| job);
+                pushes.push(Outcome {
+                    target: job.map(|j| j.target.clone()).unwrap_or_default(),
+                    registry: job.map(|j| j.registry.host.clone()).unwrap_or_default(),
+                    reference: job.map(Job::reference).unwrap_or_default(),
+                    status: Status::Skipped,
+                    digest: None,
+                    reason: Some("interrupted".into()),
+                    attempts: 0,
+                    seconds: 0.0,
+                });
+            }
+        }
+    }
+    Summary {
+        pushes,
+        interrupted,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+async fn push_one(
+    job: &Job,
+    engine: &dyn Engine,
+    registry: &dyn Registry,
+    scrubber: &Scrubber,
+    options: &Options,
+) -> Outcome {
+    let started = Instant::now();
+    let mut outcome = Outcome {
+        target: job.target.clone(),
+        registry: job.registry.host.clone(),
+        reference: job.reference(),
+        status: Status::Failed,
+        digest: None,
+        reason: None,
+        attempts: 0,
+        seconds: 0.0,
+    };
+    let finish = |mut outcome: Outcome| {
+        outcome.reason = outcome.reason.map(|r| scrubber.scrub(&r));
+        outcome.seconds = started.elapsed().as_secs_f64();
+        outcome
+    };
+    match engine.inspect(&job.target).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            outcome.status = Status::Skipped;
+            outcome.reason = Some("no local image: build it first".into());
+            return finish(outcome);
+        }
+        Err(e) => {
+            outcome.reason = Some(format!("cannot inspect `{}`: {e}", job.target));
+            return finish(outcome);
+        }
+    }
+    let credentials = job.registry.credentials.as_ref();
+    let mut wait = options.backoff;
+    let pushed = loop {
+        outcome.attempts += 1;
+        match engine
+            .push(&job.target, &job.repository, &job.tag, credentials)
+            .await
+        {
+            Ok(digest) => break digest,
+            Err(engine::Error::Push { message, transient })
+                if transient && outcome.attempts < options.attempts =>
+            {
+                let _ = message;
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => {
+                let tries = if outcome.attempts > 1 {
+                    format!(" (after {} attempts)", outcome.attempts)
+                } else {
+                    String::new()
+                };
+                outcome.reason = Some(format!("{e}{tries}"));
+                return finish(outcome);
+            }
+        }
+    };
+    // Ask the registry itself what the tag points to now.
+    let mut wait = options.backoff;
+    let mut tries = 0;
+    let held = loop {
+        tries += 1;
+        match registry
+            .digest(&job.repository, &job.tag, credentials)
+            .await
+        {
+            Ok(held) => break held,
+            Err(message) if tries < options.attempts && engine::transient(&message) => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(message) => {
+                outcome.reason = Some(format!(
+                    "pushed {pushed}, but the registry could not be asked for it: {message}"
+                ));
+                return finish(outcome);
+            }
+        }
+    };
+    match held {
+        Some(digest) if digest == pushed => {
+            outcome.status = Status::Pushed;
+            outcome.digest = Some(digest);
+        }
+        Some(digest) => {
+            outcome.reason = Some(format!("pushed {pushed}, but the registry holds {digest}"));
+            outcome.digest = Some(digest);
+        }
+        None => outcome.reason = Some(format!("pushed {pushed}, but the registry has no such tag")),
+    }
+    finish(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fake::Fake;
+    use crate::registry::Credentials;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// A registry that holds what the fake engine pushed.
+    struct Held {
+        engine: Arc<Fake>,
+        answers: Mutex<HashMap<String, String>>,
+    }
+
+    impl Registry for Held {
+        fn digest<'a>(
+            &'a self,
+            repository: &'a str,
+            tag: &'a str,
+            _: Option<&'a Credentials>,
+        ) -> crate::engine::BoxFuture<'a, Result<Option<String>, String>> {
+            Box::pin(async move {
+                let reference = format!("{repository}:{tag}");
+                if let Some(answer) = self.answers.lock().unwrap().get(&reference) {
+                    return Ok(Some(answer.clone()));
+                }
+                let pushed = self
+                    .engine
+                    .pushed
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p.ends_with(&format!("-> {reference}")));
+                Ok(pushed.then(|| {
+                    self.engine.images.lock().unwrap()[&format!("app:{tag}")]
+                        .id
+                        .clone()
+                }))
+            })
+        }
+
+        fn tags<'a>(
+            &'a self,
+            _: &'a str,
+            _: Option<&'a Credentials>,
+        ) -> crate::engine::BoxFuture<'a, Result<Vec<String>, String>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+    }
+
+    struct Quiet;
+    impl Reporter for Quiet {
+        fn started(&self, _: &Job) {}
+        fn finished(&self, _: &Outcome) {}
+    }
+
+    fn setup() -> (Arc<Fake>, Vec<Job>) {
+        let engine = Arc::new(Fake::with_images(&["app:1", "app:2"]));
+        let registry = |host: &str, password: &str| {
+            Arc::new(Enabled {
+                host: host.into(),
+                repositories: vec![("app".into(), format!("{host}/org/app"))],
+                credentials: Some(Credentials {
+                    username: "u".into(),
+                    password: password.into(),
+                }),
+            })
+        };
+        let registries = [
+            registry("one.example", "pw-one"),
+            registry("two.example", "pw-two"),
+        ];
+        let mut jobs = Vec::new();
+        for tag in ["1", "2"] {
+            for registry in &registries {
+                jobs.push(Job {
+                    target: format!("app:{tag}"),
+                    registry: Arc::clone(registry),
+                    repository: registry.repository("app").unwrap().into(),
+                    tag: tag.into(),
+                });
+            }
+        }
+        (engine, jobs)
+    }
+
+    fn options() -> Options {
+        Options {
+            jobs: 2,
+            attempts: 3,
+            backoff: Duration::from_millis(1),
+        }
+    }
+
+    async fn run(engine: &Arc<Fake>, jobs: Vec<Job>, held: HashMap<String, String>) -> Summary {
+        let registries: Vec<Enabled> = jobs.iter().map(|j| (*j.registry).clone()).collect();
+        let registry = Arc::new(Held {
+            engine: Arc::clone(engine),
+            answers: Mutex::new(held),
+        });
+        let engine: Arc<dyn Engine> = Arc::clone(engine) as Arc<dyn Engine>;
+        push(
+            jobs,
+            engine,
+            registry,
+            Arc::new(Scrubber::new(&registries)),
+            &options(),
+            Arc::new(Quiet),
+            std::future::pending(),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn every_target_reaches_every_registry_verified() {
+        let (engine, jobs) = setup();
+        let summary = run(&engine, jobs, HashMap::new()).await;
+        assert!(summary.success(), "{summary:?}");
+        assert_eq!(engine.pushed.lock().unwrap().len(), 4);
+        assert!(summary.pushes.iter().all(|p| {
+            p.digest
+                .as_deref()
+                .is_some_and(|d| d.starts_with("sha256:"))
+        }));
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_within_bounds() {
+        let (engine, jobs) = setup();
+        engine
+            .push_failures
+            .lock()
+            .unwrap()
+            .insert("one.example/org/app:1".into(), 2);
+        engine
+            .push_failures
+            .lock()
+            .unwrap()
+            .insert("two.example/org/app:2".into(), 5);
+        let summary = run(&engine, jobs, HashMap::new()).await;
+        let by_reference = |r: &str| {
+            summary
+                .pushes
+                .iter()
+                .find(|p| p.reference == r)
+                .unwrap()
+                .clone()
+        };
+        let retried = by_reference("one.example/org/app:1");
+        assert_eq!((retried.status, retried.attempts), (Status::Pushed, 3));
+        let gave_up = by_reference("two.example/org/app:2");
+        assert_eq!((gave_up.status, gave_up.attempts), (Status::Failed, 3));
+        assert!(gave_up.reason.unwrap().contains("after 3 attempts"));
+    }
+
+    #[tokio::test]
+    async fn a_digest_the_registry_does_not_hold_fails_verification() {
+        let (engine, jobs) = setup();
+        let held = HashMap::from([(
+            "one.example/org/app:2".to_string(),
+            "sha256:other".to_string(),
+        )]);
+        let summary = run(&engine, jobs, held).await;
+        let failed: Vec<_> = summary
+            .pushes
+            .iter()
+            .filter(|p| p.status == Status::Failed)
+            .collect();
+        assert_eq!(failed.len(), 1);
+        assert!(
+            failed[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("but the registry holds sha256:other")
+        );
+    }
+
+    #[tokio::test]
+    async fn images_that_are_not_built_are_skipped() {
+        let (engine, mut jobs) = setup();
+        jobs[0].target = "app:missing".into();
+        let summary = run(&engine, jobs, HashMap::new()).await;
+        assert_eq!(summary.pushes[0].status, Status::Skipped);
+        assert_eq!(summary.count(&Status::Pushed), 3);
+    }
+}
