@@ -285,14 +285,26 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
         test: false,
         log_dir: None,
     };
-    run_build(
-        &manifest,
-        &plan,
-        &SelectionArgs::default(),
-        &options,
-        false,
-        out,
-    )
+    if build {
+        run_build(
+            &manifest,
+            &plan,
+            &SelectionArgs::default(),
+            &options,
+            false,
+            out,
+        )?;
+    }
+    if push {
+        let settings = PushSettings {
+            jobs: None,
+            attempts: 4,
+            report: None,
+            dry_run: false,
+        };
+        run_push(&manifest, &plan, &SelectionArgs::default(), &settings, out)?;
+    }
+    Ok(())
 }
 fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
     let (manifest, renderer) = load(&args.manifest.manifest)?;

@@ -160,7 +160,39 @@ pub async fn push(
     let started = Instant::now();
     let total = jobs.len();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
-    let mut pending = jobs.into_iter().enumerate();
+    // Credentials are checked once per repository before any push: a wrong
+    // password fails fast here, and an authentication error during a push
+    // whose credentials were accepted is then a passing fault (a registry
+    // that failed the daemon's first requests), retried like one.
+    let mut checked: Vec<(String, Result<(), String>)> = Vec::new();
+    for job in &jobs {
+        if !checked.iter().any(|(r, _)| *r == job.repository) {
+            let result = check(job, &*registry, &scrubber, options).await;
+            checked.push((job.repository.clone(), result));
+        }
+    }
+    for (i, job) in jobs.iter().enumerate() {
+        if let Some((_, Err(reason))) = checked.iter().find(|(r, _)| *r == job.repository) {
+            let outcome = Outcome {
+                target: job.target.clone(),
+                registry: job.registry.host.clone(),
+                reference: job.reference(),
+                status: Status::Failed,
+                digest: None,
+                reason: Some(reason.clone()),
+                attempts: 0,
+                seconds: 0.0,
+            };
+            reporter.finished(&outcome);
+            outcomes[i] = Some(outcome);
+        }
+    }
+    let jobs: Vec<(usize, Job)> = jobs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| outcomes[*i].is_none())
+        .collect();
+    let mut pending = jobs.into_iter();
     let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
     let mut interrupted = false;
     tokio::pin!(interrupt);
@@ -230,6 +262,59 @@ pub async fn push(
     }
 }
 
+/// Whether a push failed on authentication (credentials were checked
+/// before, so this is a registry's passing fault).
+fn authentication_failed(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    ["unauthorized", "authentication required", "not authorized"]
+        .iter()
+        .any(|m| lower.contains(m))
+}
+
+/// Asks the registry for the repository's tags with the job's credentials,
+/// retrying what may pass.
+async fn check(
+    job: &Job,
+    registry: &dyn Registry,
+    scrubber: &Scrubber,
+    options: &Options,
+) -> Result<(), String> {
+    let mut wait = options.backoff;
+    let mut attempts = 0;
+    // After a registry fault, an authentication error may only mean that
+    // the fault broke the authentication handshake: retry it then too.
+    let mut faulted = false;
+    loop {
+        attempts += 1;
+        match registry
+            .tags(&job.repository, job.registry.credentials.as_ref())
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(message)
+                if attempts < options.attempts
+                    && (engine::transient(&message)
+                        || (faulted && authentication_failed(&message))) =>
+            {
+                faulted = true;
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(message) => {
+                let tries = if attempts > 1 {
+                    format!(" (after {attempts} attempts)")
+                } else {
+                    String::new()
+                };
+                return Err(scrubber.scrub(&format!(
+                    "cannot use `{}`: {message}{tries}",
+                    job.repository
+                )));
+            }
+        }
+    }
+}
+
 async fn push_one(
     job: &Job,
     engine: &dyn Engine,
@@ -275,9 +360,9 @@ async fn push_one(
         {
             Ok(digest) => break digest,
             Err(engine::Error::Push { message, transient })
-                if transient && outcome.attempts < options.attempts =>
+                if (transient || authentication_failed(&message))
+                    && outcome.attempts < options.attempts =>
             {
-                let _ = message;
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }

@@ -257,6 +257,22 @@ fn auth(credentials: Option<&Credentials>) -> oci_client::secrets::RegistryAuth 
     }
 }
 
+/// An error with its causes, as `a: b: c` (connection errors say what
+/// happened only in their causes).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
 fn reference(repository: &str, tag: &str) -> Result<oci_client::Reference, String> {
     format!("{repository}:{tag}")
         .parse()
@@ -307,8 +323,12 @@ impl Registry for Distribution {
             {
                 Ok(response) => Ok(response.tags),
                 Err(e) => {
-                    let message = e.to_string();
-                    if message.contains("NAME_UNKNOWN") || message.contains("404") {
+                    let message = chain(&e);
+                    let lower = message.to_ascii_lowercase();
+                    if ["404", "name_unknown", "repository name not known"]
+                        .iter()
+                        .any(|m| lower.contains(m))
+                    {
                         Ok(Vec::new())
                     } else {
                         Err(message)

@@ -5,4 +5,5 @@ mod docker;
 mod generate;
 mod invalid;
 mod plan;
+mod registry;
 mod test;

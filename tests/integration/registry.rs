@@ -1,0 +1,423 @@
+//! Real pushes: `docker-registry` with htpasswd authentication on
+//! 127.0.0.1 (started here, on free ports), the Docker daemon that
+//! `.ci/run` starts, and the registry's HTTP API to check what arrived.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::test::{BIN, Test};
+
+const USER: &str = "pusher";
+
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A registry with one user, on a free port.
+fn registry(password: &str) -> Server {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let port = free_port();
+    let htpasswd = Command::new("htpasswd")
+        .args([
+            "-Bbc",
+            dir.path().join("htpasswd").to_str().unwrap(),
+            USER,
+            password,
+        ])
+        .output()
+        .expect("htpasswd (apache2-utils)");
+    assert!(htpasswd.status.success());
+    let config = format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n    path: {root}/htpasswd\n",
+        root = dir.path().display()
+    );
+    std::fs::write(dir.path().join("config.yml"), config).unwrap();
+    let child = Command::new("docker-registry")
+        .args(["serve", dir.path().join("config.yml").to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker-registry");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the registry did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Server {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+/// Asks the registry over its HTTP API.
+fn curl(port: u16, password: &str, path: &str, head: bool) -> String {
+    let mut args = vec![
+        "-s".to_string(),
+        "-u".into(),
+        format!("{USER}:{password}"),
+        "-H".into(),
+        "Accept: application/vnd.docker.distribution.manifest.v2+json".into(),
+    ];
+    if head {
+        args.push("-I".into());
+    }
+    args.push(format!("http://127.0.0.1:{port}{path}"));
+    let output = Command::new("curl").args(&args).output().expect("curl");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn tags(port: u16, password: &str, repository: &str) -> Vec<String> {
+    let body = curl(
+        port,
+        password,
+        &format!("/v2/{repository}/tags/list"),
+        false,
+    );
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let mut tags: Vec<String> = json["tags"].as_array().map_or_else(Vec::new, |t| {
+        t.iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    });
+    tags.sort();
+    tags
+}
+
+fn digest(port: u16, password: &str, repository: &str, tag: &str) -> String {
+    let head = curl(
+        port,
+        password,
+        &format!("/v2/{repository}/manifests/{tag}"),
+        true,
+    );
+    head.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("docker-content-digest:")
+                .then(|| l.split_once(':').unwrap().1.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// The build fixture, quick to build (no network), one Python version,
+/// pushed to `registries`: (host:port as written, variable prefix).
+fn fixture(package: &str, registries: &[(String, &str)]) -> Test {
+    let mut manifest =
+        std::fs::read_to_string(crate::test::fixtures().join("build/manifest.yml")).unwrap();
+    manifest = manifest
+        .replace("  app:\n", &format!("  {package}:\n"))
+        .replace(
+            "python_versions: [\"3.11\", \"3.13\"]",
+            "python_versions: [\"3.11\"]",
+        );
+    let mut repository = String::from("repository:\n");
+    for (host, prefix) in registries {
+        let _ = write!(
+            repository,
+            "  \"{host}\":\n    only_if: {prefix}_PASSWORD\n    user: {prefix}_USER\n    pwd: {prefix}_PASSWORD\n    registry:\n      {package}: {host}/bdtest/{package}\n"
+        );
+    }
+    manifest = manifest.replacen("release_spec:", &format!("{repository}\nrelease_spec:"), 1);
+    Test::fixture("build")
+        .manifest(&manifest)
+        .file("templates/debian/base.Dockerfile.j2", "FROM {{ metadata.base_image }}\nARG PYTHON_VERSION\nRUN echo \"python $PYTHON_VERSION\" > /python.txt\n")
+        .file("templates/debian/runtime.Dockerfile.j2", "ARG PYTHON_VERSION\nFROM {{ metadata.package }}:{{ build_tag }}\nCOPY tools/hello.py /hello.py\n")
+}
+
+fn run(test: &Test, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(test.path())
+        .env("NO_COLOR", "1");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn cleanup(package: &str) {
+    let output = Command::new("docker")
+        .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+        .unwrap();
+    for image in String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.contains(package))
+    {
+        let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+    }
+}
+
+fn all_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            all_files(&entry.path(), out);
+        } else {
+            out.push(entry.path());
+        }
+    }
+}
+
+const TAGS: [&str; 3] = [
+    "1.3.0-python3.11-bookworm-runtime",
+    "base-python3.11-bookworm",
+    "devel-python3.11-bookworm",
+];
+
+#[test]
+#[ignore = "needs a Docker daemon and docker-registry; .ci/run sets them up"]
+fn registry_seed_flags_build_and_push_every_tag_verified_and_the_password_never_leaks() {
+    let package = "bdtest-push";
+    let password = "Pa55-w0rd-n3ver-leaks";
+    cleanup(package);
+    let server = registry(password);
+    let host = format!("127.0.0.1:{}", server.port);
+    let test = fixture(package, &[(host.clone(), "REG")]);
+    let docker_config = std::env::var("HOME")
+        .map(|h| std::path::Path::new(&h).join(".docker/config.json"))
+        .unwrap();
+    let config_before = std::fs::read_to_string(&docker_config).ok();
+    let env = [("REG_USER", USER), ("REG_PASSWORD", password)];
+
+    let mut outputs = Vec::new();
+    let (code, stdout, stderr) = run(&test, &["-bv", "1.3.0", "-bi", "-pth"], &env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("3 pushed"), "{stdout}");
+    outputs.push(stdout + &stderr);
+
+    let repository = format!("bdtest/{package}");
+    assert_eq!(tags(server.port, password, &repository), TAGS);
+
+    // Again, with a report: every digest is the one the registry serves.
+    let (code, stdout, stderr) = run(&test, &["push", "--report", "push.json"], &env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    outputs.push(stdout + &stderr);
+    let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
+    for push in report["pushes"].as_array().unwrap() {
+        let tag = push["reference"]
+            .as_str()
+            .unwrap()
+            .rsplit_once(':')
+            .unwrap()
+            .1;
+        assert_eq!(push["status"], "pushed");
+        assert_eq!(
+            push["digest"].as_str().unwrap(),
+            digest(server.port, password, &repository, tag)
+        );
+    }
+    let (code, stdout, stderr) = run(&test, &["status"], &env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("3 current, 0 not"), "{stdout}");
+    outputs.push(stdout + &stderr);
+
+    // The password is nowhere: outputs, reports, logs, generated files.
+    for output in &outputs {
+        assert!(!output.contains(password));
+    }
+    let mut files = Vec::new();
+    all_files(test.path(), &mut files);
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(password),
+            "{} holds the password",
+            file.display()
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&docker_config).ok(),
+        config_before,
+        "no login state is written"
+    );
+    cleanup(package);
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and docker-registry; .ci/run sets them up"]
+fn registry_a_wrong_password_fails_fast_with_a_clear_message() {
+    let package = "bdtest-wrongpw";
+    cleanup(package);
+    let server = registry("the-right-one");
+    let test = fixture(package, &[(format!("127.0.0.1:{}", server.port), "REG")]);
+    let (code, stdout, stderr) = run(&test, &["build"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let started = Instant::now();
+    let (code, stdout, stderr) = run(
+        &test,
+        &["push", "--report", "push.json"],
+        &[("REG_USER", USER), ("REG_PASSWORD", "a-wrong-one")],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(stdout.to_lowercase().contains("authoriz"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
+    // Refused when the credentials were checked, before any push: no retries.
+    assert!(
+        report["pushes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["attempts"] == 0),
+        "{report}"
+    );
+    assert!(!stdout.contains("a-wrong-one") && !stderr.contains("a-wrong-one"));
+    cleanup(package);
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and docker-registry; .ci/run sets them up"]
+fn registry_that_is_down_fails_after_bounded_retries() {
+    let package = "bdtest-down";
+    cleanup(package);
+    let port = free_port();
+    let test = fixture(package, &[(format!("127.0.0.1:{port}"), "REG")]);
+    let (code, _, stderr) = run(&test, &["build"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let env = [("REG_USER", USER), ("REG_PASSWORD", "x")];
+    let started = Instant::now();
+    let (code, stdout, stderr) = run(
+        &test,
+        &[
+            "push",
+            "--attempts",
+            "3",
+            "--target",
+            &format!("{package}:base-python3.11-bookworm"),
+        ],
+        &env,
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(stdout.contains("after 3 attempts"), "{stdout}");
+    assert!(
+        stdout.to_lowercase().contains("connection refused"),
+        "{stdout}"
+    );
+    cleanup(package);
+}
+
+/// Forwards to `upstream`, but answers the first `failures` connections with 500.
+fn faulty_proxy(upstream: u16, failures: usize) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let failed = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&failed);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            if counter.load(Ordering::SeqCst) < failures {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut client = client;
+                let mut buffer = [0; 4096];
+                let _ = client.read(&mut buffer);
+                let _ = client.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                continue;
+            }
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (mut client_read, mut server_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut client_read, &mut server_write));
+            let (mut server_read, mut client_write) = (server, client);
+            std::thread::spawn(move || std::io::copy(&mut server_read, &mut client_write));
+        }
+    });
+    (port, failed)
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and docker-registry; .ci/run sets them up"]
+fn registry_behind_a_proxy_that_fails_first_still_ends_in_a_verified_push() {
+    let package = "bdtest-flaky";
+    cleanup(package);
+    let password = "flaky-pass";
+    let server = registry(password);
+    let (proxy, failed) = faulty_proxy(server.port, 3);
+    let test = fixture(package, &[(format!("127.0.0.1:{proxy}"), "REG")]);
+    let (code, _, stderr) = run(&test, &["build"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = run(
+        &test,
+        &["push", "-j", "1", "--report", "push.json"],
+        &[("REG_USER", USER), ("REG_PASSWORD", password)],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        3,
+        "the proxy failed the first requests"
+    );
+    assert_eq!(
+        tags(server.port, password, &format!("bdtest/{package}")),
+        TAGS
+    );
+    cleanup(package);
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and docker-registry; .ci/run sets them up"]
+fn registry_two_registries_with_their_own_credentials_both_receive_every_tag() {
+    let package = "bdtest-two";
+    cleanup(package);
+    let (one, two) = (registry("first-pass"), registry("second-pass"));
+    let test = fixture(
+        package,
+        &[
+            (format!("127.0.0.1:{}", one.port), "ONE"),
+            (format!("127.0.0.1:{}", two.port), "TWO"),
+        ],
+    );
+    // The second registry's credentials come from .env, the first's from the environment.
+    let test = test.file(
+        ".env",
+        &format!("TWO_USER={USER}\nTWO_PASSWORD=second-pass\n"),
+    );
+    let (code, _, stderr) = run(&test, &["build"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = run(
+        &test,
+        &["push"],
+        &[("ONE_USER", USER), ("ONE_PASSWORD", "first-pass")],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("6 pushed"), "{stdout}");
+    assert!(
+        stderr.contains("can be read by other users"),
+        "a readable .env is warned about: {stderr}"
+    );
+    let repository = format!("bdtest/{package}");
+    assert_eq!(tags(one.port, "first-pass", &repository), TAGS);
+    assert_eq!(tags(two.port, "second-pass", &repository), TAGS);
+    cleanup(package);
+}
