@@ -241,6 +241,48 @@ fn registry_seed_flags_build_and_push_every_tag_verified_and_the_password_never_
     assert!(stdout.contains("3 current, 0 not"), "{stdout}");
     outputs.push(stdout + &stderr);
 
+    // Other Python versions: their tags are missing, and the pushed ones extra.
+    let (code, stdout, stderr) = run(
+        &test,
+        &["status", "-p", "3.12", "--report", "status.json"],
+        &env,
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&test.read("status.json")).unwrap();
+    let count = |state: &str| {
+        status
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["state"] == state)
+            .count()
+    };
+    assert_eq!((count("missing"), count("extra")), (3, 3), "{status}");
+    outputs.push(stdout + &stderr);
+
+    // A rebuilt runtime image is no longer what the registry holds.
+    let template = test.path().join("templates/debian/runtime.Dockerfile.j2");
+    let text = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(&template, format!("{text}RUN echo rebuilt > /rebuilt\n")).unwrap();
+    let (code, stdout, stderr) = run(&test, &["build"], &env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = run(&test, &["status", "--report", "status.json"], &env);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&test.read("status.json")).unwrap();
+    let stale: Vec<&str> = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "not the local build")
+        .map(|s| s["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stale,
+        [format!("{package}:1.3.0-python3.11-bookworm-runtime")],
+        "{status}"
+    );
+    outputs.push(stdout + &stderr);
+
     // The password is nowhere: outputs, reports, logs, generated files.
     for output in &outputs {
         assert!(!output.contains(password));
