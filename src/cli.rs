@@ -100,6 +100,8 @@ pub enum Command {
     Validate(ManifestArgs),
     /// Show every target: tag, Dockerfile, what it is built FROM, in build order.
     Plan(PlanArgs),
+    /// Check generated/: up to date, every Dockerfile parses, FROMs and COPY sources exist.
+    Check(CheckArgs),
     /// Generate, then build the images in dependency order, skipping what is up to date.
     Build(Box<BuildArgs>),
     /// Run the manifest's `tests` in the images that are built.
@@ -240,6 +242,17 @@ pub struct GenerateArgs {
     /// Show what would be written; write nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
     pub dry_run: bool,
+}
+
+/// `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `plan`.

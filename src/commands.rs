@@ -31,6 +31,7 @@ pub fn run(cli: crate::cli::Cli, out: &mut dyn Write) -> Result<(), Error> {
         Some(Command::Generate(args)) => generate_command(&args, out),
         Some(Command::Validate(args)) => validate(&args, out),
         Some(Command::Plan(args)) => plan_command(&args, out),
+        Some(Command::Check(args)) => check_command(&args, out),
         Some(Command::Build(args)) => build_command(&args, out),
         Some(Command::Test(args)) => test_command(&args, out),
         Some(Command::Push(args)) => push_command(&args, out),
@@ -179,6 +180,46 @@ fn count(n: usize, what: &str) -> String {
         (n, Some(stem)) => format!("{n} {stem}ies"),
         (n, None) => format!("{n} {what}s"),
     }
+}
+
+fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let (manifest, renderer) = load(&args.manifest.manifest)?;
+    let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
+    let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
+    let mut problems = Vec::new();
+    let destination = Destination {
+        output: output.clone(),
+        metadata: None,
+        check_only: true,
+    };
+    if generate::generate(&manifest, &plan, &renderer, &destination)?.stale {
+        problems.push(
+            crate::diagnostic::Problem::plain(format!(
+                "`{}` is stale: it is not what the manifest and templates generate",
+                output.display()
+            ))
+            .help("run `bentoml-docker generate` and commit the result"),
+        );
+    }
+    let context = Context::scan(&manifest.root).map_err(Error::Context)?;
+    problems.extend(crate::check::dockerfiles(&manifest, &plan, &context));
+    if !problems.is_empty() {
+        return Err(Error::Invalid(Problems::new(problems)));
+    }
+    let mut files: Vec<&Path> = plan
+        .targets
+        .iter()
+        .map(|t| t.dockerfile.as_path())
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    writeln!(
+        out,
+        "`{}` is up to date; its {} Dockerfiles parse, and every FROM and COPY source exists",
+        output.display(),
+        files.len()
+    )?;
+    Ok(())
 }
 
 fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<(), Error> {

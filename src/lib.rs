@@ -6,6 +6,7 @@
 //! [`output`] (atomic writes); [`generate`] ties the last three together.
 
 pub mod build;
+pub mod check;
 pub mod cli;
 mod commands;
 pub mod diagnostic;

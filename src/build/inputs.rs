@@ -104,7 +104,7 @@ pub fn copied_files<'c>(
 
 /// Replaces `$NAME` and `${NAME}` with build arguments; `None` when a
 /// variable is not one.
-fn substitute(text: &str, build_args: &[(String, String)]) -> Option<String> {
+pub(crate) fn substitute(text: &str, build_args: &[(String, String)]) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find('$') {
