@@ -110,6 +110,14 @@ pub enum Command {
     Push(Box<PushArgs>),
     /// Compare the plan with what each registry holds: missing, stale and extra tags.
     Status(Box<PushArgs>),
+    /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
 }
 
 /// `push` and `status`.

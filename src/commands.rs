@@ -36,6 +36,21 @@ pub fn run(cli: crate::cli::Cli, out: &mut dyn Write) -> Result<(), Error> {
         Some(Command::Test(args)) => test_command(&args, out),
         Some(Command::Push(args)) => push_command(&args, out),
         Some(Command::Status(args)) => status_command(&args, out),
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut crate::cli::Cli::command(),
+                "bentoml-docker",
+                out,
+            );
+            Ok(())
+        }
+        Some(Command::Man) => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(crate::cli::Cli::command()).render(out)?;
+            Ok(())
+        }
         None => legacy(cli.legacy, out),
     }
 }

@@ -137,3 +137,19 @@ fn push_dry_run_shows_where_each_image_goes_and_which_variables_hold_credentials
     assert!(stdout.contains("dry run: would push 10 images"), "{stdout}");
     assert!(!stdout.contains("do-not-print-me") && !stdout.contains("someone"));
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_definition() {
+    let bash = Test::new().args(&["completions", "bash"]).success().stdout;
+    assert!(
+        bash.contains("bentoml-docker") && bash.contains("--keep-going"),
+        "{bash}"
+    );
+    let zsh = Test::new().args(&["completions", "zsh"]).success().stdout;
+    assert!(zsh.starts_with("#compdef bentoml-docker"), "{zsh}");
+    let man = Test::new().args(&["man"]).success().stdout;
+    assert!(
+        man.contains(".TH bentoml-docker 1") && man.contains("generate"),
+        "{man}"
+    );
+}

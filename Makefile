@@ -1,0 +1,51 @@
+# The release workflow of the images repo in images/ (edit manifest and
+# templates -> generate -> build -> push), and the tool's own packaging.
+# `make help` lists the targets.
+
+IMAGES ?= images
+BENTOML_VERSION ?=
+JOBS ?= 2
+PREFIX ?= /usr/local
+TOOL_IMAGE ?= bentoml-docker
+BIN := target/release/bentoml-docker
+VERSION_FLAG := $(if $(BENTOML_VERSION),-b $(BENTOML_VERSION),)
+
+.DEFAULT_GOAL := help
+.PHONY: help install image run list generate check build push status
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN): Cargo.toml Cargo.lock $(shell find src -name '*.rs')
+	cargo build --release --locked
+
+install: $(BIN) ## Install the binary, its shell completions and man page under PREFIX
+	install -D -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/bentoml-docker
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/man/man1
+	$(BIN) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/bentoml-docker
+	$(BIN) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_bentoml-docker
+	$(BIN) man > $(DESTDIR)$(PREFIX)/share/man/man1/bentoml-docker.1
+
+image: ## Build the tool's own image (Dockerfile) as $(TOOL_IMAGE)
+	docker build -t $(TOOL_IMAGE) .
+
+run: ## Run the tool's image on $(IMAGES) with the host's Docker socket: make run ARGS="build -j 2"
+	docker run --rm -it -v $(abspath $(IMAGES)):/images -v /var/run/docker.sock:/var/run/docker.sock $(TOOL_IMAGE) $(ARGS)
+
+list: ## Built images of the matrix, as a table
+	@docker images --filter label=org.bentoml.docker.inputs --format 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}'
+
+generate: $(BIN) ## Render $(IMAGES)/generated from the manifest and templates
+	$(BIN) generate -m $(IMAGES)/manifest.yml $(VERSION_FLAG) --dump-metadata
+
+check: $(BIN) ## Check that $(IMAGES)/generated is current and its Dockerfiles are sound
+	$(BIN) check -m $(IMAGES)/manifest.yml $(VERSION_FLAG)
+
+build: $(BIN) ## Build the images (what changed only), JOBS at once
+	$(BIN) build -m $(IMAGES)/manifest.yml $(VERSION_FLAG) --jobs $(JOBS) --network host
+
+push: $(BIN) ## Push the built images to every enabled registry, verified
+	$(BIN) push -m $(IMAGES)/manifest.yml $(VERSION_FLAG) --jobs $(JOBS)
+
+status: $(BIN) ## What each registry holds against the plan
+	$(BIN) status -m $(IMAGES)/manifest.yml $(VERSION_FLAG)
