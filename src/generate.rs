@@ -151,6 +151,16 @@ pub fn generate(
             summary.files += 1;
         }
     }
+    for package in &manifest.packages {
+        match renderer.render_docs(plan, manifest, &package.name) {
+            Ok(Some(text)) => {
+                tree.write(&Path::new(&package.name).join("README.md"), text.as_bytes())?;
+                summary.files += 1;
+            }
+            Ok(None) => {}
+            Err(problem) => problems.push(*problem),
+        }
+    }
     if !problems.is_empty() {
         return Err(Error::Render(Problems::new(problems)));
     }

@@ -1,8 +1,11 @@
 #!/bin/sh
-# Serves the bento in /bento on $PORT (default 3000); any arguments are
-# passed to `bentoml` instead.
+# Entrypoint of the bento-server images.
+#   docker run IMAGE                serve the bento in /bento on $PORT (3000)
+#   docker run IMAGE --workers 4    the same, flags passed to `bentoml serve`
+#   docker run IMAGE --help         `bentoml serve --help`
+#   docker run IMAGE bentoml ...    any other command, run as given
 set -e
-if [ "$#" -gt 0 ]; then
-    exec bentoml "$@"
-fi
-exec bentoml serve /bento --port "${PORT:-3000}"
+case "${1:-}" in
+    "" | -*) exec bentoml serve /bento --host 0.0.0.0 --port "${PORT:-3000}" "$@" ;;
+    *) exec "$@" ;;
+esac

@@ -21,6 +21,9 @@ use crate::diagnostic::{Problem, Source};
 use crate::manifest::{Manifest, ReleaseType, Spec};
 use crate::plan::Target;
 
+/// The docs template, rendered once per package to `generated/<package>/README.md`.
+pub const DOCS_TEMPLATE: &str = "templates/docs/README.md.j2";
+
 /// One template file and the file it renders to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TemplateFile {
@@ -141,11 +144,66 @@ impl Renderer {
                 }
             }
         }
+        if manifest.root.join(DOCS_TEMPLATE).is_file()
+            && let Err(problem) = renderer.load(&manifest.root, DOCS_TEMPLATE)
+        {
+            problems.push(*problem);
+        }
         if problems.is_empty() {
             Ok(renderer)
         } else {
             Err(problems)
         }
+    }
+
+    /// Renders the docs template (when the images repo has one) for a
+    /// package: `README.md` of `generated/<package>/`.
+    ///
+    /// # Errors
+    /// When the template fails.
+    pub fn render_docs(
+        &self,
+        plan: &crate::plan::Plan,
+        manifest: &Manifest,
+        package: &str,
+    ) -> Result<Option<String>, Box<Problem>> {
+        if !self.loaded.contains_key(DOCS_TEMPLATE) {
+            return Ok(None);
+        }
+        let targets: Vec<&Target> = plan
+            .targets
+            .iter()
+            .filter(|t| t.package == package)
+            .collect();
+        let mut release_types: Vec<&str> = Vec::new();
+        for target in &targets {
+            if !release_types.contains(&target.release_type.as_str()) {
+                release_types.push(target.release_type.as_str());
+            }
+        }
+        let registries: Vec<String> = manifest
+            .registries
+            .iter()
+            .flat_map(|r| &r.repositories)
+            .filter(|(p, _)| p == package)
+            .map(|(_, path)| path.clone())
+            .collect();
+        let context = minijinja::context! {
+            package => package.to_string(),
+            bentoml_version => plan.bentoml_version.clone(),
+            python_versions => plan.python_versions.clone(),
+            release_types => release_types,
+            registries => registries,
+            targets => Value::from(minijinja::value::Serde(&targets)),
+        };
+        let template = self
+            .env
+            .get_template(DOCS_TEMPLATE)
+            .map_err(|e| Box::new(self.problem(&e, None)))?;
+        template
+            .render(context)
+            .map(Some)
+            .map_err(|e| Box::new(self.problem(&e, None)))
     }
 
     /// Reads, rewrites and compiles one template.

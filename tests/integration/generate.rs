@@ -287,3 +287,32 @@ fn regenerating_without_changes_touches_nothing() {
     fresh.success();
     assert_eq!(test.tree("generated"), fresh.tree("generated"));
 }
+
+/// The shipped images repo renders a README per package from its docs template.
+#[test]
+fn the_shipped_images_repo_documents_each_package() {
+    let test = Test::new();
+    crate::test::copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("images"),
+        test.path(),
+    );
+    std::fs::remove_dir_all(test.path().join("generated")).unwrap();
+    let test = test.args(&["generate"]);
+    test.success();
+    let readme = test.read("generated/bento-server/README.md");
+    assert!(readme.starts_with("# bento-server\n"), "{readme}");
+    assert!(
+        readme.contains("| ubi 9 | 3.12 | cudnn | `1.4.0-python3.12-ubi9-cudnn` |"),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("| alpine 3.20 | 3.13 | devel | `devel-python3.13-alpine3.20` |"),
+        "{readme}"
+    );
+    assert!(!readme.contains("alpine3.20-cudnn"), "alpine has no CUDA");
+    let tags = readme
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains("-python"))
+        .count();
+    assert_eq!(tags, 76, "one row per target");
+}
