@@ -157,12 +157,8 @@ pub struct TestArgs {
     /// Images to test at once (default: the number of CPUs).
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// The engine that holds the images.
-    #[arg(long, value_enum, default_value_t = EngineArg::Docker)]
-    pub engine: EngineArg,
-    /// Storage driver of buildah, e.g. `vfs`.
-    #[arg(long = "storage-driver", value_name = "DRIVER")]
-    pub storage_driver: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Write the summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -318,12 +314,8 @@ pub struct BuildOptions {
     /// Rebuild images even when they are up to date.
     #[arg(long, alias = "overwrite_images")]
     pub overwrite: bool,
-    /// The builder: the Docker daemon, or buildah where there is no daemon.
-    #[arg(long, value_enum, default_value_t = EngineArg::Docker)]
-    pub engine: EngineArg,
-    /// Storage driver of buildah, e.g. `vfs` (default: `STORAGE_DRIVER`, else buildah's).
-    #[arg(long = "storage-driver", value_name = "DRIVER")]
-    pub storage_driver: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Network mode of RUN steps, e.g. `host`.
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
@@ -345,6 +337,26 @@ pub struct BuildOptions {
     /// Where build logs go (default: `.bentoml-docker/logs` in the images repo).
     #[arg(long = "log-dir", value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
+}
+
+/// Which engine builds (or holds) the images.
+#[derive(Clone, Debug, Args)]
+pub struct EngineArgs {
+    /// The builder: the Docker daemon, or buildah where there is no daemon.
+    #[arg(long, value_enum, default_value_t = EngineArg::Docker)]
+    pub engine: EngineArg,
+    /// Storage driver of buildah, e.g. `vfs` (default: `STORAGE_DRIVER`, else buildah's).
+    #[arg(long = "storage-driver", value_name = "DRIVER")]
+    pub storage_driver: Option<String>,
+}
+
+impl Default for EngineArgs {
+    fn default() -> Self {
+        Self {
+            engine: EngineArg::Docker,
+            storage_driver: None,
+        }
+    }
 }
 
 /// `--engine`.

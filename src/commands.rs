@@ -254,13 +254,13 @@ fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<(), Error> {
 fn write_table(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
     let by_name: std::collections::HashMap<&str, &plan::Target> =
         plan.targets.iter().map(|t| (t.name.as_str(), t)).collect();
-    let rows: Vec<[String; 4]> = plan
+    let rows: Vec<Vec<String>> = plan
         .build_order
         .iter()
         .filter_map(|name| by_name.get(name.as_str()).copied())
         .enumerate()
         .map(|(i, t)| {
-            [
+            vec![
                 (i + 1).to_string(),
                 t.name.clone(),
                 t.from.clone(),
@@ -268,27 +268,7 @@ fn write_table(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
             ]
         })
         .collect();
-    let header = ["#", "TARGET", "FROM", "DOCKERFILE"].map(String::from);
-    let mut widths = [0; 4];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        let line = format!(
-            "{:>w0$}  {:<w1$}  {:<w2$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
+    crate::draw::aligned_table(&["#", "TARGET", "FROM", "DOCKERFILE"], &rows, &[0], out)
 }
 
 /// The original tool: generate, then build (`-bi`) and push (`-pth`).
@@ -331,8 +311,7 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
         jobs: None,
         keep_going: false,
         overwrite: args.overwrite,
-        engine: EngineArg::Docker,
-        storage_driver: None,
+        engine: crate::cli::EngineArgs::default(),
         network: None,
         build_args: Vec::new(),
         timeout: args.timeout,
@@ -445,8 +424,7 @@ fn test_command(args: &crate::cli::TestArgs, out: &mut dyn Write) -> Result<(), 
         jobs: args.jobs,
         keep_going: true,
         overwrite: false,
-        engine: args.engine,
-        storage_driver: args.storage_driver.clone(),
+        engine: args.engine.clone(),
         network: None,
         build_args: Vec::new(),
         timeout: 3600,
@@ -508,9 +486,11 @@ fn run_build(
         .enable_all()
         .build()?;
     let summary = runtime.block_on(async {
-        let engine: Arc<dyn Engine> = match args.engine {
+        let engine: Arc<dyn Engine> = match args.engine.engine {
             EngineArg::Docker => Arc::new(Docker::connect().await?),
-            EngineArg::Buildah => Arc::new(Buildah::connect(args.storage_driver.as_deref()).await?),
+            EngineArg::Buildah => {
+                Arc::new(Buildah::connect(args.engine.storage_driver.as_deref()).await?)
+            }
         };
         let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() {
             Arc::new(crate::draw::Bars::new())

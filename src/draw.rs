@@ -131,11 +131,11 @@ impl Drop for Bars {
 
 /// The summary: a table of every target, then the totals.
 pub fn summary(summary: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
-    let rows: Vec<[String; 4]> = summary
+    let rows: Vec<Vec<String>> = summary
         .targets
         .iter()
         .map(|o| {
-            [
+            vec![
                 o.target.clone(),
                 o.status.as_str().to_string(),
                 if o.seconds > 0.05 {
@@ -147,26 +147,7 @@ pub fn summary(summary: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
             ]
         })
         .collect();
-    let header = ["TARGET", "RESULT", "TIME", "DETAIL"].map(String::from);
-    let mut widths = [0; 3];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        let line = format!(
-            "{:<w0$}  {:<w1$}  {:>w2$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
-        writeln!(out, "{}", line.trim_end())?;
-    }
+    aligned_table(&["TARGET", "RESULT", "TIME", "DETAIL"], &rows, &[2], out)?;
     let mut totals = Vec::new();
     for status in [
         Status::Built,
@@ -262,6 +243,16 @@ impl Bars {
 
 /// A table with a header, columns padded but the last.
 pub fn table(header: &[&str], rows: &[Vec<String>], out: &mut dyn Write) -> std::io::Result<()> {
+    aligned_table(header, rows, &[], out)
+}
+
+/// A table whose columns in `right` are right-aligned (numbers, times).
+pub fn aligned_table(
+    header: &[&str],
+    rows: &[Vec<String>],
+    right: &[usize],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let columns = header.len();
     let mut widths = vec![0; columns];
     let header: Vec<String> = header.iter().map(ToString::to_string).collect();
@@ -273,7 +264,9 @@ pub fn table(header: &[&str], rows: &[Vec<String>], out: &mut dyn Write) -> std:
     for row in std::iter::once(&header).chain(rows) {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
-            if i + 1 < columns {
+            if right.contains(&i) {
+                let _ = write!(line, "{cell:>width$}  ", width = widths[i]);
+            } else if i + 1 < columns {
                 let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
             } else {
                 line.push_str(cell);
