@@ -15,11 +15,17 @@ use crate::build::inputs;
 use crate::diagnostic::{Problem, Source};
 use crate::manifest::Manifest;
 use crate::plan::{Plan, Target};
+use crate::render::Renderer;
 use crate::render::context::slash_path;
 
 /// Checks the generated Dockerfiles of `plan` under the images repo.
 #[must_use]
-pub fn dockerfiles(manifest: &Manifest, plan: &Plan, context: &Context) -> Vec<Problem> {
+pub fn dockerfiles(
+    manifest: &Manifest,
+    plan: &Plan,
+    context: &Context,
+    renderer: &Renderer,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut by_dockerfile: BTreeMap<&Path, Vec<&Target>> = BTreeMap::new();
     for target in &plan.targets {
@@ -44,10 +50,28 @@ pub fn dockerfiles(manifest: &Manifest, plan: &Plan, context: &Context) -> Vec<P
             continue;
         };
         let source = Source::new(&name, text.as_str());
+        let before = problems.len();
+        let template = targets.first().and_then(|t| {
+            let spec = &manifest
+                .distro(&t.distro)?
+                .releases
+                .iter()
+                .find(|r| r.version == t.release)?
+                .spec;
+            renderer
+                .templates(spec, t.release_type)
+                .iter()
+                .find(|f| f.output == "Dockerfile")
+                .map(|f| f.name.clone())
+        });
         let parsed = match Dockerfile::parse(&text) {
             Ok(parsed) => parsed,
             Err(error) => {
-                problems.push(parse_problem(&source, &error));
+                let mut problem = parse_problem(&source, &error);
+                if let Some(template) = &template {
+                    problem.append(&format!(" (rendered from `{template}`)"));
+                }
+                problems.push(problem);
                 continue;
             }
         };
@@ -60,6 +84,11 @@ pub fn dockerfiles(manifest: &Manifest, plan: &Plan, context: &Context) -> Vec<P
             context,
             &mut problems,
         );
+        if let Some(template) = template {
+            for problem in &mut problems[before..] {
+                problem.append(&format!(" (rendered from `{template}`)"));
+            }
+        }
     }
     problems
 }

@@ -217,7 +217,9 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
         );
     }
     let context = Context::scan(&manifest.root).map_err(Error::Context)?;
-    problems.extend(crate::check::dockerfiles(&manifest, &plan, &context));
+    problems.extend(crate::check::dockerfiles(
+        &manifest, &plan, &context, &renderer,
+    ));
     if !problems.is_empty() {
         return Err(Error::Invalid(Problems::new(problems)));
     }

@@ -88,6 +88,11 @@ impl Problem {
         self
     }
 
+    /// Adds to the message (where the problem came from).
+    pub fn append(&mut self, text: &str) {
+        self.message.push_str(text);
+    }
+
     /// The one-line message.
     #[must_use]
     pub fn message(&self) -> &str {
