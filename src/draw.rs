@@ -152,6 +152,7 @@ pub fn summary(summary: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
     for status in [
         Status::Built,
         Status::UpToDate,
+        Status::Passed,
         Status::WouldBuild,
         Status::Failed,
         Status::Skipped,

@@ -80,7 +80,9 @@ impl Status {
         }
     }
 
-    fn ready(&self) -> bool {
+    /// Built, up to date, or tested: what others can be built FROM.
+    #[must_use]
+    pub fn ready(&self) -> bool {
         matches!(self, Self::Built | Self::UpToDate | Self::Passed)
     }
 }
@@ -162,12 +164,10 @@ impl Summary {
     #[must_use]
     pub fn success(&self) -> bool {
         !self.interrupted
-            && self.targets.iter().all(|o| {
-                matches!(
-                    o.status,
-                    Status::Built | Status::UpToDate | Status::WouldBuild
-                )
-            })
+            && self
+                .targets
+                .iter()
+                .all(|o| o.status.ready() || o.status == Status::WouldBuild)
     }
 
     /// How many targets ended with `status`.
@@ -438,7 +438,10 @@ impl Job {
             return self.test_existing().await;
         }
         let mut outcome = self.build().await;
-        if self.options.test && outcome.status == Status::Built && !self.target.tests.is_empty() {
+        // An up-to-date image is tested again too: its tests may have
+        // failed when it was built, and a rerun must not forget that.
+        let built = matches!(outcome.status, Status::Built | Status::UpToDate);
+        if self.options.test && built && !self.target.tests.is_empty() {
             self.run_tests(&mut outcome).await;
         }
         outcome
@@ -987,8 +990,19 @@ releases:
             "{runs:?}"
         );
 
-        // `test` alone: every image exists now; nothing is built.
+        // Rerun with --test: the image is up to date, but its failing test
+        // is run again and still fails the run.
         engine.take_built();
+        let summary = repo.build(&engine, &options).await;
+        assert!(engine.take_built().is_empty());
+        assert_eq!(
+            summary.count(&Status::Failed),
+            1,
+            "a failed test is not forgotten"
+        );
+        assert!(!summary.success());
+
+        // `test` alone: every image exists now; nothing is built.
         let options = Options {
             test_only: true,
             keep_going: true,
@@ -997,6 +1011,11 @@ releases:
         let summary = repo.build(&engine, &options).await;
         assert_eq!(summary.count(&Status::Passed), 11);
         assert!(engine.take_built().is_empty());
+        // When every test passes, `test` succeeds.
+        engine.failing_runs.lock().unwrap().clear();
+        let summary = repo.build(&engine, &options).await;
+        assert_eq!(summary.count(&Status::Passed), 12);
+        assert!(summary.success(), "passing tests are a success");
     }
 
     #[tokio::test]
