@@ -406,6 +406,26 @@ fn select<'p>(plan: &'p Plan, selection: &SelectionArgs) -> Result<Vec<&'p plan:
         .collect())
 }
 
+/// A repository URL without any user name or password in it.
+fn without_credentials(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        return if path.is_empty() {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}/{path}")
+        };
+    }
+    // scp-like `user@host:path`
+    match url.split_once('@') {
+        Some((_, rest)) if !rest.contains('@') => rest.to_string(),
+        _ => url.to_string(),
+    }
+}
+
 fn git(root: &Path, args: &[&str]) -> Option<String> {
     let output = std::process::Command::new("git")
         .arg("-C")
@@ -463,7 +483,12 @@ fn run_build(
         labels.push(("org.opencontainers.image.revision".to_string(), revision));
     }
     if let Some(source) = git(&manifest.root, &["remote", "get-url", "origin"]) {
-        labels.push(("org.opencontainers.image.source".to_string(), source));
+        // A clone URL may carry a token (`https://ci-token:SECRET@host/...`):
+        // it must not end up in a label of every image.
+        labels.push((
+            "org.opencontainers.image.source".to_string(),
+            without_credentials(&source),
+        ));
     }
     let options = build::Options {
         jobs: args
@@ -673,13 +698,25 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Error> 
     Ok(())
 }
 
+/// Whether a local `repository@digest` (as the daemon records it, with
+/// Docker Hub names shortened) is `repository` at `digest`.
+fn same_image(recorded: &str, repository: &str, digest: &str) -> bool {
+    let short = |name: &str| {
+        let name = name.strip_prefix("docker.io/").unwrap_or(name);
+        name.strip_prefix("library/").unwrap_or(name).to_string()
+    };
+    recorded
+        .split_once('@')
+        .is_some_and(|(name, d)| d == digest && short(name) == short(repository))
+}
+
 /// One row of `status`.
 #[derive(serde::Serialize)]
 struct TagState {
     target: String,
     registry: String,
     reference: String,
-    state: &'static str,
+    state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     digest: Option<String>,
 }
@@ -698,6 +735,14 @@ fn status_command(args: &crate::cli::PushArgs, out: &mut dyn Write) -> Result<()
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // "Extra" is judged against the whole matrix, not the selection.
+    let whole = MatrixArgs {
+        bentoml_version: args.matrix.bentoml_version.clone(),
+        cuda_version: args.matrix.cuda_version.clone(),
+        python_versions: Vec::new(),
+        release_types: Vec::new(),
+    };
+    let whole = Plan::new(&manifest, &options(&whole, PathBuf::from("generated")))?;
     let states = runtime.block_on(async {
         let engine = Docker::connect().await.ok();
         let mut states = Vec::new();
@@ -709,79 +754,95 @@ fn status_command(args: &crate::cli::PushArgs, out: &mut dyn Write) -> Result<()
                 let Some(repository) = registry.repository(package) else {
                     continue;
                 };
-                let held = crate::registry::Registry::tags(&api, repository, credentials)
-                    .await
-                    .map_err(|e| Error::Selection {
-                        message: scrubber
-                            .scrub(&format!("cannot list the tags of `{repository}`: {e}")),
-                        help: None,
-                    })?;
+                let row = |target: &str,
+                           reference: String,
+                           state: String,
+                           digest: Option<String>| TagState {
+                    target: target.to_string(),
+                    registry: registry.host.clone(),
+                    reference,
+                    state,
+                    digest,
+                };
+                let held =
+                    match crate::registry::Registry::tags(&api, repository, credentials).await {
+                        Ok(held) => held,
+                        Err(e) => {
+                            let message = scrubber.scrub(&format!("cannot list the tags: {e}"));
+                            states.push(row(
+                                "",
+                                repository.to_string(),
+                                "error".into(),
+                                Some(message),
+                            ));
+                            continue;
+                        }
+                    };
                 for target in targets.iter().filter(|t| t.package == package) {
                     let reference = format!("{repository}:{}", target.tag);
-                    let mut state = TagState {
-                        target: target.name.clone(),
-                        registry: registry.host.clone(),
-                        reference: reference.clone(),
-                        state: "missing",
-                        digest: None,
-                    };
-                    if held.contains(&target.tag) {
-                        let digest = crate::registry::Registry::digest(
-                            &api,
-                            repository,
-                            &target.tag,
-                            credentials,
-                        )
-                        .await
-                        .map_err(|e| Error::Selection {
-                            message: scrubber.scrub(&format!("cannot ask for `{reference}`: {e}")),
-                            help: None,
-                        })?;
-                        let local = match &engine {
-                            Some(engine) => engine.inspect(&target.name).await.ok().flatten(),
-                            None => None,
-                        };
-                        state.state = match (&digest, &local) {
-                            (_, None) => "no local image",
-                            (Some(d), Some(image))
-                                if image
-                                    .repo_digests
-                                    .iter()
-                                    .any(|r| *r == format!("{repository}@{d}")) =>
-                            {
-                                "current"
-                            }
-                            _ => "not the local build",
-                        };
-                        state.digest = digest;
+                    if !held.contains(&target.tag) {
+                        states.push(row(&target.name, reference, "missing".into(), None));
+                        continue;
                     }
-                    states.push(state);
+                    let digest = match crate::registry::Registry::digest(
+                        &api,
+                        repository,
+                        &target.tag,
+                        credentials,
+                    )
+                    .await
+                    {
+                        Ok(digest) => digest,
+                        Err(e) => {
+                            let message = scrubber.scrub(&e);
+                            states.push(row(
+                                &target.name,
+                                reference,
+                                "error".into(),
+                                Some(message),
+                            ));
+                            continue;
+                        }
+                    };
+                    let state = match (&engine, &digest) {
+                        (None, _) => "unknown (no Docker daemon)",
+                        (Some(engine), Some(d)) => {
+                            match engine.inspect(&target.name).await.ok().flatten() {
+                                None => "no local image",
+                                Some(image)
+                                    if image
+                                        .repo_digests
+                                        .iter()
+                                        .any(|r| same_image(r, repository, d)) =>
+                                {
+                                    "current"
+                                }
+                                Some(_) => "not the local build",
+                            }
+                        }
+                        (Some(_), None) => "missing",
+                    };
+                    states.push(row(&target.name, reference, state.into(), digest));
                 }
-                let planned: Vec<&str> = plan
+                let planned: Vec<&str> = whole
                     .targets
                     .iter()
                     .filter(|t| t.package == package)
                     .map(|t| t.tag.as_str())
                     .collect();
                 for tag in held.iter().filter(|t| !planned.contains(&t.as_str())) {
-                    states.push(TagState {
-                        target: String::new(),
-                        registry: registry.host.clone(),
-                        reference: format!("{repository}:{tag}"),
-                        state: "extra",
-                        digest: None,
-                    });
+                    states.push(row("", format!("{repository}:{tag}"), "extra".into(), None));
                 }
             }
         }
-        Ok::<_, Error>(states)
-    })?;
+        states
+    });
     let rows: Vec<Vec<String>> = states
         .iter()
         .map(|s| {
             vec![
                 s.reference.clone(),
-                s.state.to_string(),
+                s.state.clone(),
                 s.digest.clone().unwrap_or_default(),
             ]
         })
@@ -800,4 +861,53 @@ fn status_command(args: &crate::cli::PushArgs, out: &mut dyn Write) -> Result<()
         return Err(Error::NotCurrent { count: not_current });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{same_image, without_credentials};
+
+    #[test]
+    fn docker_hub_names_recorded_short_are_the_same_image() {
+        assert!(same_image(
+            "bentoml/bento-server@sha256:1",
+            "docker.io/bentoml/bento-server",
+            "sha256:1"
+        ));
+        assert!(same_image(
+            "debian@sha256:1",
+            "docker.io/library/debian",
+            "sha256:1"
+        ));
+        assert!(same_image(
+            "127.0.0.1:5000/a/b@sha256:1",
+            "127.0.0.1:5000/a/b",
+            "sha256:1"
+        ));
+        assert!(!same_image(
+            "127.0.0.1:5000/a/b@sha256:2",
+            "127.0.0.1:5000/a/b",
+            "sha256:1"
+        ));
+    }
+
+    #[test]
+    fn clone_urls_lose_their_credentials() {
+        assert_eq!(
+            without_credentials("https://gitlab-ci-token:s3cr3t@gitlab.example.com/org/images.git"),
+            "https://gitlab.example.com/org/images.git"
+        );
+        assert_eq!(
+            without_credentials("https://github.com/org/images"),
+            "https://github.com/org/images"
+        );
+        assert_eq!(
+            without_credentials("git@github.com:org/images.git"),
+            "github.com:org/images.git"
+        );
+        assert_eq!(
+            without_credentials("ssh://user@host:22/repo"),
+            "ssh://host:22/repo"
+        );
+    }
 }

@@ -168,7 +168,8 @@ fn walk(root: &Path, prefix: &str, patterns: &[Pattern], out: &mut Vec<File>) ->
         };
         // The tool's own state, and a `generated/` being swapped in.
         let staging = prefix.is_empty() && name.starts_with('.') && name.contains(".staging-");
-        if path == STATE_DIR || staging {
+        // `.env` holds the registry credentials: never sent to a builder.
+        if path == STATE_DIR || path == ".env" || staging {
             continue;
         }
         let kind = entry.file_type()?;
@@ -211,6 +212,7 @@ mod tests {
             "docs/a/b.md",
             "tools/run.sh",
             ".bentoml-docker/logs/t.log",
+            ".env",
         ] {
             let path = dir.path().join(path);
             fs::create_dir_all(path.parent().unwrap()).unwrap();

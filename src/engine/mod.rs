@@ -99,9 +99,10 @@ pub enum Error {
 /// Whether a push error may go away on retry.
 #[must_use]
 pub fn transient(message: &str) -> bool {
-    let lower = message.to_ascii_lowercase();
+    let lower = without_locations(message);
     let auth = [
         "unauthorized",
+        "not authorized",
         "authentication required",
         "denied",
         "forbidden",
@@ -131,6 +132,32 @@ pub fn transient(message: &str) -> bool {
         "dial tcp",
     ];
     transient.iter().any(|t| lower.contains(t))
+}
+
+/// A message, lower-cased, without its URLs, `host:port`s and digests:
+/// status codes are looked for in what is left, never in a port number
+/// (`:5000`) or a digest that happens to contain `500` or `401`.
+#[must_use]
+pub fn without_locations(message: &str) -> String {
+    message
+        .to_ascii_lowercase()
+        .split_whitespace()
+        .map(|word| {
+            let bare = word.trim_matches(|c: char| "()[]{},;\"'`".contains(c));
+            let is_location = bare.contains("://")
+                || bare.starts_with("sha256:")
+                || bare.contains('@')
+                || bare.rsplit_once(':').is_some_and(|(host, port)| {
+                    !host.is_empty()
+                        && host.contains(['.', '/'])
+                        && !port.is_empty()
+                        && port.bytes().all(|b| b.is_ascii_digit())
+                })
+                || (bare.contains('/') && bare.contains('.'));
+            if is_location { "<location>" } else { word }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Builds and inspects images.
@@ -186,6 +213,24 @@ pub fn parse_step(line: &str) -> Option<Progress> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_codes_are_not_read_in_ports_urls_or_digests() {
+        assert!(!transient(
+            "Not authorized: url http://127.0.0.1:5000/v2/app/tags/list"
+        ));
+        assert!(!transient(
+            "unknown blob sha256:5004011 on 127.0.0.1:5000/app"
+        ));
+        assert!(transient(
+            "received unexpected HTTP status: 500 Internal Server Error"
+        ));
+        assert!(transient(
+            "Get http://127.0.0.1:4040/v2/: dial tcp 127.0.0.1:4040: connect: connection refused"
+        ));
+        assert!(transient("toomanyrequests: 429 Too Many Requests"));
+        assert!(!transient("unauthorized: authentication required"));
+    }
 
     #[test]
     fn steps_of_both_builders_are_read() {
@@ -323,6 +368,7 @@ pub mod fake {
         ) -> BoxFuture<'a, Result<String, Error>> {
             Box::pin(async move {
                 let remote = format!("{repository}:{tag}");
+                tokio::time::sleep(self.delay).await;
                 if let Some(left) = self.push_failures.lock().unwrap().get_mut(&remote)
                     && *left > 0
                 {

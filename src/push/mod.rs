@@ -187,6 +187,11 @@ pub async fn push(
             outcomes[i] = Some(outcome);
         }
     }
+    // Every job's names, to describe the pushes an interruption cut off.
+    let names: Vec<(String, String, String)> = jobs
+        .iter()
+        .map(|j| (j.target.clone(), j.registry.host.clone(), j.reference()))
+        .collect();
     let jobs: Vec<(usize, Job)> = jobs
         .into_iter()
         .enumerate()
@@ -234,18 +239,15 @@ pub async fn push(
             }
         }
     }
-    // Whatever did not finish: describe it from the job list again.
-    let remaining: Vec<(usize, Job)> = pending.collect();
     let mut pushes = Vec::with_capacity(total);
-    for (i, outcome) in outcomes.into_iter().enumerate() {
+    for ((target, registry, reference), outcome) in names.into_iter().zip(outcomes) {
         match outcome {
             Some(outcome) => pushes.push(outcome),
             None => {
-                let job = remaining.iter().find(|(j, _)| *j == i).map(|(_, job)| job);
                 pushes.push(Outcome {
-                    target: job.map(|j| j.target.clone()).unwrap_or_default(),
-                    registry: job.map(|j| j.registry.host.clone()).unwrap_or_default(),
-                    reference: job.map(Job::reference).unwrap_or_default(),
+                    target,
+                    registry,
+                    reference,
                     status: Status::Skipped,
                     digest: None,
                     reason: Some("interrupted".into()),
@@ -352,6 +354,7 @@ async fn push_one(
     }
     let credentials = job.registry.credentials.as_ref();
     let mut wait = options.backoff;
+    let mut faulted = false;
     let pushed = loop {
         outcome.attempts += 1;
         match engine
@@ -359,10 +362,14 @@ async fn push_one(
             .await
         {
             Ok(digest) => break digest,
+            // An authentication error right after a registry fault may be
+            // the fault's doing (credentials were accepted before); any
+            // other authentication error is final.
             Err(engine::Error::Push { message, transient })
-                if (transient || authentication_failed(&message))
+                if (transient || (faulted && authentication_failed(&message)))
                     && outcome.attempts < options.attempts =>
             {
+                faulted = transient;
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
@@ -588,6 +595,41 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("but the registry holds sha256:other")
+        );
+    }
+
+    #[tokio::test]
+    async fn interrupted_pushes_keep_their_names() {
+        let (_, jobs) = setup();
+        let engine = Arc::new(Fake {
+            delay: Duration::from_secs(30),
+            ..Fake::with_images(&["app:1", "app:2"])
+        });
+        let registries: Vec<Enabled> = jobs.iter().map(|j| (*j.registry).clone()).collect();
+        let registry = Arc::new(Held {
+            engine: Arc::clone(&engine),
+            answers: Mutex::new(HashMap::new()),
+        });
+        let dyn_engine: Arc<dyn Engine> = Arc::clone(&engine) as Arc<dyn Engine>;
+        let interrupt = tokio::time::sleep(Duration::from_millis(50));
+        let summary = push(
+            jobs,
+            dyn_engine,
+            registry,
+            Arc::new(Scrubber::new(&registries)),
+            &options(),
+            Arc::new(Quiet),
+            interrupt,
+        )
+        .await;
+        assert!(summary.interrupted);
+        assert_eq!(summary.count(&Status::Skipped), 4);
+        assert!(
+            summary
+                .pushes
+                .iter()
+                .all(|p| !p.target.is_empty() && !p.reference.is_empty()),
+            "{summary:?}"
         );
     }
 

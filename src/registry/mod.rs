@@ -273,6 +273,22 @@ fn chain(error: &dyn std::error::Error) -> String {
     message
 }
 
+/// Whether a registry error says the repository or tag does not exist
+/// (looked for outside URLs and digests, so a port 4040 is not a 404).
+fn not_found(message: &str) -> bool {
+    let words = crate::engine::without_locations(message);
+    [
+        "404",
+        "name_unknown",
+        "manifest_unknown",
+        "manifest unknown",
+        "repository name not known",
+        "not found",
+    ]
+    .iter()
+    .any(|m| words.contains(m))
+}
+
 fn reference(repository: &str, tag: &str) -> Result<oci_client::Reference, String> {
     format!("{repository}:{tag}")
         .parse()
@@ -295,11 +311,8 @@ impl Registry for Distribution {
             {
                 Ok(digest) => Ok(Some(digest)),
                 Err(e) => {
-                    let message = e.to_string();
-                    if message.contains("404")
-                        || message.contains("MANIFEST_UNKNOWN")
-                        || message.contains("not found")
-                    {
+                    let message = chain(&e);
+                    if not_found(&message) {
                         Ok(None)
                     } else {
                         Err(message)
@@ -324,11 +337,7 @@ impl Registry for Distribution {
                 Ok(response) => Ok(response.tags),
                 Err(e) => {
                     let message = chain(&e);
-                    let lower = message.to_ascii_lowercase();
-                    if ["404", "name_unknown", "repository name not known"]
-                        .iter()
-                        .any(|m| lower.contains(m))
-                    {
+                    if not_found(&message) {
                         Ok(Vec::new())
                     } else {
                         Err(message)
