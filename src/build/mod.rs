@@ -493,7 +493,15 @@ impl Job {
             ]
             .into();
             let _ = writeln!(log, "$ {test}");
-            match self.engine.run(name, &command).await {
+            let run =
+                tokio::time::timeout(self.options.timeout, self.engine.run(name, &command)).await;
+            let run = run.unwrap_or_else(|_| {
+                Err(crate::engine::Error::Other(format!(
+                    "timed out after {:?}",
+                    self.options.timeout
+                )))
+            });
+            match run {
                 Ok(run) => {
                     let _ = write!(log, "{}", run.output);
                     let _ = writeln!(log, "# exit {}", run.code);
@@ -1016,6 +1024,34 @@ releases:
         let summary = repo.build(&engine, &options).await;
         assert_eq!(summary.count(&Status::Passed), 12);
         assert!(summary.success(), "passing tests are a success");
+    }
+
+    #[tokio::test]
+    async fn a_test_past_the_timeout_fails_its_target() {
+        let mut repo = Repo::new();
+        for target in &mut repo.plan.targets {
+            target.tests = vec!["sleep 600".into()];
+        }
+        let engine = Arc::new(Fake {
+            run_delay: Duration::from_secs(30),
+            ..Fake::with_images(&["debian:bookworm-slim"])
+        });
+        let options = Options {
+            test: true,
+            timeout: Duration::from_millis(50),
+            ..repo.options()
+        };
+        let summary = repo.build(&engine, &options).await;
+        let first = &summary.targets[0];
+        assert_eq!(first.status, Status::Failed);
+        assert!(
+            first
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("timed out after 50ms"),
+            "{first:?}"
+        );
     }
 
     #[tokio::test]

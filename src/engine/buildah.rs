@@ -150,8 +150,8 @@ impl Engine for Buildah {
             let mut child = command
                 .spawn()
                 .map_err(|e| Error::Other(format!("cannot run {}: {e}", self.program)))?;
-            let stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
-            let stderr = BufReader::new(child.stderr.take().expect("piped")).lines();
+            let stdout = BufReader::new(child.stdout.take().expect("piped")).split(b'\n');
+            let stderr = BufReader::new(child.stderr.take().expect("piped")).split(b'\n');
             let mut lines = std::pin::pin!(futures_util::stream::select(
                 tokio_stream_lines(stdout),
                 tokio_stream_lines(stderr),
@@ -225,14 +225,20 @@ impl Engine for Buildah {
     }
 }
 
-/// Lines of a child's pipe as a stream.
-fn tokio_stream_lines<R>(lines: tokio::io::Lines<R>) -> impl futures_util::Stream<Item = String>
+/// Lines of a child's pipe as a stream; bytes that are not UTF-8 are
+/// replaced rather than ending the stream.
+fn tokio_stream_lines<R>(lines: tokio::io::Split<R>) -> impl futures_util::Stream<Item = String>
 where
     R: tokio::io::AsyncBufRead + Unpin,
 {
     futures_util::stream::unfold(lines, |mut lines| async move {
-        match lines.next_line().await {
-            Ok(Some(line)) => Some((line, lines)),
+        match lines.next_segment().await {
+            Ok(Some(line)) => {
+                let text = String::from_utf8_lossy(&line)
+                    .trim_end_matches('\r')
+                    .to_string();
+                Some((text, lines))
+            }
             _ => None,
         }
     })

@@ -283,6 +283,8 @@ pub mod fake {
         pub push_failures: Mutex<HashMap<String, usize>>,
         /// How long each build takes.
         pub delay: Duration,
+        /// How long each command run in an image takes.
+        pub run_delay: Duration,
         pub running: AtomicUsize,
         /// The most builds that ran at once.
         pub max_running: AtomicUsize,
@@ -399,6 +401,7 @@ pub mod fake {
                     .lock()
                     .unwrap()
                     .push(format!("{image}: {}", command.join(" ")));
+                tokio::time::sleep(self.run_delay).await;
                 let code = i64::from(self.failing_runs.lock().unwrap().iter().any(|i| i == image));
                 Ok(RunOutput {
                     code,
