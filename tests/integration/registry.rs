@@ -144,7 +144,7 @@ fn fixture(package: &str, registries: &[(String, &str)]) -> Test {
     manifest = manifest.replacen("release_spec:", &format!("{repository}\nrelease_spec:"), 1);
     Test::fixture("build")
         .manifest(&manifest)
-        .file("templates/debian/base.Dockerfile.j2", "FROM {{ metadata.base_image }}\nARG PYTHON_VERSION\nRUN echo \"python $PYTHON_VERSION\" > /python.txt\n")
+        .file("templates/debian/base.Dockerfile.j2", "FROM {{ metadata.base_image }}\nARG PYTHON_VERSION\nRUN echo \"python $PYTHON_VERSION in {{ metadata.package }}\" > /python.txt\n")
         .file("templates/debian/runtime.Dockerfile.j2", "ARG PYTHON_VERSION\nFROM {{ metadata.package }}:{{ build_tag }}\nCOPY tools/hello.py /hello.py\n")
 }
 
