@@ -56,7 +56,9 @@ fn statuses<'a>(report: &'a [(String, String)], status: &str) -> Vec<&'a str> {
 fn cleanup(package: &str) {
     let images = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", package]);
     for image in images.lines().filter(|l| !l.is_empty()) {
-        let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+        let _ = Command::new("docker")
+            .args(["rmi", "-f", "--no-prune", image])
+            .output();
     }
 }
 

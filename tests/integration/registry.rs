@@ -183,7 +183,9 @@ fn cleanup(package: &str) {
         .lines()
         .filter(|l| l.contains(package))
     {
-        let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+        let _ = Command::new("docker")
+            .args(["rmi", "-f", "--no-prune", image])
+            .output();
     }
 }
 
