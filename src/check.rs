@@ -189,39 +189,11 @@ fn check_dockerfile(
                     stages.push(alias.content.as_str());
                 }
             }
-            Instruction::Copy(copy) => {
-                if copy.flags.iter().any(|f| f.name.content == "from") {
-                    continue;
+            other => {
+                if let Some(sources) = inputs::context_sources(other, &parsed.content) {
+                    check_sources(source, &sources, targets, context, problems);
                 }
-                let sources: Vec<(&str, usize, usize)> = copy
-                    .sources
-                    .iter()
-                    .map(|s| (s.content.as_str(), s.span.start, s.span.end))
-                    .collect();
-                check_sources(source, &sources, targets, context, problems);
             }
-            Instruction::Misc(misc) if misc.instruction.content.eq_ignore_ascii_case("ADD") => {
-                let text = misc.arguments.to_string();
-                let words: Vec<&str> = text
-                    .split_whitespace()
-                    .filter(|w| !w.starts_with("--"))
-                    .collect();
-                let Some((_, words)) = words.split_last() else {
-                    continue;
-                };
-                let sources: Vec<(&str, usize, usize)> = words
-                    .iter()
-                    .filter(|w| !w.contains("://"))
-                    .map(|word| {
-                        let start = parsed.content[misc.span.start..misc.span.end]
-                            .find(*word)
-                            .map_or(misc.span.start, |i| misc.span.start + i);
-                        (*word, start, start + word.len())
-                    })
-                    .collect();
-                check_sources(source, &sources, targets, context, problems);
-            }
-            _ => {}
         }
     }
 }
@@ -229,7 +201,7 @@ fn check_dockerfile(
 /// One problem per `COPY`/`ADD` whose sources are not all in the context.
 fn check_sources(
     source: &Source,
-    sources: &[(&str, usize, usize)],
+    sources: &[(String, usize, usize)],
     targets: &[&Target],
     context: &Context,
     problems: &mut Vec<Problem>,
@@ -242,11 +214,12 @@ fn check_sources(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let missing: Vec<&(&str, usize, usize)> = sources
+    let missing: Vec<&(String, usize, usize)> = sources
         .iter()
         .filter(|(path, _, _)| {
-            let copy = format!("FROM scratch\nCOPY {path} /\n");
-            inputs::copied_files(&copy, context, &args).is_some_and(|files| files.is_empty())
+            inputs::substitute(path, &args)
+                .and_then(|path| inputs::matching_files(&path, context))
+                .is_some_and(|files| files.is_empty())
         })
         .collect();
     let Some((first, start, end)) = missing.first() else {

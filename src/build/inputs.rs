@@ -27,79 +27,108 @@ pub fn copied_files<'c>(
     let parsed = Dockerfile::parse(dockerfile).ok()?;
     let mut sources = Vec::new();
     for instruction in &parsed.instructions {
-        let (flags, paths): (Vec<String>, Vec<String>) = match instruction {
-            Instruction::Copy(copy) => (
-                copy.flags.iter().map(|f| f.name.content.clone()).collect(),
-                copy.sources.iter().map(|s| s.content.clone()).collect(),
-            ),
-            Instruction::Misc(misc) if misc.instruction.content.eq_ignore_ascii_case("ADD") => {
-                let words: Vec<String> = misc
-                    .arguments
-                    .to_string()
-                    .split_whitespace()
-                    .map(String::from)
-                    .collect();
-                let (flags, rest): (Vec<String>, Vec<String>) =
-                    words.into_iter().partition(|w| w.starts_with("--"));
-                let sources = rest
-                    .split_last()
-                    .map(|(_, s)| s.to_vec())
-                    .unwrap_or_default();
-                (
-                    flags
-                        .iter()
-                        .map(|f| {
-                            f.trim_start_matches("--")
-                                .split('=')
-                                .next()
-                                .unwrap_or_default()
-                                .to_string()
-                        })
-                        .collect(),
-                    sources,
-                )
-            }
-            _ => continue,
-        };
-        if flags.iter().any(|f| f == "from") {
-            continue;
-        }
-        for path in paths {
-            if path.contains("://") {
-                continue;
-            }
+        for (path, _, _) in context_sources(instruction, &parsed.content).unwrap_or_default() {
             sources.push(substitute(&path, build_args)?);
         }
     }
     let mut files = Vec::new();
     for source in sources {
-        let source = source
-            .trim_start_matches("./")
-            .trim_start_matches('/')
-            .trim_end_matches('/');
-        if source.is_empty() || source == "." {
-            return Some(context.files().iter().collect());
-        }
-        let glob = GlobBuilder::new(source)
-            .literal_separator(true)
-            .build()
-            .ok()?
-            .compile_matcher();
-        let under = format!("{source}/");
-        for file in context.files() {
-            let inside_dir = file.path.starts_with(&under)
-                || file
-                    .path
-                    .match_indices('/')
-                    .any(|(i, _)| glob.is_match(&file.path[..i]));
-            if glob.is_match(&file.path) || inside_dir {
-                files.push(file);
-            }
-        }
+        files.extend(matching_files(&source, context)?);
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files.dedup_by(|a, b| a.path == b.path);
     Some(files)
+}
+
+/// The context files a `COPY`/`ADD` source names: a file, a directory
+/// (everything under it) or a glob. `None` when the glob is invalid.
+pub(crate) fn matching_files<'c>(
+    source: &str,
+    context: &'c Context,
+) -> Option<Vec<&'c super::context::File>> {
+    let source = source
+        .trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/');
+    if source.is_empty() || source == "." {
+        return Some(context.files().iter().collect());
+    }
+    let glob = GlobBuilder::new(source)
+        .literal_separator(true)
+        .build()
+        .ok()?
+        .compile_matcher();
+    let under = format!("{source}/");
+    Some(
+        context
+            .files()
+            .iter()
+            .filter(|file| {
+                glob.is_match(&file.path)
+                    || file.path.starts_with(&under)
+                    || file
+                        .path
+                        .match_indices('/')
+                        .any(|(i, _)| glob.is_match(&file.path[..i]))
+            })
+            .collect(),
+    )
+}
+
+/// The sources a `COPY` or `ADD` instruction reads from the build context,
+/// each with its byte span in `content` (the Dockerfile): not those of a
+/// `--from` stage or image, not the URLs `ADD` downloads. `None` for any
+/// other instruction.
+pub(crate) fn context_sources(
+    instruction: &Instruction,
+    content: &str,
+) -> Option<Vec<(String, usize, usize)>> {
+    match instruction {
+        Instruction::Copy(copy) => {
+            if copy.flags.iter().any(|f| f.name.content == "from") {
+                return Some(Vec::new());
+            }
+            Some(
+                copy.sources
+                    .iter()
+                    .map(|s| (s.content.clone(), s.span.start, s.span.end))
+                    .collect(),
+            )
+        }
+        Instruction::Misc(misc) if misc.instruction.content.eq_ignore_ascii_case("ADD") => {
+            let text = misc.arguments.to_string();
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let flags = words.iter().filter(|w| w.starts_with("--"));
+            if flags
+                .clone()
+                .any(|f| f.trim_start_matches("--").split('=').next() == Some("from"))
+            {
+                return Some(Vec::new());
+            }
+            let paths: Vec<&str> = words
+                .iter()
+                .copied()
+                .filter(|w| !w.starts_with("--"))
+                .collect();
+            let Some((_, paths)) = paths.split_last() else {
+                return Some(Vec::new());
+            };
+            let written = &content[misc.span.start..misc.span.end];
+            Some(
+                paths
+                    .iter()
+                    .filter(|p| !p.contains("://"))
+                    .map(|p| {
+                        let start = written
+                            .find(*p)
+                            .map_or(misc.span.start, |i| misc.span.start + i);
+                        ((*p).to_string(), start, start + p.len())
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
 }
 
 /// Replaces `$NAME` and `${NAME}` with build arguments; `None` when a
