@@ -251,21 +251,13 @@ fn check_sources(
 fn variables(text: &str) -> Vec<&str> {
     let mut found = Vec::new();
     let mut rest = text;
-    while let Some(i) = rest.find('$') {
-        let after = &rest[i + 1..];
-        let (name, tail) = if let Some(braced) = after.strip_prefix('{') {
-            let end = braced.find(['}', ':']).unwrap_or(braced.len());
-            (&braced[..end], &braced[end..])
-        } else {
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            (&after[..end], &after[end..])
-        };
+    while let Some(variable) = inputs::next_variable(rest) {
+        // `${NAME:-default}` names NAME.
+        let name = variable.name.split(':').next().unwrap_or_default();
         if !name.is_empty() {
             found.push(name);
         }
-        rest = tail;
+        rest = variable.after;
     }
     found
 }

@@ -536,10 +536,7 @@ fn run_build(
     })?;
     crate::draw::summary(&summary, out)?;
     if let Some(path) = &args.report {
-        let mut file = crate::output::AtomicFile::new(path).map_err(generate::Error::Output)?;
-        serde_json::to_writer_pretty(&mut file, &summary).map_err(std::io::Error::from)?;
-        writeln!(file)?;
-        file.commit().map_err(generate::Error::Output)?;
+        write_json(path, &summary)?;
     }
     if summary.interrupted {
         return Err(Error::Interrupted);

@@ -136,24 +136,52 @@ pub(crate) fn context_sources(
 pub(crate) fn substitute(text: &str, build_args: &[(String, String)]) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        let (name, tail) = if let Some(braced) = after.strip_prefix('{') {
-            let end = braced.find('}')?;
-            (&braced[..end], &braced[end + 1..])
-        } else {
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            (&after[..end], &after[end..])
-        };
-        let (_, value) = build_args.iter().find(|(n, _)| n == name)?;
+    while let Some(variable) = next_variable(rest) {
+        out.push_str(variable.before);
+        if !variable.closed {
+            return None;
+        }
+        let (_, value) = build_args.iter().find(|(n, _)| n == variable.name)?;
         out.push_str(value);
-        rest = tail;
+        rest = variable.after;
     }
     out.push_str(rest);
     Some(out)
+}
+
+/// A `$NAME` or `${NAME}` found in a text.
+pub(crate) struct Variable<'a> {
+    /// The text before the `$`.
+    pub before: &'a str,
+    /// The name (for `${NAME}`, everything between the braces).
+    pub name: &'a str,
+    /// The text after the variable.
+    pub after: &'a str,
+    /// False for a `${` without its `}`.
+    pub closed: bool,
+}
+
+/// The first variable of `text`.
+pub(crate) fn next_variable(text: &str) -> Option<Variable<'_>> {
+    let i = text.find('$')?;
+    let after = &text[i + 1..];
+    let (name, rest, closed) = if let Some(braced) = after.strip_prefix('{') {
+        match braced.find('}') {
+            Some(end) => (&braced[..end], &braced[end + 1..], true),
+            None => (braced, "", false),
+        }
+    } else {
+        let end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        (&after[..end], &after[end..], true)
+    };
+    Some(Variable {
+        before: &text[..i],
+        name,
+        after: rest,
+        closed,
+    })
 }
 
 /// The inputs hash of one image.
