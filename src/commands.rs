@@ -19,7 +19,7 @@ use crate::diagnostic::suggestion;
 use crate::engine::{Engine, buildah::Buildah, docker::Docker};
 use crate::generate::{self, Destination};
 use crate::manifest::{self, Manifest};
-use crate::plan::{self, Plan};
+use crate::plan::{self, Matrix, Plan};
 use crate::render::{Renderer, context::slash_path};
 
 /// Runs a parsed command line, drawing results on `out`.
@@ -96,12 +96,12 @@ fn options(matrix: &MatrixArgs, output_dir: PathBuf) -> plan::Options {
 fn generate_command(args: &GenerateArgs, out: &mut dyn Write) -> Result<(), Error> {
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
-    let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
+    let matrix = Matrix::new(&manifest, &options(&args.matrix, relative))?;
     let metadata = args.dump_metadata.then(|| metadata_beside(&output));
     run_generate(
         &manifest,
         &renderer,
-        &plan,
+        &matrix,
         &output,
         metadata,
         args.dry_run,
@@ -121,14 +121,15 @@ fn metadata_beside(output: &Path) -> PathBuf {
 fn run_generate(
     manifest: &Manifest,
     renderer: &Renderer,
-    plan: &Plan,
+    matrix: &Matrix,
     output: &Path,
     metadata: Option<PathBuf>,
     dry_run: bool,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     if dry_run {
-        write_table(plan, out)?;
+        let plan = Plan::of(matrix.clone(), manifest);
+        write_table(&plan, out)?;
         let mut dirs: Vec<&Path> = plan.targets.iter().map(|t| t.directory.as_path()).collect();
         dirs.sort_unstable();
         dirs.dedup();
@@ -150,7 +151,7 @@ fn run_generate(
         metadata: metadata.clone(),
         check_only: false,
     };
-    let generated = generate::generate(manifest, plan, renderer, &destination)?;
+    let generated = generate::generate(manifest, matrix, renderer, &destination)?;
     writeln!(
         out,
         "{} {} files in {} directories for {} targets {} `{}`{}",
@@ -207,7 +208,7 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
         metadata: None,
         check_only: true,
     };
-    if generate::generate(&manifest, &plan, &renderer, &destination)?.stale {
+    if generate::generate(&manifest, &plan.matrix, &renderer, &destination)?.stale {
         problems.push(
             crate::diagnostic::Problem::plain(format!(
                 "`{}` is stale: it is not what the manifest and templates generate",
@@ -295,12 +296,12 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
         python_versions: args.python_version,
         release_types: args.releases,
     };
-    let plan = Plan::new(&manifest, &options(&matrix, relative))?;
+    let matrix = Matrix::new(&manifest, &options(&matrix, relative))?;
     let metadata = args.dump_metadata.then(|| PathBuf::from("./metadata.json"));
     run_generate(
         &manifest,
         &renderer,
-        &plan,
+        &matrix,
         &output,
         metadata,
         args.dry_run,
@@ -309,6 +310,7 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
     if args.dry_run || !(build || push) {
         return Ok(());
     }
+    let plan = Plan::of(matrix, &manifest);
     let options = BuildOptions {
         jobs: None,
         keep_going: false,
@@ -353,7 +355,7 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
             metadata: None,
             check_only: true,
         };
-        if generate::generate(&manifest, &plan, &renderer, &destination)?.stale {
+        if generate::generate(&manifest, &plan.matrix, &renderer, &destination)?.stale {
             writeln!(
                 out,
                 "note: `{}` is stale; a build regenerates it first, and this dry run judges the Dockerfiles there now",
@@ -361,7 +363,15 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
             )?;
         }
     } else {
-        run_generate(&manifest, &renderer, &plan, &output, None, false, out)?;
+        run_generate(
+            &manifest,
+            &renderer,
+            &plan.matrix,
+            &output,
+            None,
+            false,
+            out,
+        )?;
     }
     run_build(&manifest, &plan, &args.selection, &args.build, false, out)
 }

@@ -16,7 +16,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use crate::diagnostic::{Problem, Problems};
 use crate::manifest::Manifest;
 use crate::output::{AtomicFile, Outcome, Tree};
-use crate::plan::{Plan, Target};
+use crate::plan::Matrix;
 use crate::render::{Renderer, context};
 
 /// Where generation writes.
@@ -60,13 +60,14 @@ pub enum Error {
     Output(#[from] crate::output::Error),
 }
 
-/// Renders the plan into `destination`.
+/// Renders every target of the matrix into `destination`, one target at a
+/// time: memory does not grow with the number of targets.
 ///
 /// # Errors
 /// When a template fails (nothing is written then) or output cannot be written.
 pub fn generate(
     manifest: &Manifest,
-    plan: &Plan,
+    matrix: &Matrix,
     renderer: &Renderer,
     destination: &Destination,
 ) -> Result<Generated, Error> {
@@ -101,15 +102,15 @@ pub fn generate(
         metadata_changed: false,
         stale: false,
     };
-    let cuda = plan
+    let cuda = matrix
         .cuda_version
         .as_ref()
         .and_then(|v| manifest.cuda.iter().find(|c| &c.version == v));
     // A directory's first rendering is written; later ones (other Python
-    // versions) must hash the same. Only hashes are kept, so memory does
-    // not grow with the size of the output.
-    let mut written: HashMap<&Path, (u64, &Target)> = HashMap::new();
-    for target in &plan.targets {
+    // versions) must hash the same. Only a hash and the Python version's
+    // index are kept per directory.
+    let mut written: HashMap<PathBuf, (u64, usize)> = HashMap::new();
+    for target in matrix.targets(manifest) {
         let Some(spec) = manifest
             .distro(&target.distro)
             .and_then(|d| d.releases.iter().find(|r| r.version == target.release))
@@ -117,9 +118,9 @@ pub fn generate(
         else {
             continue;
         };
-        let meta = context::metadata(plan, target, spec, cuda);
+        let meta = context::metadata(&matrix.bentoml_version, &target, spec, cuda);
         summary.targets += 1;
-        let rendered = match renderer.render(target, spec, &meta) {
+        let rendered = match renderer.render(&target, spec, &meta) {
             Ok(rendered) => rendered,
             Err(problem) => {
                 problems.push(*problem);
@@ -134,17 +135,27 @@ pub fn generate(
             rendered.hash(&mut hasher);
             hasher.finish()
         };
-        let directory = target.directory.as_path();
-        if let Some((expected, first)) = written.get(directory) {
-            if *expected != hash {
-                problems.push(differs(directory, first, target));
+        let python = matrix
+            .python_versions
+            .iter()
+            .position(|p| *p == target.python_version)
+            .unwrap_or_default();
+        if let Some(&(expected, first)) = written.get(&target.directory) {
+            if expected != hash {
+                problems.push(differs(
+                    &target.directory,
+                    &matrix.python_versions[first],
+                    &target.python_version,
+                ));
             }
             continue;
         }
-        written.insert(directory, (hash, target));
-        let relative = directory
-            .strip_prefix(&plan.output_dir)
-            .unwrap_or(directory);
+        let relative = target
+            .directory
+            .strip_prefix(&matrix.output_dir)
+            .unwrap_or(&target.directory)
+            .to_path_buf();
+        written.insert(target.directory, (hash, python));
         summary.directories += 1;
         for (name, text) in rendered {
             tree.write(&relative.join(name), text.as_bytes())?;
@@ -152,7 +163,7 @@ pub fn generate(
         }
     }
     for package in &manifest.packages {
-        match renderer.render_docs(plan, manifest, &package.name) {
+        match renderer.render_docs(matrix, manifest, &package.name) {
             Ok(Some(text)) => {
                 tree.write(&Path::new(&package.name).join("README.md"), text.as_bytes())?;
                 summary.files += 1;
@@ -173,12 +184,10 @@ pub fn generate(
     Ok(summary)
 }
 
-fn differs(directory: &Path, first: &Target, target: &Target) -> Problem {
+fn differs(directory: &Path, first: &str, then: &str) -> Problem {
     Problem::plain(format!(
-        "`{}` renders differently for Python {} and {}",
+        "`{}` renders differently for Python {first} and {then}",
         context::slash_path(directory),
-        first.python_version,
-        target.python_version
     ))
     .help(
         "Python versions share one Dockerfile: use the build argument \

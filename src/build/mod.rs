@@ -221,7 +221,7 @@ fn labels(plan: &Plan, target: &Target, options: &Options) -> Vec<(String, Strin
         ),
         (
             "org.opencontainers.image.version".to_string(),
-            plan.bentoml_version.clone(),
+            plan.matrix.bentoml_version.clone(),
         ),
         (
             "org.opencontainers.image.created".to_string(),
@@ -341,7 +341,7 @@ pub async fn build(
                     continue;
                 }
                 let job = Job {
-                    plan_version: plan.bentoml_version.clone(),
+                    plan_version: plan.matrix.bentoml_version.clone(),
                     target: target.clone(),
                     labels: labels(plan, target, options),
                     parent_image,
@@ -739,7 +739,7 @@ releases:
                 metadata: None,
                 check_only: false,
             };
-            generate::generate(&manifest, &plan, &renderer, &destination).unwrap();
+            generate::generate(&manifest, &plan.matrix, &renderer, &destination).unwrap();
             Self { dir, plan }
         }
 

@@ -12,6 +12,7 @@ pub(crate) use validate::{check_tag_part, is_python_version};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -188,12 +189,13 @@ pub struct Spec {
     pub add_to_tags_at: raw::Pos,
     /// The CUDA repository prefix; `None` when the distro has no CUDA.
     pub cuda_prefix_url: Option<String>,
-    /// `NAME=value` items, split, in order.
-    pub envars: Vec<(String, String)>,
+    /// `NAME=value` items, split, in order (shared by the releases that merge them).
+    pub envars: Arc<[(String, String)]>,
     /// The Python versions of this release, when it narrows the matrix's.
     pub python_versions: Option<Vec<String>>,
-    /// Every key as written, in manifest order: what templates see.
-    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Every key as written, in manifest order: what templates see. A value
+    /// merged into many releases is held once, shared by all of them.
+    pub fields: Vec<(Arc<str>, Arc<serde_json::Value>)>,
 }
 
 /// Why a manifest could not be used.

@@ -10,7 +10,10 @@
 //! Scalars keep the text they were written with (`3.10` stays `3.10`, `011`
 //! stays `011`), so a version never turns into a float on the way.
 
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
@@ -66,12 +69,16 @@ impl Pos {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Key {
     /// The key as written (`10` is the string `"10"`).
-    pub name: String,
+    pub name: Arc<str>,
     /// Where the key is written.
     pub at: Pos,
 }
 
 /// A YAML node with its position.
+///
+/// Content is shared: every alias of an anchor, and every mapping that
+/// merges it, holds the same [`Value`], so a matrix that merges one anchor
+/// into thousands of releases holds that anchor's content once.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     /// The node's content.
@@ -90,13 +97,13 @@ pub enum Value {
     /// `true` / `false` (any YAML 1.2 core spelling).
     Bool(bool),
     /// A plain scalar that YAML reads as a number, with its text as written.
-    Number(String),
+    Number(Arc<str>),
     /// A string.
-    Str(String),
+    Str(Arc<str>),
     /// A sequence.
-    Seq(Vec<Node>),
+    Seq(Arc<[Node]>),
     /// A mapping, in the order written (merges resolved).
-    Map(Vec<(Key, Node)>),
+    Map(Arc<[(Key, Node)]>),
 }
 
 impl Value {
@@ -118,8 +125,17 @@ impl Value {
     #[must_use]
     pub fn scalar_text(&self) -> Option<String> {
         match self {
-            Self::Str(s) | Self::Number(s) => Some(s.clone()),
+            Self::Str(s) | Self::Number(s) => Some(s.to_string()),
             Self::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The text of a string or a number.
+    #[must_use]
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Self::Str(s) | Self::Number(s) => Some(s),
             _ => None,
         }
     }
@@ -171,14 +187,15 @@ pub fn parse(source: &str) -> Result<(Node, Vec<MergeError>), ParseError> {
             Vec::new(),
         ));
     }
-    let spanned: Spanned<RawNode> =
+    let _reading = Reading::start(source);
+    let spanned: Spanned<Raw> =
         serde_saphyr::from_str_with_options(source, options).map_err(|error| ParseError {
             message: first_line(&error.without_snippet().to_string()),
             at: error.location().map(|l| Pos::of_error(source, &l)),
         })?;
-    let mut node = convert(source, spanned);
+    let node = read(|r| r.node(spanned));
     let mut errors = Vec::new();
-    resolve_merges(&mut node, &mut errors);
+    let node = Merges::default().resolve(&node, &mut errors);
     Ok((node, errors))
 }
 
@@ -199,114 +216,193 @@ fn first_line(message: &str) -> String {
     }
 }
 
-/// The shape serde-saphyr hands us: values with both locations.
-enum RawNode {
-    Null,
-    Bool(bool),
-    Number,
-    Str(String),
-    Seq(Vec<Spanned<RawNode>>),
-    Map(Vec<(Spanned<String>, Spanned<RawNode>)>),
+thread_local! {
+    /// The reading in progress on this thread: serde drives the visitor,
+    /// which needs the source text (numbers keep their spelling) and the
+    /// content read so far (aliases share it).
+    static READING: RefCell<Reading> = RefCell::new(Reading::default());
 }
 
-fn convert(source: &str, node: Spanned<RawNode>) -> Node {
-    let at = Pos::from_location(&node.defined);
-    let referenced = Pos::from_location(&node.referenced);
-    let via = (referenced != at && referenced.line != 0).then_some(referenced);
-    let value = match node.value {
-        RawNode::Null => Value::Null,
-        RawNode::Bool(b) => Value::Bool(b),
-        RawNode::Number => Value::Number(
-            source
-                .get(at.offset..at.offset + at.len)
-                .unwrap_or_default()
-                .to_string(),
-        ),
-        RawNode::Str(s) => Value::Str(s),
-        RawNode::Seq(items) => Value::Seq(items.into_iter().map(|n| convert(source, n)).collect()),
-        RawNode::Map(entries) => Value::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| {
-                    let key = Key {
-                        at: Pos::from_location(&k.defined),
-                        name: k.value,
-                    };
-                    (key, convert(source, v))
-                })
-                .collect(),
-        ),
-    };
-    Node { value, at, via }
+/// State of one [`parse`].
+#[derive(Default)]
+struct Reading {
+    source: String,
+    /// Content read through aliases, by where it is defined and its kind:
+    /// serde-saphyr replays an alias as a fresh copy, which is dropped for
+    /// the first one as soon as it is read, so memory holds an anchor's
+    /// content at most twice (where it is written, and once for its aliases).
+    defined: HashMap<(usize, usize, u8), Value>,
+    names: HashSet<Arc<str>>,
+}
+
+/// Removes the reading from the thread when parsing ends, however it ends.
+struct ReadingGuard;
+
+impl Drop for ReadingGuard {
+    fn drop(&mut self) {
+        READING.take();
+    }
+}
+
+impl Reading {
+    fn start(source: &str) -> ReadingGuard {
+        READING.set(Self {
+            source: source.to_string(),
+            ..Self::default()
+        });
+        ReadingGuard
+    }
+
+    fn name(&mut self, name: String) -> Arc<str> {
+        if let Some(known) = self.names.get(name.as_str()) {
+            return known.clone();
+        }
+        let name: Arc<str> = name.into();
+        self.names.insert(name.clone());
+        name
+    }
+
+    fn node(&mut self, node: Spanned<Raw>) -> Node {
+        let at = Pos::from_location(&node.defined);
+        let referenced = Pos::from_location(&node.referenced);
+        let via = (referenced != at && referenced.line != 0).then_some(referenced);
+        let value = match node.value {
+            Raw::Number => Value::Number(
+                self.source
+                    .get(at.offset..at.offset + at.len)
+                    .unwrap_or_default()
+                    .into(),
+            ),
+            Raw::Value(value) => value,
+        };
+        // Only content that came through an alias is shared: the first copy
+        // read is kept, later ones are dropped for it.
+        let kind = match &value {
+            _ if via.is_none() => None,
+            Value::Null | Value::Bool(_) => None,
+            Value::Number(_) => Some(0),
+            Value::Str(_) => Some(1),
+            Value::Seq(_) => Some(2),
+            Value::Map(_) => Some(3),
+        };
+        let value = match kind {
+            Some(kind) => self
+                .defined
+                .entry((at.offset, at.len, kind))
+                .or_insert(value)
+                .clone(),
+            None => value,
+        };
+        Node { value, at, via }
+    }
+}
+
+/// What the visitor reads: a value whose children are already nodes.
+enum Raw {
+    /// A number: its text is taken from the source once its place is known.
+    Number,
+    Value(Value),
+}
+
+fn read<T>(f: impl FnOnce(&mut Reading) -> T) -> T {
+    READING.with_borrow_mut(f)
 }
 
 const MERGE_KEY: &str = "<<";
 
-/// Resolves `<<` keys in place, recursively, with PyYAML's semantics.
-fn resolve_merges(node: &mut Node, errors: &mut Vec<MergeError>) {
-    match &mut node.value {
-        Value::Seq(items) => {
-            for item in items {
-                resolve_merges(item, errors);
-            }
+/// Resolves `<<` keys with PyYAML's semantics. Content shared before is
+/// resolved once and stays shared.
+#[derive(Default)]
+struct Merges {
+    resolved: HashMap<usize, Value>,
+}
+
+impl Merges {
+    fn resolve(&mut self, node: &Node, errors: &mut Vec<MergeError>) -> Node {
+        Node {
+            value: self.value(&node.value, errors),
+            at: node.at,
+            via: node.via,
         }
-        Value::Map(entries) => {
-            for (_, value) in entries.iter_mut() {
-                resolve_merges(value, errors);
+    }
+
+    fn value(&mut self, value: &Value, errors: &mut Vec<MergeError>) -> Value {
+        let id = match value {
+            Value::Seq(items) => items.as_ptr() as usize,
+            Value::Map(entries) => entries.as_ptr() as usize,
+            _ => return value.clone(),
+        };
+        if let Some(done) = self.resolved.get(&id) {
+            return done.clone();
+        }
+        let resolved = match value {
+            Value::Seq(items) => {
+                Value::Seq(items.iter().map(|n| self.resolve(n, errors)).collect())
             }
-            if !entries.iter().any(|(k, _)| k.name == MERGE_KEY) {
-                return;
+            Value::Map(entries) => Value::Map(self.map(entries, errors)),
+            _ => unreachable!("scalars returned above"),
+        };
+        self.resolved.insert(id, resolved.clone());
+        resolved
+    }
+
+    fn map(&mut self, entries: &[(Key, Node)], errors: &mut Vec<MergeError>) -> Arc<[(Key, Node)]> {
+        let entries: Vec<(Key, Node)> = entries
+            .iter()
+            .map(|(k, v)| (k.clone(), self.resolve(v, errors)))
+            .collect();
+        if !entries.iter().any(|(k, _)| &*k.name == MERGE_KEY) {
+            return entries.into();
+        }
+        let mut merged: Vec<(Key, Node)> = Vec::new();
+        let mut explicit = Vec::new();
+        for (key, value) in entries {
+            if &*key.name != MERGE_KEY {
+                explicit.push((key, value));
+                continue;
             }
-            let mut merged: Vec<(Key, Node)> = Vec::new();
-            let mut explicit = Vec::new();
-            for (key, value) in std::mem::take(entries) {
-                if key.name != MERGE_KEY {
-                    explicit.push((key, value));
-                    continue;
-                }
-                let via = value.via.unwrap_or(value.at);
-                match value.value {
-                    Value::Map(source) => merged.extend(source.into_iter().map(|e| mark(e, via))),
-                    Value::Seq(sources) => {
-                        // Earlier mappings win: PyYAML puts later ones first.
-                        for source in sources.into_iter().rev() {
-                            match source.value {
-                                Value::Map(m) => merged.extend(m.into_iter().map(|e| mark(e, via))),
-                                other => errors.push(MergeError {
-                                    at: source.at,
-                                    found: other.kind(),
-                                }),
-                            }
+            let via = value.via.unwrap_or(value.at);
+            match &value.value {
+                Value::Map(source) => merged.extend(source.iter().map(|e| mark(e, via))),
+                Value::Seq(sources) => {
+                    // Earlier mappings win: PyYAML puts later ones first.
+                    for source in sources.iter().rev() {
+                        match &source.value {
+                            Value::Map(m) => merged.extend(m.iter().map(|e| mark(e, via))),
+                            other => errors.push(MergeError {
+                                at: source.at,
+                                found: other.kind(),
+                            }),
                         }
                     }
-                    other => errors.push(MergeError {
-                        at: value.at,
-                        found: other.kind(),
-                    }),
                 }
+                other => errors.push(MergeError {
+                    at: value.at,
+                    found: other.kind(),
+                }),
             }
-            let mut result: Vec<(Key, Node)> = Vec::with_capacity(merged.len() + explicit.len());
-            for (key, value) in merged.into_iter().chain(explicit) {
-                match result.iter_mut().find(|(k, _)| k.name == key.name) {
-                    Some(slot) => slot.1 = value,
-                    None => result.push((key, value)),
-                }
-            }
-            *entries = result;
         }
-        _ => {}
+        let mut result: Vec<(Key, Node)> = Vec::with_capacity(merged.len() + explicit.len());
+        for (key, value) in merged.into_iter().chain(explicit) {
+            match result.iter_mut().find(|(k, _)| k.name == key.name) {
+                Some(slot) => slot.1 = value,
+                None => result.push((key, value)),
+            }
+        }
+        result.into()
     }
 }
 
 /// Records where a merged value was brought in.
-fn mark((key, mut value): (Key, Node), via: Pos) -> (Key, Node) {
+fn mark((key, value): &(Key, Node), via: Pos) -> (Key, Node) {
+    let mut value = value.clone();
     if value.via.is_none() {
         value.via = Some(via);
     }
-    (key, value)
+    (key.clone(), value)
 }
 
-impl<'de> Deserialize<'de> for RawNode {
+impl<'de> Deserialize<'de> for Raw {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(RawVisitor)
     }
@@ -315,57 +411,60 @@ impl<'de> Deserialize<'de> for RawNode {
 struct RawVisitor;
 
 impl<'de> Visitor<'de> for RawVisitor {
-    type Value = RawNode;
+    type Value = Raw;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any YAML value")
     }
-    fn visit_unit<E>(self) -> Result<RawNode, E> {
-        Ok(RawNode::Null)
+    fn visit_unit<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Value(Value::Null))
     }
-    fn visit_none<E>(self) -> Result<RawNode, E> {
-        Ok(RawNode::Null)
+    fn visit_none<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Value(Value::Null))
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawNode, D::Error> {
-        RawNode::deserialize(d)
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
+        Raw::deserialize(d)
     }
-    fn visit_bool<E>(self, v: bool) -> Result<RawNode, E> {
-        Ok(RawNode::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<Raw, E> {
+        Ok(Raw::Value(Value::Bool(v)))
     }
-    fn visit_i64<E>(self, _: i64) -> Result<RawNode, E> {
-        Ok(RawNode::Number)
+    fn visit_i64<E>(self, _: i64) -> Result<Raw, E> {
+        Ok(Raw::Number)
     }
-    fn visit_u64<E>(self, _: u64) -> Result<RawNode, E> {
-        Ok(RawNode::Number)
+    fn visit_u64<E>(self, _: u64) -> Result<Raw, E> {
+        Ok(Raw::Number)
     }
-    fn visit_i128<E>(self, _: i128) -> Result<RawNode, E> {
-        Ok(RawNode::Number)
+    fn visit_i128<E>(self, _: i128) -> Result<Raw, E> {
+        Ok(Raw::Number)
     }
-    fn visit_u128<E>(self, _: u128) -> Result<RawNode, E> {
-        Ok(RawNode::Number)
+    fn visit_u128<E>(self, _: u128) -> Result<Raw, E> {
+        Ok(Raw::Number)
     }
-    fn visit_f64<E>(self, _: f64) -> Result<RawNode, E> {
-        Ok(RawNode::Number)
+    fn visit_f64<E>(self, _: f64) -> Result<Raw, E> {
+        Ok(Raw::Number)
     }
-    fn visit_str<E>(self, v: &str) -> Result<RawNode, E> {
-        Ok(RawNode::Str(v.to_string()))
+    fn visit_str<E>(self, v: &str) -> Result<Raw, E> {
+        Ok(Raw::Value(Value::Str(v.into())))
     }
-    fn visit_string<E>(self, v: String) -> Result<RawNode, E> {
-        Ok(RawNode::Str(v))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawNode, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
+        while let Some(item) = seq.next_element::<Spanned<Raw>>()? {
+            items.push(read(|r| r.node(item)));
         }
-        Ok(RawNode::Seq(items))
+        Ok(Raw::Value(Value::Seq(items.into())))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawNode, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
         let mut entries = Vec::new();
-        while let Some(entry) = map.next_entry()? {
-            entries.push(entry);
+        while let Some((key, value)) = map.next_entry::<Spanned<String>, Spanned<Raw>>()? {
+            entries.push(read(|r| {
+                let key = Key {
+                    at: Pos::from_location(&key.defined),
+                    name: r.name(key.value),
+                };
+                (key, r.node(value))
+            }));
         }
-        Ok(RawNode::Map(entries))
+        Ok(Raw::Value(Value::Map(entries.into())))
     }
 }
 
@@ -381,11 +480,11 @@ mod tests {
     }
 
     fn get<'a>(node: &'a Node, key: &str) -> &'a Node {
-        &map(node).iter().find(|(k, _)| k.name == key).unwrap().1
+        &map(node).iter().find(|(k, _)| &*k.name == key).unwrap().1
     }
 
     fn keys(node: &Node) -> Vec<&str> {
-        map(node).iter().map(|(k, _)| k.name.as_str()).collect()
+        map(node).iter().map(|(k, _)| &*k.name).collect()
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! The walk never stops at a problem: a bad value is reported and left out,
 //! and the walk goes on, so the user sees everything to fix in one run.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 
@@ -52,6 +54,8 @@ pub(super) fn check(file: &Path, root: PathBuf, text: &str) -> Checked {
         source: source.clone(),
         problems: Vec::new(),
         checked_regions: Vec::new(),
+        shared: HashMap::new(),
+        shared_envars: HashMap::new(),
     };
     let (node, merge_errors) = match raw::parse(text) {
         Ok(parsed) => parsed,
@@ -84,12 +88,20 @@ pub(super) fn check(file: &Path, root: PathBuf, text: &str) -> Checked {
     }
 }
 
+/// `envars` items, split.
+type Envars = Arc<[(String, String)]>;
+
 struct Checker {
     source: Source,
     problems: Vec<Problem>,
     /// Byte ranges of `release_spec` and `releases`: a value merged from
     /// there is checked where it is written, and reported there only.
     checked_regions: Vec<std::ops::Range<usize>>,
+    /// Spec values by key and place written: a value merged into every
+    /// release is held once, however many releases there are.
+    shared: HashMap<(Arc<str>, usize, usize), Arc<Json>>,
+    /// `envars` by place written, likewise.
+    shared_envars: HashMap<(usize, usize), Envars>,
 }
 
 impl Checker {
@@ -149,7 +161,7 @@ impl Checker {
     /// A scalar's text; `None` (and a problem unless null) for anything else.
     fn text(&mut self, node: &Node, what: &str) -> Option<String> {
         match &node.value {
-            Value::Str(s) | Value::Number(s) => Some(s.clone()),
+            Value::Str(s) | Value::Number(s) => Some(s.to_string()),
             Value::Null => None,
             other => {
                 self.report_node(
@@ -189,12 +201,12 @@ impl Checker {
             return manifest;
         }
         let entries = self.entries(root_node, "the manifest");
-        let find = |name: &str| entries.iter().find(|(k, _)| k.name == name);
+        let find = |name: &str| entries.iter().find(|(k, _)| &*k.name == name);
         let mut starts: Vec<usize> = entries.iter().map(|(k, _)| k.at.offset).collect();
         starts.sort_unstable();
         for (key, _) in entries
             .iter()
-            .filter(|(k, _)| k.name == "release_spec" || k.name == "releases")
+            .filter(|(k, _)| &*k.name == "release_spec" || &*k.name == "releases")
         {
             let end = starts
                 .iter()
@@ -204,7 +216,7 @@ impl Checker {
             self.checked_regions.push(key.at.offset..end);
         }
         for (key, _) in entries {
-            if !TOP_KEYS.contains(&key.name.as_str()) {
+            if !TOP_KEYS.contains(&&*key.name) {
                 self.unknown_key(key, &TOP_KEYS, "the manifest");
             }
         }
@@ -297,7 +309,7 @@ impl Checker {
             }
             let what = format!("CUDA `{}`", key.name);
             let mut cuda = Cuda {
-                version: key.name.clone(),
+                version: key.name.to_string(),
                 major: parts[0].to_string(),
                 minor: parts[1].to_string(),
                 components: Vec::new(),
@@ -315,7 +327,7 @@ impl Checker {
                     continue;
                 };
                 if !name.name.starts_with("cudnn") {
-                    cuda.components.push((name.name.clone(), version));
+                    cuda.components.push((name.name.to_string(), version));
                     continue;
                 }
                 if let Some(first) = &cuda.cudnn {
@@ -334,7 +346,7 @@ impl Checker {
                 }
                 let major_version = version.split('.').next().unwrap_or_default().to_string();
                 cuda.cudnn = Some(Cudnn {
-                    name: name.name.clone(),
+                    name: name.name.to_string(),
                     version,
                     major_version,
                 });
@@ -350,7 +362,7 @@ impl Checker {
             self.check_path_name(distro_key, "distro");
             let what = format!("distro `{}`", distro_key.name);
             let mut distro = Distro {
-                name: distro_key.name.clone(),
+                name: distro_key.name.to_string(),
                 releases: Vec::new(),
             };
             let entries = self.entries(releases, &what);
@@ -385,7 +397,7 @@ impl Checker {
                 if spec.cuda_prefix_url.is_some() && !has_cuda {
                     let at = spec_entries
                         .iter()
-                        .find(|(k, _)| k.name == "cuda_prefix_url")
+                        .find(|(k, _)| &*k.name == "cuda_prefix_url")
                         .map_or(spec_node.at, |(_, v)| v.at);
                     let problem = self
                         .problem(
@@ -398,7 +410,7 @@ impl Checker {
                 }
                 distro.releases.push(Release {
                     at: release_key.at,
-                    version: release_key.name.clone(),
+                    version: release_key.name.to_string(),
                     spec,
                 });
             }
@@ -423,9 +435,9 @@ impl Checker {
             base_image: String::new(),
             add_to_tags: String::new(),
             cuda_prefix_url: None,
-            envars: Vec::new(),
+            envars: Arc::new([]),
             python_versions: None,
-            fields: serde_json::Map::new(),
+            fields: Vec::new(),
         };
         let before = self.problems.len();
         for (key, value) in entries {
@@ -441,7 +453,20 @@ impl Checker {
                 self.problems.truncate(reported);
             }
             if let Some(json) = json {
-                spec.fields.insert(key.name.clone(), json);
+                let name = key.name.clone();
+                // Only merged or aliased values can be shared.
+                let json = if value.via.is_some() {
+                    self.shared
+                        .entry((name.clone(), value.at.offset, value.at.len))
+                        .or_insert_with(|| Arc::new(json))
+                        .clone()
+                } else {
+                    Arc::new(json)
+                };
+                match spec.fields.iter_mut().find(|(k, _)| *k == name) {
+                    Some(slot) => slot.1 = json,
+                    None => spec.fields.push((name, json)),
+                }
             }
         }
         if complete {
@@ -449,7 +474,7 @@ impl Checker {
                 let help = format!(
                     "set `{required}` in this release, or in `release_spec` and merge it with `<<: *anchor`"
                 );
-                match entries.iter().find(|(k, _)| k.name == required) {
+                match entries.iter().find(|(k, _)| &*k.name == required) {
                     None => {
                         let problem = self
                             .problem(
@@ -461,7 +486,11 @@ impl Checker {
                         self.problems.push(problem);
                     }
                     Some((_, value))
-                        if spec.fields[required].as_str().is_none_or(str::is_empty) =>
+                        if spec
+                            .fields
+                            .iter()
+                            .find(|(k, _)| &**k == required)
+                            .is_none_or(|(_, v)| v.as_str().is_none_or(str::is_empty)) =>
                     {
                         let mut problem = self
                             .problem(
@@ -492,11 +521,11 @@ impl Checker {
         context: &str,
     ) -> Option<Json> {
         let what = format!("`{}` of {context}", key.name);
-        let json = match key.name.as_str() {
+        let json = match &*key.name {
             "templates_dir" | "base_image" | "add_to_tags" | "header" | "cuda_prefix_url"
             | "cuda_requires" => {
                 let text = self.text(value, &what);
-                match key.name.as_str() {
+                match &*key.name {
                     "templates_dir" => {
                         spec.templates_dir = text.clone().unwrap_or_default();
                         spec.templates_dir_at = value.at;
@@ -532,7 +561,17 @@ impl Checker {
                 }
             },
             "envars" => {
-                spec.envars = self.envars(value, &what);
+                let place = (value.at.offset, value.at.len);
+                spec.envars = match self.shared_envars.get(&place) {
+                    Some(shared) if value.via.is_some() => shared.clone(),
+                    _ => {
+                        let envars: Envars = self.envars(value, &what).into();
+                        if value.via.is_some() {
+                            self.shared_envars.insert(place, envars.clone());
+                        }
+                        envars
+                    }
+                };
                 Json::Array(
                     spec.envars
                         .iter()
@@ -544,7 +583,7 @@ impl Checker {
                 let mut components = serde_json::Map::new();
                 for (name, version) in self.entries(value, &what) {
                     if let Some(text) = self.text(version, &format!("component `{}`", name.name)) {
-                        components.insert(name.name.clone(), Json::String(text));
+                        components.insert(name.name.to_string(), Json::String(text));
                     }
                 }
                 if matches!(value.value, Value::Null) {
@@ -621,7 +660,7 @@ impl Checker {
             return Vec::new();
         };
         let mut envars: Vec<(String, String)> = Vec::new();
-        for item in items {
+        for item in items.iter() {
             let Some(text) = self.text(item, "an `envars` item") else {
                 continue;
             };
@@ -684,7 +723,7 @@ impl Checker {
             return None;
         };
         let mut versions: Vec<String> = Vec::new();
-        for item in items {
+        for item in items.iter() {
             let Some(version) = self.text(item, "a Python version") else {
                 continue;
             };
@@ -765,7 +804,7 @@ impl Checker {
                     }
                 };
                 let mut items = Vec::new();
-                self.flatten_distros(list, &mut items);
+                self.flatten_distros(list, None, &mut items);
                 if matches!(&list.value, Value::Null)
                     || matches!(&list.value, Value::Seq(v) if v.is_empty())
                 {
@@ -780,7 +819,7 @@ impl Checker {
                 }
                 let mut names: Vec<String> = Vec::new();
                 for (distro_name, item) in items {
-                    let Some(distro) = distros.iter().find(|d| d.name == distro_name) else {
+                    let Some(distro) = distros.iter().find(|d| *d.name == *distro_name) else {
                         if !check_distros {
                             continue;
                         }
@@ -869,7 +908,7 @@ impl Checker {
             let mut release_types = vec![(ReleaseType::Base, base)];
             release_types.extend(declared);
             packages.push(Package {
-                name: name.clone(),
+                name: name.to_string(),
                 release_types,
             });
         }
@@ -877,14 +916,23 @@ impl Checker {
     }
 
     /// Flattens a list of distros whose items may be lists (aliases).
-    fn flatten_distros<'a>(&mut self, node: &'a Node, out: &mut Vec<(String, &'a Node)>) {
+    /// Distro names of a list, nested lists flattened; an item that came
+    /// through an alias of a list carries the alias's place.
+    fn flatten_distros(&mut self, node: &Node, via: Option<Pos>, out: &mut Vec<(String, Node)>) {
+        let via = node.via.or(via);
         match &node.value {
             Value::Seq(items) => {
-                for item in items {
-                    self.flatten_distros(item, out);
+                for item in items.iter() {
+                    self.flatten_distros(item, via, out);
                 }
             }
-            Value::Str(s) | Value::Number(s) => out.push((s.clone(), node)),
+            Value::Str(s) | Value::Number(s) => out.push((
+                s.to_string(),
+                Node {
+                    via,
+                    ..node.clone()
+                },
+            )),
             other => self.report_node(
                 node,
                 format!(
@@ -949,14 +997,14 @@ impl Checker {
         for (host_key, spec) in self.entries(node, "`repository`") {
             let context = format!("registry `{}`", host_key.name);
             let mut registry = Registry {
-                host: host_key.name.clone(),
+                host: host_key.name.to_string(),
                 only_if: None,
                 user: None,
                 pwd: None,
                 repositories: Vec::new(),
             };
             for (key, value) in self.entries(spec, &context) {
-                match key.name.as_str() {
+                match &*key.name {
                     field @ ("only_if" | "user" | "pwd") => {
                         let name = self.envar_reference(key, value, &context);
                         match field {
@@ -969,7 +1017,7 @@ impl Checker {
                         for (package, path) in
                             self.entries(value, &format!("`registry` of {context}"))
                         {
-                            if !package_names.contains(&package.name.as_str()) {
+                            if !package_names.contains(&&*package.name) {
                                 let problem = self
                                     .problem(
                                         package.at,
@@ -998,7 +1046,7 @@ impl Checker {
                             }
                             registry
                                 .repositories
-                                .push((package.name.clone(), path_text));
+                                .push((package.name.to_string(), path_text));
                         }
                     }
                     _ => self.unknown_key(key, &REGISTRY_KEYS, &context),
@@ -1053,7 +1101,7 @@ impl Checker {
             }
         };
         if is_envar_name(&text) {
-            return Some(text);
+            return Some(text.to_string());
         }
         self.problems.push(
             Problem::plain(format!(
@@ -1072,7 +1120,7 @@ impl Checker {
     }
 
     fn check_path_name(&mut self, key: &Key, what: &str) {
-        let name = &key.name;
+        let name: &str = &key.name;
         let safe = !name.is_empty()
             && name != "."
             && name != ".."
@@ -1126,7 +1174,7 @@ fn mask_credentials(text: &str) -> String {
 
 /// Whether a mapping node has `name` as a key.
 fn has_key(node: &Node, name: &str) -> bool {
-    matches!(&node.value, Value::Map(entries) if entries.iter().any(|(k, _)| k.name == name))
+    matches!(&node.value, Value::Map(entries) if entries.iter().any(|(k, _)| &*k.name == name))
 }
 
 fn is_envar_name(name: &str) -> bool {

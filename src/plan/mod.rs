@@ -111,9 +111,11 @@ pub struct Target {
     pub tests: Vec<String>,
 }
 
-/// Everything to generate and build, before anything is done.
+/// The matrix the manifest and options describe, before any target is made:
+/// targets are produced one at a time by [`Matrix::targets`], so rendering
+/// the whole matrix never holds it in memory.
 #[derive(Clone, Debug, Serialize)]
-pub struct Plan {
+pub struct Matrix {
     /// The BentoML version.
     pub bentoml_version: String,
     /// The CUDA version, when any target needs one.
@@ -122,18 +124,16 @@ pub struct Plan {
     pub python_versions: Vec<String>,
     /// Where Dockerfiles go, relative to the images repo.
     pub output_dir: PathBuf,
-    /// Every target, in the order of the original tool: package, Python
-    /// version, release type (base first), distro, release.
-    pub targets: Vec<Target>,
-    /// Target names in build order: every target after the one it is built FROM.
-    pub build_order: Vec<String>,
+    /// Release types acted on; all when empty.
+    #[serde(skip)]
+    release_types: Vec<ReleaseType>,
 }
 
-impl Plan {
-    /// Expands the manifest into targets.
+impl Matrix {
+    /// Checks the options against the manifest.
     ///
     /// # Errors
-    /// When the options do not fit the manifest.
+    /// When the options do not fit the manifest, or select no target.
     pub fn new(manifest: &Manifest, options: &Options) -> Result<Self, Error> {
         let bentoml_version = options
             .bentoml_version
@@ -164,60 +164,117 @@ impl Plan {
         } else {
             DEFAULT_PYTHON_VERSIONS.map(String::from).to_vec()
         };
+        let mut matrix = Self {
+            bentoml_version,
+            cuda_version: None,
+            python_versions,
+            output_dir: options.output_dir.clone(),
+            release_types: options.release_types.clone(),
+        };
+        let needs_cuda = {
+            let mut cells = matrix.cells(manifest).peekable();
+            if cells.peek().is_none() {
+                return Err(Error::Empty);
+            }
+            cells.any(|cell| cell.release.spec.cuda_prefix_url.is_some())
+        };
+        if needs_cuda || options.cuda_version.is_some() {
+            matrix.cuda_version = Some(cuda_version(manifest, options)?);
+        }
+        Ok(matrix)
+    }
+
+    /// Every target, in the order of the original tool: package, Python
+    /// version, release type (base first), distro, release.
+    pub fn targets<'a>(&'a self, manifest: &'a Manifest) -> impl Iterator<Item = Target> + 'a {
+        self.cells(manifest).map(move |cell| {
+            let mut target = target(&cell, &self.bentoml_version, &self.output_dir);
+            target.tests = manifest
+                .tests
+                .iter()
+                .filter(|(t, _)| *t == cell.release_type)
+                .flat_map(|(_, c)| c.iter().cloned())
+                .collect();
+            target
+        })
+    }
+
+    /// Every combination the matrix selects, in target order.
+    fn cells<'a>(&'a self, manifest: &'a Manifest) -> impl Iterator<Item = Cell<'a>> + 'a {
         let selected = |t: ReleaseType| {
             t == ReleaseType::Base
-                || options.release_types.is_empty()
-                || options.release_types.contains(&t)
+                || self.release_types.is_empty()
+                || self.release_types.contains(&t)
         };
+        manifest.packages.iter().flat_map(move |package| {
+            self.python_versions.iter().flat_map(move |python| {
+                package
+                    .release_types
+                    .iter()
+                    .filter(move |(t, _)| selected(*t))
+                    .flat_map(move |(release_type, distros)| {
+                        distros
+                            .iter()
+                            .filter_map(|d| manifest.distro(d))
+                            .flat_map(move |distro| {
+                                distro
+                                    .releases
+                                    .iter()
+                                    .filter(move |release| {
+                                        release
+                                            .spec
+                                            .python_versions
+                                            .as_ref()
+                                            .is_none_or(|v| v.contains(python))
+                                    })
+                                    .map(move |release| Cell {
+                                        package: &package.name,
+                                        python,
+                                        release_type: *release_type,
+                                        distro,
+                                        release,
+                                    })
+                            })
+                    })
+            })
+        })
+    }
+}
 
-        let mut targets = Vec::new();
-        for package in &manifest.packages {
-            for python in &python_versions {
-                for (release_type, distros) in &package.release_types {
-                    if !selected(*release_type) {
-                        continue;
-                    }
-                    for distro in distros.iter().filter_map(|d| manifest.distro(d)) {
-                        for release in &distro.releases {
-                            let narrowed = release.spec.python_versions.as_ref();
-                            if narrowed.is_some_and(|v| !v.contains(python)) {
-                                continue;
-                            }
-                            let mut target = target(
-                                &package.name,
-                                *release_type,
-                                distro,
-                                release,
-                                python,
-                                &bentoml_version,
-                                &options.output_dir,
-                            );
-                            target.tests = manifest
-                                .tests
-                                .iter()
-                                .filter(|(t, _)| t == release_type)
-                                .flat_map(|(_, c)| c.iter().cloned())
-                                .collect();
-                            targets.push(target);
-                        }
-                    }
-                }
-            }
-        }
-        if targets.is_empty() {
-            return Err(Error::Empty);
-        }
-        let needs_cuda = targets.iter().any(|t| {
-            manifest
-                .distro(&t.distro)
-                .and_then(|d| d.releases.iter().find(|r| r.version == t.release))
-                .is_some_and(|r| r.spec.cuda_prefix_url.is_some())
-        });
-        let cuda_version = if needs_cuda || options.cuda_version.is_some() {
-            Some(cuda_version(manifest, options)?)
-        } else {
-            None
-        };
+/// One combination of the matrix.
+struct Cell<'a> {
+    package: &'a str,
+    python: &'a str,
+    release_type: ReleaseType,
+    distro: &'a Distro,
+    release: &'a Release,
+}
+
+/// Everything to build, before anything is done.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    /// The matrix the targets come from.
+    #[serde(flatten)]
+    pub matrix: Matrix,
+    /// Every target, in the order of [`Matrix::targets`].
+    pub targets: Vec<Target>,
+    /// Target names in build order: every target after the one it is built FROM.
+    pub build_order: Vec<String>,
+}
+
+impl Plan {
+    /// Expands the manifest into targets.
+    ///
+    /// # Errors
+    /// When the options do not fit the manifest.
+    pub fn new(manifest: &Manifest, options: &Options) -> Result<Self, Error> {
+        Ok(Self::of(Matrix::new(manifest, options)?, manifest))
+    }
+
+    /// Every target of `matrix`.
+    #[must_use]
+    pub fn of(matrix: Matrix, manifest: &Manifest) -> Self {
+        let targets: Vec<Target> = matrix.targets(manifest).collect();
         let mut build_order: Vec<String> = targets
             .iter()
             .filter(|t| t.depends_on.is_none())
@@ -229,14 +286,11 @@ impl Plan {
                 .filter(|t| t.depends_on.is_some())
                 .map(|t| t.name.clone()),
         );
-        Ok(Self {
-            bentoml_version,
-            cuda_version,
-            python_versions,
-            output_dir: options.output_dir.clone(),
+        Self {
+            matrix,
             targets,
             build_order,
-        })
+        }
     }
 
     /// The target named `name`.
@@ -309,15 +363,14 @@ pub fn directory(
     }
 }
 
-fn target(
-    package: &str,
-    release_type: ReleaseType,
-    distro: &Distro,
-    release: &Release,
-    python: &str,
-    bentoml: &str,
-    output: &Path,
-) -> Target {
+fn target(cell: &Cell, bentoml: &str, output: &Path) -> Target {
+    let Cell {
+        package,
+        python,
+        release_type,
+        distro,
+        release,
+    } = *cell;
     let add_to_tags = &release.spec.add_to_tags;
     let tag = tag(release_type, python, add_to_tags, bentoml);
     let directory = directory(

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value as Json};
 
 use crate::manifest::{Cuda, ReleaseType, Spec};
-use crate::plan::{Plan, Target};
+use crate::plan::Target;
 
 const NVIDIA_DOWNLOADS: &str = "https://developer.download.nvidia.com/compute";
 
@@ -14,7 +14,7 @@ const NVIDIA_DOWNLOADS: &str = "https://developer.download.nvidia.com/compute";
 /// distro has none) and, for `cudnn`, `docker_build_path`.
 #[must_use]
 pub fn metadata(
-    plan: &Plan,
+    bentoml_version: &str,
     target: &Target,
     spec: &Spec,
     cuda: Option<&Cuda>,
@@ -22,14 +22,14 @@ pub fn metadata(
     let mut metadata = Map::with_capacity(spec.fields.len() + 2);
     metadata.insert("package".into(), Json::String(target.package.clone()));
     for (key, value) in &spec.fields {
-        metadata.insert(key.clone(), value.clone());
+        metadata.insert(key.to_string(), Json::clone(value));
     }
     let mut envars = Map::with_capacity(spec.envars.len() + 2);
     envars.insert(
         "BENTOML_VERSION".into(),
-        Json::String(plan.bentoml_version.clone()),
+        Json::String(bentoml_version.to_string()),
     );
-    for (name, value) in &spec.envars {
+    for (name, value) in spec.envars.iter() {
         envars.insert(name.clone(), Json::String(value.clone()));
     }
     envars.insert(

@@ -163,16 +163,15 @@ impl Renderer {
     /// When the template fails.
     pub fn render_docs(
         &self,
-        plan: &crate::plan::Plan,
+        matrix: &crate::plan::Matrix,
         manifest: &Manifest,
         package: &str,
     ) -> Result<Option<String>, Box<Problem>> {
         if !self.loaded.contains_key(DOCS_TEMPLATE) {
             return Ok(None);
         }
-        let targets: Vec<&Target> = plan
-            .targets
-            .iter()
+        let targets: Vec<Target> = matrix
+            .targets(manifest)
             .filter(|t| t.package == package)
             .collect();
         let mut release_types: Vec<&str> = Vec::new();
@@ -190,8 +189,8 @@ impl Renderer {
             .collect();
         let context = minijinja::context! {
             package => package.to_string(),
-            bentoml_version => plan.bentoml_version.clone(),
-            python_versions => plan.python_versions.clone(),
+            bentoml_version => matrix.bentoml_version.clone(),
+            python_versions => matrix.python_versions.clone(),
             release_types => release_types,
             registries => registries,
             targets => Value::from(minijinja::value::Serde(&targets)),
