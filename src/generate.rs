@@ -158,14 +158,17 @@ pub fn generate(
         written.insert(target.directory, (hash, python));
         summary.directories += 1;
         for (name, text) in rendered {
-            tree.write(&relative.join(name), text.as_bytes())?;
+            tree.write(&relative.join(name), text.into_bytes())?;
             summary.files += 1;
         }
     }
     for package in &manifest.packages {
         match renderer.render_docs(matrix, manifest, &package.name) {
             Ok(Some(text)) => {
-                tree.write(&Path::new(&package.name).join("README.md"), text.as_bytes())?;
+                tree.write(
+                    &Path::new(&package.name).join("README.md"),
+                    text.into_bytes(),
+                )?;
                 summary.files += 1;
             }
             Ok(None) => {}

@@ -58,13 +58,19 @@ pub enum Outcome {
 /// commit; when every file is the same as before, nothing is written at all
 /// (creating files is the slow part of generating, and a rerun after no
 /// change should neither pay for it nor touch modification times).
+///
+/// Files are created by a few writer threads while the caller goes on
+/// rendering: creating files and directories is the file system's work,
+/// and on a disk it takes longer than rendering them.
 #[derive(Debug)]
 pub struct Tree {
     target: PathBuf,
+    /// Declared before `staging`: writers finish before the staging tree
+    /// is removed on drop.
+    writers: Option<Writers>,
     staging: Option<Staging>,
     /// Files found identical in the old tree, while nothing differed yet.
     same: Vec<PathBuf>,
-    created: std::collections::HashSet<PathBuf>,
     /// Only compare: never write.
     check_only: bool,
     differs: bool,
@@ -77,9 +83,9 @@ impl Tree {
     pub fn check(target: &Path) -> Self {
         Self {
             target: target.to_path_buf(),
+            writers: None,
             staging: None,
             same: Vec::new(),
-            created: std::collections::HashSet::new(),
             check_only: true,
             differs: false,
         }
@@ -101,19 +107,21 @@ impl Tree {
         check_replaceable(target, manifest, keep, names)?;
         Ok(Self {
             target: target.to_path_buf(),
+            writers: None,
             staging: None,
             same: Vec::new(),
-            created: std::collections::HashSet::new(),
             check_only: false,
             differs: false,
         })
     }
 
-    /// Adds a file at `relative`.
+    /// Adds a file at `relative`. Files of one directory are added one
+    /// after another (a directory is never left and come back to, except
+    /// to add `*.md` files at the end).
     ///
     /// # Errors
-    /// When it cannot be written.
-    pub fn write(&mut self, relative: &Path, contents: &[u8]) -> Result<(), Error> {
+    /// When it cannot be written (here or, reported later, by a writer).
+    pub fn write(&mut self, relative: &Path, contents: Vec<u8>) -> Result<(), Error> {
         if self.staging.is_none()
             && fs::read(self.target.join(relative)).is_ok_and(|old| old == contents)
         {
@@ -125,14 +133,11 @@ impl Tree {
             return Ok(());
         }
         let root = self.start()?;
-        if let Some(parent) = relative.parent()
-            && self.created.insert(parent.to_path_buf())
-        {
-            let dir = root.join(parent);
-            fs::create_dir_all(&dir).map_err(io_error("create", &dir))?;
-        }
-        let path = root.join(relative);
-        fs::write(&path, contents).map_err(io_error("write", &path))
+        let writers = self.writers.get_or_insert_with(|| Writers::new(&root));
+        writers.send(Job::Write {
+            path: root.join(relative),
+            contents,
+        })
     }
 
     /// Starts the staging tree (once), with the files found unchanged so
@@ -142,28 +147,26 @@ impl Tree {
             return Ok(staging.dir.path().to_path_buf());
         }
         let staging = Staging::new(&self.target)?;
-        for relative in std::mem::take(&mut self.same) {
-            let from = self.target.join(&relative);
-            let to = staging.dir.path().join(&relative);
-            if let Some(parent) = relative.parent()
-                && self.created.insert(parent.to_path_buf())
-            {
-                let dir = staging.dir.path().join(parent);
-                fs::create_dir_all(&dir).map_err(io_error("create", &dir))?;
-            }
-            if fs::hard_link(&from, &to).is_err() {
-                fs::copy(&from, &to).map_err(io_error("copy", &from))?;
-            }
-        }
         let root = staging.dir.path().to_path_buf();
         self.staging = Some(staging);
+        let same = std::mem::take(&mut self.same);
+        if !same.is_empty() {
+            let writers = self.writers.get_or_insert_with(|| Writers::new(&root));
+            for relative in same {
+                writers.send(Job::Link {
+                    from: self.target.join(&relative),
+                    to: root.join(&relative),
+                })?;
+            }
+        }
         Ok(root)
     }
 
     /// Puts the new tree in place (or leaves the old one, when identical).
     ///
     /// # Errors
-    /// When the swap fails; the old tree is then untouched.
+    /// When a file could not be written or the swap fails; the old tree is
+    /// then untouched.
     pub fn commit(mut self) -> Result<Outcome, Error> {
         if self.staging.is_none() {
             let mut old = 0;
@@ -179,9 +182,146 @@ impl Tree {
             }
             self.start()?;
         }
-        match self.staging {
+        if let Some(writers) = self.writers.take() {
+            writers.finish()?;
+        }
+        match self.staging.take() {
             Some(staging) => staging.commit().map(|()| Outcome::Replaced),
             None => Ok(Outcome::Unchanged),
+        }
+    }
+}
+
+/// Work for a writer thread.
+enum Job {
+    /// Create `path` with `contents`.
+    Write { path: PathBuf, contents: Vec<u8> },
+    /// Hard-link (or copy) an unchanged file of the old tree.
+    Link { from: PathBuf, to: PathBuf },
+}
+
+impl Job {
+    fn path(&self) -> &Path {
+        match self {
+            Self::Write { path, .. } | Self::Link { to: path, .. } => path,
+        }
+    }
+
+    fn run(self) -> Result<(), Error> {
+        match self {
+            Self::Write { path, contents } => {
+                fs::write(&path, contents).map_err(io_error("write", &path))
+            }
+            Self::Link { from, to } => {
+                if fs::hard_link(&from, &to).is_err() {
+                    fs::copy(&from, &to).map_err(io_error("copy", &from))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writer threads. A directory's files all go to one thread, in order, so
+/// each thread creates the directories of its own files; the first error
+/// stops its thread and is reported by [`Writers::finish`].
+#[derive(Debug)]
+struct Writers {
+    /// The staging tree, for messages.
+    root: PathBuf,
+    senders: Vec<std::sync::mpsc::SyncSender<Job>>,
+    threads: Vec<std::thread::JoinHandle<Result<(), Error>>>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Job").field(&self.path()).finish()
+    }
+}
+
+impl Writers {
+    /// Two threads at least (the caller renders meanwhile), four at most
+    /// (more only contend for the file system's journal).
+    fn new(root: &Path) -> Self {
+        let count = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+        let mut senders = Vec::with_capacity(count);
+        let mut threads = Vec::with_capacity(count);
+        for _ in 0..count {
+            // Bounded: rendering never runs far ahead of the disk, so memory
+            // does not grow with the output.
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<Job>(64);
+            senders.push(sender);
+            threads.push(std::thread::spawn(move || {
+                let mut current: Option<PathBuf> = None;
+                for job in receiver {
+                    let parent = job.path().parent().map(Path::to_path_buf);
+                    if let Some(parent) = parent
+                        && current.as_ref() != Some(&parent)
+                    {
+                        fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
+                        current = Some(parent);
+                    }
+                    job.run()?;
+                }
+                Ok(())
+            }));
+        }
+        Self {
+            root: root.to_path_buf(),
+            senders,
+            threads,
+        }
+    }
+
+    fn send(&mut self, job: Job) -> Result<(), Error> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        job.path().parent().hash(&mut hasher);
+        // The modulo is below the number of threads, which fits in usize.
+        #[allow(clippy::cast_possible_truncation)]
+        let index = (hasher.finish() % self.senders.len() as u64) as usize;
+        if self.senders[index].send(job).is_err() {
+            // The thread stopped on an error: report it.
+            self.senders.clear();
+            self.join()?;
+            return Err(self.stopped("a writer thread stopped"));
+        }
+        Ok(())
+    }
+
+    /// Waits for every file to be written.
+    fn finish(mut self) -> Result<(), Error> {
+        self.senders.clear();
+        self.join()
+    }
+
+    fn stopped(&self, why: &str) -> Error {
+        Error::Io {
+            action: "write files into",
+            path: self.root.clone(),
+            source: io::Error::other(why),
+        }
+    }
+
+    fn join(&mut self) -> Result<(), Error> {
+        let mut result = Ok(());
+        for thread in std::mem::take(&mut self.threads) {
+            let outcome = thread
+                .join()
+                .unwrap_or_else(|_| Err(self.stopped("a writer thread panicked")));
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Writers {
+    fn drop(&mut self) {
+        self.senders.clear();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
         }
     }
 }
@@ -499,8 +639,10 @@ mod tests {
         let manifest = tmp.path().join("manifest.yml");
         let write = |contents: &[u8]| {
             let mut tree = Tree::new(&target, &manifest, &[], &["Dockerfile", "extra"]).unwrap();
-            tree.write(Path::new("a/Dockerfile"), b"a").unwrap();
-            tree.write(Path::new("b/Dockerfile"), contents).unwrap();
+            tree.write(Path::new("a/Dockerfile"), b"a".to_vec())
+                .unwrap();
+            tree.write(Path::new("b/Dockerfile"), contents.to_vec())
+                .unwrap();
             tree.commit().unwrap()
         };
         assert_eq!(write(b"b"), Outcome::Replaced);
@@ -551,6 +693,80 @@ mod tests {
         assert!(
             error.to_string().contains("it holds the templates"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn writer_threads_write_every_file_in_its_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("generated");
+        let manifest = tmp.path().join("manifest.yml");
+        let mut tree = Tree::new(&target, &manifest, &[], &["Dockerfile", "run.sh"]).unwrap();
+        for i in 0..300 {
+            let dir = PathBuf::from(format!("pkg/distro{i}"));
+            tree.write(&dir.join("Dockerfile"), format!("FROM {i}").into_bytes())
+                .unwrap();
+            tree.write(
+                &dir.join("runtime/Dockerfile"),
+                format!("runtime {i}").into_bytes(),
+            )
+            .unwrap();
+            tree.write(&dir.join("runtime/run.sh"), vec![b'x'; i])
+                .unwrap();
+        }
+        tree.write(Path::new("pkg/README.md"), b"docs".to_vec())
+            .unwrap();
+        assert_eq!(tree.commit().unwrap(), Outcome::Replaced);
+        for i in 0..300 {
+            let dir = target.join(format!("pkg/distro{i}"));
+            assert_eq!(
+                fs::read_to_string(dir.join("Dockerfile")).unwrap(),
+                format!("FROM {i}")
+            );
+            assert_eq!(
+                fs::read_to_string(dir.join("runtime/Dockerfile")).unwrap(),
+                format!("runtime {i}")
+            );
+            assert_eq!(fs::read(dir.join("runtime/run.sh")).unwrap().len(), i);
+        }
+        let mut count = 0;
+        count_files(&target, &mut count).unwrap();
+        assert_eq!(count, 901);
+        // Staging trees are gone: only `generated` is left.
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_file_a_writer_cannot_create_fails_the_commit_and_keeps_the_old_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("generated");
+        let manifest = tmp.path().join("manifest.yml");
+        let mut tree = Tree::new(&target, &manifest, &[], &["Dockerfile"]).unwrap();
+        tree.write(Path::new("a/Dockerfile"), b"old".to_vec())
+            .unwrap();
+        tree.commit().unwrap();
+        let mut tree = Tree::new(&target, &manifest, &[], &["Dockerfile"]).unwrap();
+        // `b` is a file, so nothing can be created under it.
+        tree.write(Path::new("b"), b"file".to_vec()).unwrap();
+        let mut result = Ok(());
+        for i in 0..200 {
+            // The error surfaces here once the writer stopped, or at commit.
+            result = tree.write(
+                &Path::new("b").join(format!("{i}/Dockerfile")),
+                b"x".to_vec(),
+            );
+            if result.is_err() {
+                break;
+            }
+        }
+        let error = match result {
+            Err(error) => error,
+            Ok(()) => tree.commit().unwrap_err(),
+        };
+        assert!(matches!(error, Error::Io { .. }), "{error}");
+        assert_eq!(
+            fs::read_to_string(target.join("a/Dockerfile")).unwrap(),
+            "old"
         );
     }
 }
