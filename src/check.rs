@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use dockerfile_parser::{Dockerfile, Instruction};
+use parse_dockerfile::{Dockerfile, Instruction};
 
 use crate::build::context::Context;
 use crate::build::inputs;
@@ -64,10 +64,10 @@ pub fn dockerfiles(
                 .find(|f| f.output == "Dockerfile")
                 .map(|f| f.name.clone())
         });
-        let parsed = match Dockerfile::parse(&text) {
+        let parsed = match parse_dockerfile::parse(&text) {
             Ok(parsed) => parsed,
             Err(error) => {
-                let mut problem = parse_problem(&source, &error);
+                let mut problem = parse_problem(&source, &text, &error);
                 if let Some(template) = &template {
                     problem.append(&format!(" (rendered from `{template}`)"));
                 }
@@ -93,22 +93,34 @@ pub fn dockerfiles(
     problems
 }
 
-fn parse_problem(source: &Source, error: &dockerfile_parser::Error) -> Problem {
-    if let dockerfile_parser::Error::ParseError { source: pest_error } = error {
-        let (start, end) = match pest_error.location {
-            pest::error::InputLocation::Pos(at) => (at, at),
-            pest::error::InputLocation::Span((start, end)) => (start, end),
-        };
-        return source
-            .problem("this Dockerfile does not parse")
-            .at(
-                start,
-                end - start,
-                "not an instruction a Dockerfile may hold here",
-            )
-            .help("check the template that renders it");
-    }
-    source.problem(format!("this Dockerfile does not parse: {error}"))
+fn parse_problem(source: &Source, text: &str, error: &parse_dockerfile::Error) -> Problem {
+    // The parser names a line and a column (1-based, in characters).
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(error.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let column: usize = text[line_start..]
+        .chars()
+        .take_while(|c| *c != '\n')
+        .take(error.column().saturating_sub(1))
+        .map(char::len_utf8)
+        .sum();
+    // The message ends with the place, which the report shows itself.
+    let message = error.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .trim_end_matches(['.', ' ']);
+    // At the end of the file (an unterminated here-document, a missing
+    // argument), point at the last thing written.
+    let end = text.trim_end().len();
+    let at = (line_start + column).min(end.saturating_sub(1));
+    source
+        .problem("this Dockerfile does not parse")
+        .at(at, usize::from(at < end), message)
+        .help("check the template that renders it")
 }
 
 fn check_dockerfile(
@@ -120,21 +132,22 @@ fn check_dockerfile(
     context: &Context,
     problems: &mut Vec<Problem>,
 ) {
+    // `ARG`s before the first `FROM`: what a `FROM` may use.
     let declared: Vec<(&str, Option<&str>)> = parsed
-        .global_args
+        .instructions
         .iter()
-        .map(|a| {
-            (
-                a.name.content.as_str(),
-                a.value.as_ref().map(|v| v.content.as_str()),
-            )
+        .take_while(|i| !matches!(i, Instruction::From(_)))
+        .filter_map(|i| match i {
+            Instruction::Arg(arg) => Some(arg_declarations(&arg.arguments.value)),
+            _ => None,
         })
+        .flatten()
         .collect();
     let mut stages: Vec<&str> = Vec::new();
     for instruction in &parsed.instructions {
         match instruction {
             Instruction::From(from) => {
-                let image = from.image.content.as_str();
+                let image: &str = &from.image.value;
                 let span = (
                     from.image.span.start,
                     from.image.span.end - from.image.span.start,
@@ -185,17 +198,51 @@ fn check_dockerfile(
                         }
                     }
                 }
-                if let Some(alias) = &from.alias {
-                    stages.push(alias.content.as_str());
+                if let Some((_, alias)) = &from.as_ {
+                    stages.push(&alias.value);
                 }
             }
             other => {
-                if let Some(sources) = inputs::context_sources(other, &parsed.content) {
+                if let Some(sources) = inputs::context_sources(other) {
                     check_sources(source, &sources, targets, context, problems);
                 }
             }
         }
     }
+}
+
+/// The names an `ARG` declares, with their defaults:
+/// `ARG A B=1 C="x y"`.
+fn arg_declarations(arguments: &str) -> Vec<(&str, Option<&str>)> {
+    let mut declared = Vec::new();
+    let mut rest = arguments.trim_start();
+    while !rest.is_empty() {
+        let name_end = rest
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let name = &rest[..name_end];
+        rest = &rest[name_end..];
+        let mut default = None;
+        if let Some(value) = rest.strip_prefix('=') {
+            let (text, after) = match value.chars().next() {
+                Some(quote @ ('"' | '\'')) => match value[1..].find(quote) {
+                    Some(end) => (&value[1..=end], &value[end + 2..]),
+                    None => (&value[1..], ""),
+                },
+                _ => {
+                    let end = value.find(char::is_whitespace).unwrap_or(value.len());
+                    (&value[..end], &value[end..])
+                }
+            };
+            default = Some(text);
+            rest = after;
+        }
+        if !name.is_empty() {
+            declared.push((name, default));
+        }
+        rest = rest.trim_start();
+    }
+    declared
 }
 
 /// One problem per `COPY`/`ADD` whose sources are not all in the context.
@@ -206,27 +253,29 @@ fn check_sources(
     context: &Context,
     problems: &mut Vec<Problem>,
 ) {
-    let Some(target) = targets.first() else {
+    // Each Python version of the targets sharing this file: a source may
+    // name `$PYTHON_VERSION`. The first target missing a source is reported.
+    let Some((target, args, missing)) = targets.iter().find_map(|target| {
+        let args: Vec<(String, String)> = target
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let missing: Vec<&(String, usize, usize)> = sources
+            .iter()
+            .filter(|(path, _, _)| {
+                inputs::substitute(path, &args)
+                    .and_then(|path| inputs::matching_files(&path, context))
+                    .is_some_and(|files| files.is_empty())
+            })
+            .collect();
+        (!missing.is_empty()).then_some((target, args, missing))
+    }) else {
         return;
     };
-    let args: Vec<(String, String)> = target
-        .build_args
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let missing: Vec<&(String, usize, usize)> = sources
-        .iter()
-        .filter(|(path, _, _)| {
-            inputs::substitute(path, &args)
-                .and_then(|path| inputs::matching_files(&path, context))
-                .is_some_and(|files| files.is_empty())
-        })
-        .collect();
-    let Some((first, start, end)) = missing.first() else {
-        return;
-    };
+    let (first, start, end) = missing[0];
     let name = |path: &str| inputs::substitute(path, &args).unwrap_or_else(|| path.to_string());
-    let message = match missing.len() {
+    let mut message = match missing.len() {
         1 => format!("`{}` is not in the build context", name(first)),
         n => format!(
             "`{}` and {} more sources of this instruction are not in the build context",
@@ -234,6 +283,9 @@ fn check_sources(
             n - 1
         ),
     };
+    if missing.iter().any(|(path, _, _)| path.contains('$')) {
+        message = format!("{message} (for `{}`)", target.name);
+    }
     let help = if missing.len() > 2 {
         "a COPY with this many missing sources usually has another line run into it: check the template's whitespace control (`-%}`)"
     } else {
@@ -264,7 +316,24 @@ fn variables(text: &str) -> Vec<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::variables;
+    use super::{arg_declarations, variables};
+
+    #[test]
+    fn arg_declares_names_with_and_without_defaults() {
+        assert_eq!(
+            arg_declarations("A B=1 C=\"x y\" D='z'"),
+            [
+                ("A", None),
+                ("B", Some("1")),
+                ("C", Some("x y")),
+                ("D", Some("z"))
+            ]
+        );
+        assert_eq!(
+            arg_declarations("PYTHON_VERSION"),
+            [("PYTHON_VERSION", None)]
+        );
+    }
 
     #[test]
     fn variables_are_found_in_both_spellings() {

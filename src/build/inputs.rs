@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::fs;
 
-use dockerfile_parser::{Dockerfile, Instruction};
 use globset::GlobBuilder;
+use parse_dockerfile::{Instruction, Source};
 use sha2::{Digest, Sha256};
 
 use super::context::Context;
@@ -24,10 +24,10 @@ pub fn copied_files<'c>(
     context: &'c Context,
     build_args: &[(String, String)],
 ) -> Option<Vec<&'c super::context::File>> {
-    let parsed = Dockerfile::parse(dockerfile).ok()?;
+    let parsed = parse_dockerfile::parse(dockerfile).ok()?;
     let mut sources = Vec::new();
     for instruction in &parsed.instructions {
-        for (path, _, _) in context_sources(instruction, &parsed.content).unwrap_or_default() {
+        for (path, _, _) in context_sources(instruction).unwrap_or_default() {
             sources.push(substitute(&path, build_args)?);
         }
     }
@@ -76,59 +76,31 @@ pub(crate) fn matching_files<'c>(
 }
 
 /// The sources a `COPY` or `ADD` instruction reads from the build context,
-/// each with its byte span in `content` (the Dockerfile): not those of a
-/// `--from` stage or image, not the URLs `ADD` downloads. `None` for any
-/// other instruction.
-pub(crate) fn context_sources(
-    instruction: &Instruction,
-    content: &str,
-) -> Option<Vec<(String, usize, usize)>> {
-    match instruction {
-        Instruction::Copy(copy) => {
-            if copy.flags.iter().any(|f| f.name.content == "from") {
-                return Some(Vec::new());
-            }
-            Some(
-                copy.sources
-                    .iter()
-                    .map(|s| (s.content.clone(), s.span.start, s.span.end))
-                    .collect(),
-            )
-        }
-        Instruction::Misc(misc) if misc.instruction.content.eq_ignore_ascii_case("ADD") => {
-            let text = misc.arguments.to_string();
-            let words: Vec<&str> = text.split_whitespace().collect();
-            let flags = words.iter().filter(|w| w.starts_with("--"));
-            if flags
-                .clone()
-                .any(|f| f.trim_start_matches("--").split('=').next() == Some("from"))
-            {
-                return Some(Vec::new());
-            }
-            let paths: Vec<&str> = words
-                .iter()
-                .copied()
-                .filter(|w| !w.starts_with("--"))
-                .collect();
-            let Some((_, paths)) = paths.split_last() else {
-                return Some(Vec::new());
-            };
-            let written = &content[misc.span.start..misc.span.end];
-            Some(
-                paths
-                    .iter()
-                    .filter(|p| !p.contains("://"))
-                    .map(|p| {
-                        let start = written
-                            .find(*p)
-                            .map_or(misc.span.start, |i| misc.span.start + i);
-                        ((*p).to_string(), start, start + p.len())
-                    })
-                    .collect(),
-            )
-        }
-        _ => None,
+/// each with its byte span in the Dockerfile: not those of a `--from`
+/// stage or image, not here-documents (written in the Dockerfile itself),
+/// not the URLs and Git repositories `ADD` downloads. `None` for any other
+/// instruction.
+pub(crate) fn context_sources(instruction: &Instruction) -> Option<Vec<(String, usize, usize)>> {
+    let (options, sources, remote_allowed) = match instruction {
+        Instruction::Copy(copy) => (&copy.options[..], &copy.src[..], false),
+        Instruction::Add(add) => (&add.options[..], &add.src[..], true),
+        _ => return None,
+    };
+    if options.iter().any(|flag| flag.name.value == "from") {
+        return Some(Vec::new());
     }
+    let remote = |path: &str| remote_allowed && (path.contains("://") || path.starts_with("git@"));
+    Some(
+        sources
+            .iter()
+            .filter_map(|source| match source {
+                Source::Path(path) if !remote(&path.value) => {
+                    Some((path.value.to_string(), path.span.start, path.span.end))
+                }
+                _ => None,
+            })
+            .collect(),
+    )
 }
 
 /// Replaces `$NAME` and `${NAME}` with build arguments; `None` when a
@@ -268,6 +240,13 @@ mod tests {
                 "tools/a.sh",
                 "tools/sub/b.sh"
             ]
+        );
+        // Here-documents are written in the Dockerfile; the JSON form reads
+        // the context like the shell form; `ADD` of a Git repository does not.
+        let dockerfile = "FROM x\nCOPY <<EOF /etc/motd\nhello\nEOF\nCOPY [\"other\", \"/o\"]\nADD git@github.com:org/repo.git /src\n";
+        assert_eq!(
+            paths(copied_files(dockerfile, &ctx, &args)).unwrap(),
+            ["other"]
         );
         // A variable that is not a build argument: every file counts.
         assert_eq!(
