@@ -518,7 +518,12 @@ fn run_build(
         test: args.test,
         test_only,
     };
-    let context = Context::scan(&manifest.root).map_err(Error::Context)?;
+    let dockerfiles: Vec<String> = plan
+        .targets
+        .iter()
+        .map(|t| slash_path(&t.dockerfile))
+        .collect();
+    let context = Context::scan_keeping(&manifest.root, &dockerfiles).map_err(Error::Context)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

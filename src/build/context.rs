@@ -46,13 +46,31 @@ impl Context {
     /// # Errors
     /// When the directory or `.dockerignore` cannot be read, or a pattern is invalid.
     pub fn scan(root: &Path) -> Result<Self, String> {
+        Self::scan_with(root, Vec::new())
+    }
+
+    /// Scans `root` like [`Context::scan`], keeping `.dockerignore` and the
+    /// files of `keep` (the Dockerfiles to build, relative to `root`) even
+    /// when `.dockerignore` excludes them: the builder must read them, and
+    /// the Docker CLI sends them regardless too.
+    ///
+    /// # Errors
+    /// When the directory or `.dockerignore` cannot be read, or a pattern is invalid.
+    pub fn scan_keeping(root: &Path, keep: &[String]) -> Result<Self, String> {
+        let mut keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+        keep.push(".dockerignore");
+        Self::scan_with(root, keep)
+    }
+
+    fn scan_with(root: &Path, mut keep: Vec<&str>) -> Result<Self, String> {
+        keep.sort_unstable();
         let patterns = match fs::read_to_string(root.join(".dockerignore")) {
             Ok(text) => parse_dockerignore(&text)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(format!("cannot read `.dockerignore`: {e}")),
         };
         let mut files = Vec::new();
-        walk(root, "", &patterns, &mut files)
+        walk(root, "", &patterns, &keep, &mut files)
             .map_err(|e| format!("cannot read the build context `{}`: {e}", root.display()))?;
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Self {
@@ -157,7 +175,13 @@ fn ignored(path: &str, patterns: &[Pattern]) -> bool {
     ignored
 }
 
-fn walk(root: &Path, prefix: &str, patterns: &[Pattern], out: &mut Vec<File>) -> io::Result<()> {
+fn walk(
+    root: &Path,
+    prefix: &str,
+    patterns: &[Pattern],
+    keep: &[&str],
+    out: &mut Vec<File>,
+) -> io::Result<()> {
     for entry in fs::read_dir(root.join(prefix))? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -175,10 +199,10 @@ fn walk(root: &Path, prefix: &str, patterns: &[Pattern], out: &mut Vec<File>) ->
         let kind = entry.file_type()?;
         if kind.is_dir() {
             // A directory is walked even when ignored: `!` may re-include inside it.
-            walk(root, &path, patterns, out)?;
+            walk(root, &path, patterns, keep, out)?;
             continue;
         }
-        if ignored(&path, patterns) {
+        if ignored(&path, patterns) && keep.binary_search(&path.as_str()).is_err() {
             continue;
         }
         let metadata = entry.metadata()?;
@@ -227,6 +251,32 @@ mod tests {
         assert_eq!(
             names(&context),
             [".dockerignore", "logs/keep.log", "tools/run.sh"]
+        );
+    }
+
+    #[test]
+    fn the_dockerfiles_to_build_and_dockerignore_are_kept_when_excluded() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in [
+            "generated/app/debian12/Dockerfile",
+            "generated/app/debian12/runtime/Dockerfile",
+            "tools/run.sh",
+            "notes.txt",
+        ] {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        }
+        fs::write(dir.path().join(".dockerignore"), "*\n!tools\n").unwrap();
+        assert_eq!(names(&Context::scan(dir.path()).unwrap()), ["tools/run.sh"]);
+        let keep = ["generated/app/debian12/runtime/Dockerfile".to_string()];
+        assert_eq!(
+            names(&Context::scan_keeping(dir.path(), &keep).unwrap()),
+            [
+                ".dockerignore",
+                "generated/app/debian12/runtime/Dockerfile",
+                "tools/run.sh"
+            ]
         );
     }
 

@@ -201,6 +201,30 @@ fn docker_builds_in_order_then_is_up_to_date_then_rebuilds_what_changed() {
     cleanup(package);
 }
 
+/// A `.dockerignore` that excludes everything but `tools/` excludes the
+/// generated Dockerfiles too; the builder still gets the one it builds, as
+/// from the Docker CLI.
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_builds_when_dockerignore_excludes_the_dockerfiles() {
+    let package = "bdtest-dockerignore";
+    cleanup(package);
+    let child = "ARG PYTHON_VERSION\nFROM {{ metadata.package }}:{{ build_tag }}\nCOPY tools/hello.py /child.py\n";
+    let test = fixture(package)
+        .file(".dockerignore", "*\n!tools\n")
+        .file(
+            "templates/debian/base.Dockerfile.j2",
+            "FROM {{ metadata.base_image }}\nCOPY tools/hello.py /hello.py\n",
+        )
+        .file("templates/debian/runtime.Dockerfile.j2", child)
+        .file("templates/debian/devel.Dockerfile.j2", child)
+        .args(&BUILD);
+    let output = test.success();
+    let report = report(&test);
+    assert_eq!(statuses(&report, "built").len(), 6, "{}", output.stderr);
+    cleanup(package);
+}
+
 fn report_of(test: &Test) -> Vec<(String, String)> {
     report(test)
 }
