@@ -273,8 +273,8 @@ fn authentication_failed(message: &str) -> bool {
         .any(|m| lower.contains(m))
 }
 
-/// Asks the registry for the repository's tags with the job's credentials,
-/// retrying what may pass.
+/// Proves that the job's credentials may push to its repository (before
+/// any image is pushed), retrying what may pass.
 async fn check(
     job: &Job,
     registry: &dyn Registry,
@@ -289,10 +289,10 @@ async fn check(
     loop {
         attempts += 1;
         match registry
-            .tags(&job.repository, job.registry.credentials.as_ref())
+            .writable(&job.repository, job.registry.credentials.as_ref())
             .await
         {
-            Ok(_) => return Ok(()),
+            Ok(()) => return Ok(()),
             Err(message)
                 if attempts < options.attempts
                     && (engine::transient(&message)
@@ -309,7 +309,7 @@ async fn check(
                     String::new()
                 };
                 return Err(scrubber.scrub(&format!(
-                    "cannot use `{}`: {message}{tries}",
+                    "cannot push to `{}`: {message}{tries}",
                     job.repository
                 )));
             }
@@ -467,6 +467,14 @@ mod tests {
             _: Option<&'a Credentials>,
         ) -> crate::engine::BoxFuture<'a, Result<Vec<String>, String>> {
             Box::pin(async { Ok(Vec::new()) })
+        }
+
+        fn writable<'a>(
+            &'a self,
+            _: &'a str,
+            _: Option<&'a Credentials>,
+        ) -> crate::engine::BoxFuture<'a, Result<(), String>> {
+            Box::pin(async { Ok(()) })
         }
     }
 

@@ -214,7 +214,21 @@ pub trait Registry: Send + Sync {
         repository: &'a str,
         credentials: Option<&'a Credentials>,
     ) -> BoxFuture<'a, Result<Vec<String>, String>>;
+
+    /// Whether `credentials` may push to `repository`: an error says why not.
+    fn writable<'a>(
+        &'a self,
+        repository: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<(), String>>;
 }
+
+/// The OCI empty blob (`{}`): what [`Registry::writable`] uploads to prove
+/// push access. Registries hold it for every image built with an empty
+/// config, and an unreferenced blob is garbage-collected.
+const EMPTY_BLOB: &[u8] = b"{}";
+const EMPTY_BLOB_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
 /// The OCI distribution API, over HTTPS, or plain HTTP for loopback
 /// registries (as Docker treats 127.0.0.0/8 as insecure).
@@ -322,6 +336,29 @@ impl Registry for Distribution {
         })
     }
 
+    /// Uploads the empty blob: listing tags or asking for a push token
+    /// would pass with read-only credentials (a token registry grants only
+    /// what it may, without an error), starting an upload does not.
+    fn writable<'a>(
+        &'a self,
+        repository: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let reference = reference(repository, "latest")?;
+            let auth = auth(credentials);
+            self.client
+                .auth(&reference, &auth, oci_client::RegistryOperation::Push)
+                .await
+                .map_err(|e| chain(&e))?;
+            self.client
+                .push_blob(&reference, EMPTY_BLOB, EMPTY_BLOB_DIGEST)
+                .await
+                .map(drop)
+                .map_err(|e| chain(&e))
+        })
+    }
+
     fn tags<'a>(
         &'a self,
         repository: &'a str,
@@ -368,6 +405,17 @@ mod tests {
             "login u:*** failed"
         );
         assert!(!format!("{registry:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn the_empty_blob_digest_is_its_sha256() {
+        use sha2::Digest;
+        use std::fmt::Write;
+        let mut digest = String::from("sha256:");
+        for byte in sha2::Sha256::digest(EMPTY_BLOB) {
+            write!(digest, "{byte:02x}").unwrap();
+        }
+        assert_eq!(digest, EMPTY_BLOB_DIGEST);
     }
 
     #[test]

@@ -37,6 +37,11 @@ fn free_port() -> u16 {
 
 /// A registry with one user, on a free port.
 fn registry(password: &str) -> Server {
+    registry_with(password, "")
+}
+
+/// A registry with one user, on a free port, with more `storage` settings.
+fn registry_with(password: &str, storage: &str) -> Server {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let port = free_port();
     let htpasswd = Command::new("htpasswd")
@@ -50,7 +55,7 @@ fn registry(password: &str) -> Server {
         .expect("htpasswd (apache2-utils)");
     assert!(htpasswd.status.success());
     let config = format!(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n    path: {root}/htpasswd\n",
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n  delete:\n    enabled: true\n{storage}http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n    path: {root}/htpasswd\n",
         root = dir.path().display()
     );
     std::fs::write(dir.path().join("config.yml"), config).unwrap();
@@ -369,6 +374,42 @@ fn registry_a_wrong_password_fails_fast_with_a_clear_message() {
         "{report}"
     );
     assert!(!stdout.contains("a-wrong-one") && !stderr.contains("a-wrong-one"));
+    cleanup(package);
+}
+
+/// Credentials that may read but not push (here a registry in read-only
+/// mode) fail when checked, before any image is pushed.
+#[test]
+#[ignore = "needs a Docker daemon and docker-registry; .ci/run sets them up"]
+fn registry_read_only_access_fails_before_any_push() {
+    let package = "bdtest-readonly";
+    cleanup(package);
+    let password = "read-only-pass";
+    let server = registry_with(
+        password,
+        "  maintenance:\n    readonly:\n      enabled: true\n",
+    );
+    let test = fixture(package, &[(format!("127.0.0.1:{}", server.port), "REG")]);
+    let (code, stdout, stderr) = run(&test, &["build"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // Reading works: the tags of the repository can be listed.
+    assert!(tags(server.port, password, &format!("bdtest/{package}")).is_empty());
+    let (code, stdout, stderr) = run(
+        &test,
+        &["push", "--report", "push.json"],
+        &[("REG_USER", USER), ("REG_PASSWORD", password)],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("cannot push to `"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
+    assert!(
+        report["pushes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["attempts"] == 0),
+        "{report}"
+    );
     cleanup(package);
 }
 
