@@ -74,6 +74,8 @@ pub struct Tree {
     /// Only compare: never write.
     check_only: bool,
     differs: bool,
+    /// A write failed: the tree cannot be committed.
+    failed: bool,
 }
 
 impl Tree {
@@ -88,6 +90,7 @@ impl Tree {
             same: Vec::new(),
             check_only: true,
             differs: false,
+            failed: false,
         }
     }
 
@@ -112,16 +115,26 @@ impl Tree {
             same: Vec::new(),
             check_only: false,
             differs: false,
+            failed: false,
         })
     }
 
-    /// Adds a file at `relative`. Files of one directory are added one
-    /// after another (a directory is never left and come back to, except
-    /// to add `*.md` files at the end).
+    /// Adds a file at `relative`. (Adding a directory's files one after
+    /// another lets its writer create the directory once.)
     ///
     /// # Errors
-    /// When it cannot be written (here or, reported later, by a writer).
+    /// When it cannot be written (here or, reported later, by a writer);
+    /// the tree cannot be committed then.
     pub fn write(&mut self, relative: &Path, contents: Vec<u8>) -> Result<(), Error> {
+        let written = self.add(relative, contents);
+        self.failed |= written.is_err();
+        written
+    }
+
+    fn add(&mut self, relative: &Path, contents: Vec<u8>) -> Result<(), Error> {
+        if self.failed {
+            return Err(self.failure());
+        }
         if self.staging.is_none()
             && fs::read(self.target.join(relative)).is_ok_and(|old| old == contents)
         {
@@ -133,11 +146,27 @@ impl Tree {
             return Ok(());
         }
         let root = self.start()?;
-        let writers = self.writers.get_or_insert_with(|| Writers::new(&root));
-        writers.send(Job::Write {
+        self.writers(&root)?.send(Job::Write {
             path: root.join(relative),
             contents,
         })
+    }
+
+    /// The writer threads, started on first use.
+    fn writers(&mut self, root: &Path) -> Result<&mut Writers, Error> {
+        let writers = match self.writers.take() {
+            Some(writers) => writers,
+            None => Writers::new(root)?,
+        };
+        Ok(self.writers.insert(writers))
+    }
+
+    fn failure(&self) -> Error {
+        Error::Io {
+            action: "write",
+            path: self.target.clone(),
+            source: io::Error::other("an earlier file could not be written"),
+        }
     }
 
     /// Starts the staging tree (once), with the files found unchanged so
@@ -151,10 +180,11 @@ impl Tree {
         self.staging = Some(staging);
         let same = std::mem::take(&mut self.same);
         if !same.is_empty() {
-            let writers = self.writers.get_or_insert_with(|| Writers::new(&root));
+            let target = self.target.clone();
+            let writers = self.writers(&root)?;
             for relative in same {
                 writers.send(Job::Link {
-                    from: self.target.join(&relative),
+                    from: target.join(&relative),
                     to: root.join(&relative),
                 })?;
             }
@@ -168,6 +198,9 @@ impl Tree {
     /// When a file could not be written or the swap fails; the old tree is
     /// then untouched.
     pub fn commit(mut self) -> Result<Outcome, Error> {
+        if self.failed {
+            return Err(self.failure());
+        }
         if self.staging.is_none() {
             let mut old = 0;
             let same = !self.differs
@@ -242,7 +275,8 @@ impl std::fmt::Debug for Job {
 impl Writers {
     /// Two threads at least (the caller renders meanwhile), four at most
     /// (more only contend for the file system's journal).
-    fn new(root: &Path) -> Self {
+    /// Fewer start when the system refuses threads; none is an error.
+    fn new(root: &Path) -> Result<Self, Error> {
         let count = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
         let mut senders = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
@@ -250,31 +284,49 @@ impl Writers {
             // Bounded: rendering never runs far ahead of the disk, so memory
             // does not grow with the output.
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Job>(64);
-            senders.push(sender);
-            threads.push(std::thread::spawn(move || {
-                let mut current: Option<PathBuf> = None;
-                for job in receiver {
-                    let parent = job.path().parent().map(Path::to_path_buf);
-                    if let Some(parent) = parent
-                        && current.as_ref() != Some(&parent)
-                    {
-                        fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
-                        current = Some(parent);
+            let spawned = std::thread::Builder::new()
+                .name("writer".into())
+                .spawn(move || {
+                    let mut current: Option<PathBuf> = None;
+                    for job in receiver {
+                        let parent = job.path().parent().map(Path::to_path_buf);
+                        if let Some(parent) = parent
+                            && current.as_ref() != Some(&parent)
+                        {
+                            fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
+                            current = Some(parent);
+                        }
+                        job.run()?;
                     }
-                    job.run()?;
+                    Ok(())
+                });
+            match spawned {
+                Ok(thread) => {
+                    senders.push(sender);
+                    threads.push(thread);
                 }
-                Ok(())
-            }));
+                Err(source) if threads.is_empty() => {
+                    return Err(Error::Io {
+                        action: "start a thread writing into",
+                        path: root.to_path_buf(),
+                        source,
+                    });
+                }
+                Err(_) => break,
+            }
         }
-        Self {
+        Ok(Self {
             root: root.to_path_buf(),
             senders,
             threads,
-        }
+        })
     }
 
     fn send(&mut self, job: Job) -> Result<(), Error> {
         use std::hash::{Hash, Hasher};
+        if self.senders.is_empty() {
+            return Err(self.stopped("the writer threads stopped"));
+        }
         let mut hasher = std::hash::DefaultHasher::new();
         job.path().parent().hash(&mut hasher);
         // The modulo is below the number of threads, which fits in usize.
@@ -760,7 +812,15 @@ mod tests {
             }
         }
         let error = match result {
-            Err(error) => error,
+            Err(error) => {
+                // The tree is spoiled: nothing more is written or committed.
+                assert!(
+                    tree.write(Path::new("c/Dockerfile"), b"c".to_vec())
+                        .is_err()
+                );
+                assert!(tree.commit().is_err());
+                error
+            }
             Ok(()) => tree.commit().unwrap_err(),
         };
         assert!(matches!(error, Error::Io { .. }), "{error}");

@@ -289,12 +289,38 @@ impl Reading {
             Some(kind) => self
                 .defined
                 .entry((at.offset, at.len, kind))
-                .or_insert(value)
+                .or_insert_with(|| detached(value, via))
                 .clone(),
             None => value,
         };
         Node { value, at, via }
     }
+}
+
+/// Content read through the alias at `via`, made the same for every use:
+/// serde-saphyr gives each node of a replay the alias's place, which only
+/// the node of the alias itself keeps (its children are reached through
+/// it). Deeper levels were detached when they were read.
+fn detached(mut value: Value, via: Option<Pos>) -> Value {
+    let clear = |node: &mut Node| {
+        if node.via == via {
+            node.via = None;
+        }
+    };
+    match &mut value {
+        Value::Seq(items) => {
+            for item in Arc::get_mut(items).into_iter().flatten() {
+                clear(item);
+            }
+        }
+        Value::Map(entries) => {
+            for (_, node) in Arc::get_mut(entries).into_iter().flatten() {
+                clear(node);
+            }
+        }
+        _ => {}
+    }
+    value
 }
 
 /// What the visitor reads: a value whose children are already nodes.
@@ -393,12 +419,12 @@ impl Merges {
     }
 }
 
-/// Records where a merged value was brought in.
+/// Records where a merged value was brought in: the `<<` of this
+/// mapping, however the merged mapping got it (a chain of merges names
+/// its last link, the one in the mapping that uses the value).
 fn mark((key, value): &(Key, Node), via: Pos) -> (Key, Node) {
     let mut value = value.clone();
-    if value.via.is_none() {
-        value.via = Some(via);
-    }
+    value.via = Some(via);
     (key.clone(), value)
 }
 
@@ -524,6 +550,32 @@ mod tests {
         assert_eq!(keys(c), ["x", "y"]);
         assert_eq!(get(c, "x").value, Value::Number("3".into()));
         assert_eq!(get(c, "y").value, Value::Number("2".into()));
+    }
+
+    #[test]
+    fn shared_content_names_each_use_where_it_is_used() {
+        let yaml = "c: &c {a: x}\nr1: *c\nr2: *c\nm1: {<<: *c}\nm2:\n  <<: *c\n  b: y\n";
+        let (root, _) = parse(yaml).unwrap();
+        let line = |node: &Node| node.via.map(|v| v.line);
+        assert_eq!(line(get(&root, "r1")), Some(2));
+        assert_eq!(line(get(&root, "r2")), Some(3));
+        // The content is shared: its own nodes name no use.
+        assert_eq!(line(get(get(&root, "r2"), "a")), None);
+        assert_eq!(line(get(get(&root, "m1"), "a")), Some(4));
+        assert_eq!(line(get(get(&root, "m2"), "a")), Some(6));
+        assert_eq!(line(get(get(&root, "m2"), "b")), None);
+    }
+
+    #[test]
+    fn a_chain_of_merges_names_the_merge_in_the_mapping_that_uses_it() {
+        let yaml = "a: &a\n  x: 1\nb: &b\n  <<: *a\n  y: 2\nc:\n  <<: *b\nd:\n  <<: *b\n";
+        let (root, _) = parse(yaml).unwrap();
+        for (mapping, line) in [("b", 4), ("c", 7), ("d", 9)] {
+            let x = get(get(&root, mapping), "x");
+            assert_eq!(x.via.map(|v| v.line), Some(line), "{mapping}");
+            assert_eq!(x.at.line, 2);
+        }
+        assert_eq!(get(get(&root, "d"), "y").via.map(|v| v.line), Some(9));
     }
 
     #[test]

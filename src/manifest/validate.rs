@@ -441,6 +441,11 @@ impl Checker {
         };
         let before = self.problems.len();
         for (key, value) in entries {
+            // The entries of a release written as an alias came through it.
+            let value = &Node {
+                via: value.via.or(node.via),
+                ..value.clone()
+            };
             // A value merged or aliased in is checked where it is written
             // (`release_spec`, another release); report it there only once.
             let reported = self.problems.len();
@@ -499,7 +504,7 @@ impl Checker {
                                 "empty",
                             )
                             .help(help);
-                        if let Some(via) = value.via {
+                        if let Some(via) = value.via.or(node.via) {
                             problem = problem.at(via.offset, via.len, "merged here");
                         }
                         self.problems.push(problem);

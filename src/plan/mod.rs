@@ -187,7 +187,25 @@ impl Matrix {
     /// Every target, in the order of the original tool: package, Python
     /// version, release type (base first), distro, release.
     pub fn targets<'a>(&'a self, manifest: &'a Manifest) -> impl Iterator<Item = Target> + 'a {
-        self.cells(manifest).map(move |cell| {
+        self.make(manifest, self.cells(manifest))
+    }
+
+    /// The targets of one package, in the order of [`Matrix::targets`].
+    pub fn targets_of<'a>(
+        &'a self,
+        manifest: &'a Manifest,
+        package: &'a str,
+    ) -> impl Iterator<Item = Target> + 'a {
+        let cells = self.cells(manifest).filter(move |c| c.package == package);
+        self.make(manifest, cells)
+    }
+
+    fn make<'a>(
+        &'a self,
+        manifest: &'a Manifest,
+        cells: impl Iterator<Item = Cell<'a>> + 'a,
+    ) -> impl Iterator<Item = Target> + 'a {
+        cells.map(move |cell| {
             let mut target = target(&cell, &self.bentoml_version, &self.output_dir);
             target.tests = manifest
                 .tests

@@ -170,10 +170,7 @@ impl Renderer {
         if !self.loaded.contains_key(DOCS_TEMPLATE) {
             return Ok(None);
         }
-        let targets: Vec<Target> = matrix
-            .targets(manifest)
-            .filter(|t| t.package == package)
-            .collect();
+        let targets: Vec<Target> = matrix.targets_of(manifest, package).collect();
         let mut release_types: Vec<&str> = Vec::new();
         for target in &targets {
             if !release_types.contains(&target.release_type.as_str()) {
