@@ -164,11 +164,20 @@ pub async fn push(
     // password fails fast here, and an authentication error during a push
     // whose credentials were accepted is then a passing fault (a registry
     // that failed the daemon's first requests), retried like one.
+    let mut interrupted = false;
+    tokio::pin!(interrupt);
     let mut checked: Vec<(String, Result<(), String>)> = Vec::new();
     for job in &jobs {
+        if interrupted {
+            break;
+        }
         if !checked.iter().any(|(r, _)| *r == job.repository) {
-            let result = check(job, &*registry, &scrubber, options).await;
-            checked.push((job.repository.clone(), result));
+            tokio::select! {
+                result = check(job, &*registry, &scrubber, options) => {
+                    checked.push((job.repository.clone(), result));
+                }
+                () = &mut interrupt => interrupted = true,
+            }
         }
     }
     for (i, job) in jobs.iter().enumerate() {
@@ -199,8 +208,6 @@ pub async fn push(
         .collect();
     let mut pending = jobs.into_iter();
     let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
-    let mut interrupted = false;
-    tokio::pin!(interrupt);
     loop {
         while !interrupted && running.len() < options.jobs.max(1) {
             let Some((i, job)) = pending.next() else {
@@ -432,6 +439,8 @@ mod tests {
     struct Held {
         engine: Arc<Fake>,
         answers: Mutex<HashMap<String, String>>,
+        /// The credential check never answers.
+        hanging: bool,
     }
 
     impl Registry for Held {
@@ -474,7 +483,12 @@ mod tests {
             _: &'a str,
             _: Option<&'a Credentials>,
         ) -> crate::engine::BoxFuture<'a, Result<(), String>> {
-            Box::pin(async { Ok(()) })
+            Box::pin(async move {
+                if self.hanging {
+                    std::future::pending::<()>().await;
+                }
+                Ok(())
+            })
         }
     }
 
@@ -527,6 +541,7 @@ mod tests {
         let registry = Arc::new(Held {
             engine: Arc::clone(engine),
             answers: Mutex::new(held),
+            hanging: false,
         });
         let engine: Arc<dyn Engine> = Arc::clone(engine) as Arc<dyn Engine>;
         push(
@@ -617,6 +632,7 @@ mod tests {
         let registry = Arc::new(Held {
             engine: Arc::clone(&engine),
             answers: Mutex::new(HashMap::new()),
+            hanging: false,
         });
         let dyn_engine: Arc<dyn Engine> = Arc::clone(&engine) as Arc<dyn Engine>;
         let interrupt = tokio::time::sleep(Duration::from_millis(50));
@@ -639,6 +655,36 @@ mod tests {
                 .all(|p| !p.target.is_empty() && !p.reference.is_empty()),
             "{summary:?}"
         );
+    }
+
+    /// A registry that never answers the credential check must not keep
+    /// Ctrl-C waiting: the run stops, every push named and skipped.
+    #[tokio::test]
+    async fn an_interruption_during_the_credential_check_stops_the_run() {
+        let (engine, jobs) = setup();
+        let registries: Vec<Enabled> = jobs.iter().map(|j| (*j.registry).clone()).collect();
+        let registry = Arc::new(Held {
+            engine: Arc::clone(&engine),
+            answers: Mutex::new(HashMap::new()),
+            hanging: true,
+        });
+        let options = options();
+        let pushing = push(
+            jobs,
+            Arc::clone(&engine) as Arc<dyn Engine>,
+            registry,
+            Arc::new(Scrubber::new(&registries)),
+            &options,
+            Arc::new(Quiet),
+            tokio::time::sleep(Duration::from_millis(50)),
+        );
+        // Without the interruption this would never end.
+        let summary = tokio::time::timeout(Duration::from_secs(30), pushing)
+            .await
+            .expect("the interruption ends the run");
+        assert!(summary.interrupted);
+        assert_eq!(summary.count(&Status::Skipped), 4);
+        assert!(engine.pushed.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
