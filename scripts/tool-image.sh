@@ -14,6 +14,9 @@
 #     rust:*-slim-bookworm image holds;
 #   - the docker CLI of this machine at /usr/local/bin/docker, where the
 #     official docker:*-cli image has it.
+# The Rust stand-in trusts this machine's CA bundle (HOST_CA, default
+# /etc/ssl/certs/ca-certificates.crt) for rustup and cargo, so that a
+# network that intercepts TLS with its own CA works as it does on the host.
 # Needs a Docker daemon; builds use the host network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,12 +26,15 @@ args=()
 if [[ ${STANDINS:-0} == 1 ]]; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
+  cp "${HOST_CA:-/etc/ssl/certs/ca-certificates.crt}" "$work/host-ca.crt"
   cat >"$work/rust.Dockerfile" <<DOCKERFILE
 FROM debian:bookworm-slim
-ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo PATH=/usr/local/cargo/bin:\$PATH
+ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo PATH=/usr/local/cargo/bin:\$PATH \\
+    SSL_CERT_FILE=/etc/ssl/host-ca.crt CARGO_HTTP_CAINFO=/etc/ssl/host-ca.crt
+COPY host-ca.crt /etc/ssl/host-ca.crt
 RUN apt-get update -q \\
     && apt-get install -q -y --no-install-recommends ca-certificates curl gcc libc6-dev \\
-    && curl -sSf -o /tmp/rustup-init https://static.rust-lang.org/rustup/dist/x86_64-unknown-linux-gnu/rustup-init \\
+    && curl -sSf --cacert /etc/ssl/host-ca.crt -o /tmp/rustup-init https://static.rust-lang.org/rustup/dist/x86_64-unknown-linux-gnu/rustup-init \\
     && chmod +x /tmp/rustup-init \\
     && /tmp/rustup-init -y -q --no-modify-path --profile minimal --default-toolchain $rust_version \\
     && rm -rf /tmp/rustup-init /var/lib/apt/lists/*

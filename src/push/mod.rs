@@ -280,6 +280,49 @@ fn authentication_failed(message: &str) -> bool {
         .any(|m| lower.contains(m))
 }
 
+/// Runs `attempt` until it succeeds, or fails in a way `retry` does not
+/// forgive, or `options.attempts` are spent, waiting `options.backoff`
+/// (doubling) in between. `retry(error, faulted)` says whether the error
+/// may pass (`Some`), and then whether it is a registry fault; `faulted`
+/// says whether the previous error was one. Returns the last result and
+/// the number of attempts.
+async fn retrying<T, E, F>(
+    options: &Options,
+    mut attempt: impl FnMut() -> F,
+    retry: impl Fn(&E, bool) -> Option<bool>,
+) -> (Result<T, E>, u32)
+where
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let mut wait = options.backoff;
+    let mut faulted = false;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let error = match attempt().await {
+            Ok(value) => return (Ok(value), attempts),
+            Err(error) => error,
+        };
+        match retry(&error, faulted) {
+            Some(fault) if attempts < options.attempts => {
+                faulted = fault;
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            _ => return (Err(error), attempts),
+        }
+    }
+}
+
+/// ` (after N attempts)`, when there was more than one.
+fn after(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" (after {attempts} attempts)")
+    } else {
+        String::new()
+    }
+}
+
 /// Proves that the job's credentials may push to its repository (before
 /// any image is pushed), retrying what may pass.
 async fn check(
@@ -288,40 +331,24 @@ async fn check(
     scrubber: &Scrubber,
     options: &Options,
 ) -> Result<(), String> {
-    let mut wait = options.backoff;
-    let mut attempts = 0;
     // After a registry fault, an authentication error may only mean that
     // the fault broke the authentication handshake: retry it then too.
-    let mut faulted = false;
-    loop {
-        attempts += 1;
-        match registry
-            .writable(&job.repository, job.registry.credentials.as_ref())
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(message)
-                if attempts < options.attempts
-                    && (engine::transient(&message)
-                        || (faulted && authentication_failed(&message))) =>
-            {
-                faulted = true;
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-            Err(message) => {
-                let tries = if attempts > 1 {
-                    format!(" (after {attempts} attempts)")
-                } else {
-                    String::new()
-                };
-                return Err(scrubber.scrub(&format!(
-                    "cannot push to `{}`: {message}{tries}",
-                    job.repository
-                )));
-            }
-        }
-    }
+    let (result, attempts) = retrying(
+        options,
+        || registry.writable(&job.repository, job.registry.credentials.as_ref()),
+        |message: &String, faulted| {
+            (engine::transient(message) || (faulted && authentication_failed(message)))
+                .then_some(true)
+        },
+    )
+    .await;
+    result.map_err(|message| {
+        scrubber.scrub(&format!(
+            "cannot push to `{}`: {message}{}",
+            job.repository,
+            after(attempts)
+        ))
+    })
 }
 
 async fn push_one(
@@ -360,57 +387,44 @@ async fn push_one(
         }
     }
     let credentials = job.registry.credentials.as_ref();
-    let mut wait = options.backoff;
-    let mut faulted = false;
-    let pushed = loop {
-        outcome.attempts += 1;
-        match engine
-            .push(&job.target, &job.repository, &job.tag, credentials)
-            .await
-        {
-            Ok(digest) => break digest,
-            // An authentication error right after a registry fault may be
-            // the fault's doing (credentials were accepted before); any
-            // other authentication error is final.
-            Err(engine::Error::Push { message, transient })
-                if (transient || (faulted && authentication_failed(&message)))
-                    && outcome.attempts < options.attempts =>
+    // An authentication error right after a registry fault may be the
+    // fault's doing (credentials were accepted before); any other
+    // authentication error is final.
+    let (pushed, attempts) = retrying(
+        options,
+        || engine.push(&job.target, &job.repository, &job.tag, credentials),
+        |error, faulted| match error {
+            engine::Error::Push { message, transient }
+                if *transient || (faulted && authentication_failed(message)) =>
             {
-                faulted = transient;
-                tokio::time::sleep(wait).await;
-                wait *= 2;
+                Some(*transient)
             }
-            Err(e) => {
-                let tries = if outcome.attempts > 1 {
-                    format!(" (after {} attempts)", outcome.attempts)
-                } else {
-                    String::new()
-                };
-                outcome.reason = Some(format!("{e}{tries}"));
-                return finish(outcome);
-            }
+            _ => None,
+        },
+    )
+    .await;
+    outcome.attempts = attempts;
+    let pushed = match pushed {
+        Ok(digest) => digest,
+        Err(e) => {
+            outcome.reason = Some(format!("{e}{}", after(attempts)));
+            return finish(outcome);
         }
     };
     // Ask the registry itself what the tag points to now.
-    let mut wait = options.backoff;
-    let mut tries = 0;
-    let held = loop {
-        tries += 1;
-        match registry
-            .digest(&job.repository, &job.tag, credentials)
-            .await
-        {
-            Ok(held) => break held,
-            Err(message) if tries < options.attempts && engine::transient(&message) => {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-            Err(message) => {
-                outcome.reason = Some(format!(
-                    "pushed {pushed}, but the registry could not be asked for it: {message}"
-                ));
-                return finish(outcome);
-            }
+    let (held, _) = retrying(
+        options,
+        || registry.digest(&job.repository, &job.tag, credentials),
+        |message: &String, _| engine::transient(message).then_some(true),
+    )
+    .await;
+    let held = match held {
+        Ok(held) => held,
+        Err(message) => {
+            outcome.reason = Some(format!(
+                "pushed {pushed}, but the registry could not be asked for it: {message}"
+            ));
+            return finish(outcome);
         }
     };
     match held {
