@@ -6,7 +6,7 @@
 #
 # The images it starts from are build arguments, so a mirror or a local
 # copy can stand in for Docker Hub.
-ARG RUST_IMAGE=rust:1.88-slim-bookworm
+ARG RUST_IMAGE=rust:1.89-slim-bookworm
 ARG DOCKER_CLI_IMAGE=docker:27.5-cli
 ARG BASE_IMAGE=debian:bookworm-slim
 

@@ -302,7 +302,7 @@ fn the_shipped_images_repo_documents_each_package() {
     let readme = test.read("generated/bento-server/README.md");
     assert!(readme.starts_with("# bento-server\n"), "{readme}");
     assert!(
-        readme.contains("| ubi 9 | 3.12 | cudnn | `1.4.0-python3.12-ubi9-cudnn` |"),
+        readme.contains("| ubi 9 | 3.12 | cudnn | `1.4.40-python3.12-ubi9-cudnn` |"),
         "{readme}"
     );
     assert!(
