@@ -29,14 +29,12 @@ RUN touch src/main.rs src/lib.rs \
 
 FROM ${BASE_IMAGE}
 RUN apt-get update -q \
-    && apt-get install -q -y --no-install-recommends ca-certificates git \
+    && apt-get install -q -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=docker-cli /usr/local/bin/docker /usr/local/bin/docker
 COPY --from=build /src/target/release/bentoml-docker /usr/local/bin/bentoml-docker
 COPY --from=build /src/bentoml-docker.bash /usr/share/bash-completion/completions/bentoml-docker
 COPY --from=build /src/bentoml-docker.1 /usr/share/man/man1/bentoml-docker.1
-# The images repo is mounted from the host: git must trust it whoever owns it.
-RUN git config --system --add safe.directory '*'
 WORKDIR /images
 ENTRYPOINT ["bentoml-docker"]
 CMD ["--help"]

@@ -436,18 +436,6 @@ fn without_credentials(url: &str) -> String {
     }
 }
 
-fn git(root: &Path, args: &[&str]) -> Option<String> {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8(output.stdout).ok()?.trim().to_string();
-    (output.status.success() && !text.is_empty()).then_some(text)
-}
-
 fn test_command(args: &crate::cli::TestArgs, out: &mut dyn Write) -> Result<(), Error> {
     let (manifest, _) = load(&args.manifest.manifest)?;
     let (_, relative) = output_dir(&manifest, args.output.output.as_deref());
@@ -489,10 +477,10 @@ fn run_build(
         build_args.push((name.to_string(), value.to_string()));
     }
     let mut labels = Vec::new();
-    if let Some(revision) = git(&manifest.root, &["rev-parse", "HEAD"]) {
+    if let Some(revision) = crate::git::revision(&manifest.root) {
         labels.push(("org.opencontainers.image.revision".to_string(), revision));
     }
-    if let Some(source) = git(&manifest.root, &["remote", "get-url", "origin"]) {
+    if let Some(source) = crate::git::origin(&manifest.root) {
         // A clone URL may carry a token (`https://ci-token:SECRET@host/...`):
         // it must not end up in a label of every image.
         labels.push((

@@ -13,6 +13,7 @@ pub mod diagnostic;
 mod draw;
 pub mod engine;
 pub mod generate;
+pub mod git;
 pub mod manifest;
 pub mod output;
 pub mod plan;

@@ -1,0 +1,230 @@
+//! What images are labelled with from the images repo's Git checkout: the
+//! commit checked out and the `origin` remote. Read from `.git` itself, so
+//! no `git` program is needed (the tool's image does without one).
+//!
+//! Covers what checkouts look like in practice: a `.git` directory in the
+//! images repo or a directory above it, a `.git` file pointing elsewhere
+//! (worktrees, submodules), branches as loose or packed refs, a detached
+//! HEAD. Anything else gives no label rather than a wrong one.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The Git directories of a checkout.
+#[derive(Debug)]
+struct Repository {
+    /// Holds `HEAD` (per worktree).
+    git_dir: PathBuf,
+    /// Holds refs, `packed-refs` and `config` (shared by worktrees).
+    common_dir: PathBuf,
+}
+
+impl Repository {
+    /// The checkout holding `path`, looking upwards.
+    fn discover(path: &Path) -> Option<Self> {
+        let start = fs::canonicalize(path).ok()?;
+        for dir in start.ancestors() {
+            let dot_git = dir.join(".git");
+            let git_dir = if dot_git.is_dir() {
+                dot_git
+            } else if dot_git.is_file() {
+                let text = fs::read_to_string(&dot_git).ok()?;
+                dir.join(text.strip_prefix("gitdir:")?.trim())
+            } else {
+                continue;
+            };
+            let common_dir = match fs::read_to_string(git_dir.join("commondir")) {
+                Ok(relative) => git_dir.join(relative.trim()),
+                Err(_) => git_dir.clone(),
+            };
+            return Some(Self {
+                git_dir,
+                common_dir,
+            });
+        }
+        None
+    }
+
+    /// The commit `HEAD` names.
+    fn head(&self) -> Option<String> {
+        let head = fs::read_to_string(self.git_dir.join("HEAD")).ok()?;
+        match head.trim().strip_prefix("ref:") {
+            Some(name) => self.resolve(name.trim()),
+            None => object_id(head.trim()),
+        }
+    }
+
+    /// The commit a ref (`refs/heads/main`) points to: a loose ref, or a
+    /// line of `packed-refs`.
+    fn resolve(&self, name: &str) -> Option<String> {
+        for dir in [&self.git_dir, &self.common_dir] {
+            if let Ok(text) = fs::read_to_string(dir.join(name)) {
+                return object_id(text.trim());
+            }
+        }
+        let packed = fs::read_to_string(self.common_dir.join("packed-refs")).ok()?;
+        packed
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.starts_with('^'))
+            .find_map(|line| {
+                let (id, reference) = line.split_once(' ')?;
+                (reference.trim() == name).then(|| object_id(id)).flatten()
+            })
+    }
+
+    /// The `url` of `[remote "origin"]` in the repository's config.
+    fn origin(&self) -> Option<String> {
+        let config = fs::read_to_string(self.common_dir.join("config")).ok()?;
+        let mut in_origin = false;
+        for line in config.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                let section: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+                in_origin = section == "[remote\"origin\"]";
+                continue;
+            }
+            if !in_origin {
+                continue;
+            }
+            if let Some((key, value)) = line.split_once('=')
+                && key.trim().eq_ignore_ascii_case("url")
+            {
+                let value = value.trim().trim_matches('"');
+                return (!value.is_empty()).then(|| value.to_string());
+            }
+        }
+        None
+    }
+}
+
+/// A full object name (SHA-1 or SHA-256, in hex).
+fn object_id(text: &str) -> Option<String> {
+    let valid = matches!(text.len(), 40 | 64) && text.bytes().all(|b| b.is_ascii_hexdigit());
+    valid.then(|| text.to_ascii_lowercase())
+}
+
+/// The commit checked out where `path` is, when it is in a Git checkout.
+#[must_use]
+pub fn revision(path: &Path) -> Option<String> {
+    Repository::discover(path)?.head()
+}
+
+/// The URL of the `origin` remote of the checkout holding `path`.
+#[must_use]
+pub fn origin(path: &Path) -> Option<String> {
+    Repository::discover(path)?.origin()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+    const OTHER: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+    fn write(path: &Path, text: &str) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    /// A checkout with the images repo in `images/`.
+    fn checkout() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("images")).unwrap();
+        write(&dir.path().join(".git/HEAD"), "ref: refs/heads/main\n");
+        write(
+            &dir.path().join(".git/config"),
+            "[core]\n\tbare = false\n[remote \"upstream\"]\n\turl = https://example.com/up.git\n\
+             [remote \"origin\"]\n\turl = https://github.com/org/images.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n",
+        );
+        dir
+    }
+
+    #[test]
+    fn a_loose_branch_and_the_origin_remote() {
+        let dir = checkout();
+        write(
+            &dir.path().join(".git/refs/heads/main"),
+            &format!("{COMMIT}\n"),
+        );
+        let images = dir.path().join("images");
+        assert_eq!(revision(&images).as_deref(), Some(COMMIT));
+        assert_eq!(
+            origin(&images).as_deref(),
+            Some("https://github.com/org/images.git")
+        );
+    }
+
+    #[test]
+    fn a_packed_branch_and_a_detached_head() {
+        let dir = checkout();
+        write(
+            &dir.path().join(".git/packed-refs"),
+            &format!(
+                "# pack-refs with: peeled fully-peeled sorted\n{OTHER} refs/heads/dev\n{COMMIT} refs/heads/main\n^{OTHER}\n"
+            ),
+        );
+        assert_eq!(revision(dir.path()).as_deref(), Some(COMMIT));
+        write(&dir.path().join(".git/HEAD"), &format!("{OTHER}\n"));
+        assert_eq!(revision(dir.path()).as_deref(), Some(OTHER));
+    }
+
+    #[test]
+    fn a_worktree_reads_its_head_and_the_shared_refs() {
+        let dir = checkout();
+        write(
+            &dir.path().join(".git/refs/heads/feature"),
+            &format!("{OTHER}\n"),
+        );
+        let worktree = dir.path().join("wt");
+        let git_dir = dir.path().join(".git/worktrees/wt");
+        write(&git_dir.join("HEAD"), "ref: refs/heads/feature\n");
+        write(&git_dir.join("commondir"), "../..\n");
+        write(
+            &worktree.join(".git"),
+            &format!("gitdir: {}\n", git_dir.display()),
+        );
+        assert_eq!(revision(&worktree).as_deref(), Some(OTHER));
+        assert_eq!(
+            origin(&worktree).as_deref(),
+            Some("https://github.com/org/images.git")
+        );
+    }
+
+    /// On the checkout this crate is built from (CI clones it: refs are
+    /// packed there), the answers are git's own.
+    #[test]
+    fn agrees_with_git_on_this_checkout() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let git = |args: &[&str]| {
+            let output = std::process::Command::new("git")
+                .arg("-C")
+                .arg(root)
+                .args(args)
+                .output()
+                .ok()?;
+            let text = String::from_utf8(output.stdout).ok()?.trim().to_string();
+            (output.status.success() && !text.is_empty()).then_some(text)
+        };
+        let Some(expected) = git(&["rev-parse", "HEAD"]) else {
+            return; // not built from a checkout, or no git to compare with
+        };
+        assert_eq!(revision(&root.join("images")), Some(expected));
+        assert_eq!(origin(root), git(&["remote", "get-url", "origin"]));
+    }
+
+    #[test]
+    fn outside_a_checkout_or_on_an_unborn_branch_there_is_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        // The temporary directory may itself be inside a checkout; a
+        // `.git` file that points nowhere stops the search here.
+        write(&dir.path().join(".git"), "not a gitdir line\n");
+        assert_eq!(revision(dir.path()), None);
+        let dir = checkout();
+        assert_eq!(
+            revision(dir.path()),
+            None,
+            "refs/heads/main does not exist yet"
+        );
+    }
+}
