@@ -539,8 +539,22 @@ impl Job {
             Some(id) => id.clone(),
             None => match self.engine.inspect(&target.from).await {
                 Ok(Some(image)) => image.id,
-                // The builder may still fetch it; the hash notes that it was not known.
-                Ok(None) => format!("unresolved:{}", target.from),
+                // A dry run fetches nothing: the hash notes it is unknown.
+                Ok(None) if self.options.dry_run => format!("unresolved:{}", target.from),
+                // Fetched first, so that the hash holds the ID the build
+                // will use: else the next run would see a new parent.
+                Ok(None) => {
+                    if let Err(e) = self.engine.pull(&target.from).await {
+                        return fail(format!("cannot pull `{}`: {e}", target.from));
+                    }
+                    match self.engine.inspect(&target.from).await {
+                        Ok(Some(image)) => image.id,
+                        Ok(None) => {
+                            return fail(format!("`{}` is missing after a pull", target.from));
+                        }
+                        Err(e) => return fail(format!("cannot inspect `{}`: {e}", target.from)),
+                    }
+                }
                 Err(e) => return fail(format!("cannot inspect `{}`: {e}", target.from)),
             },
         };
@@ -826,6 +840,48 @@ releases:
 
         let again = repo.build(&engine, &repo.options()).await;
         assert_eq!(again.count(&Status::UpToDate), 12);
+        assert!(engine.take_built().is_empty());
+    }
+
+    /// A base image the engine lacks is pulled before hashing: the label
+    /// then holds the ID the build used, and the next run is a no-op.
+    #[tokio::test]
+    async fn a_missing_base_image_is_pulled_once_and_not_rebuilt_after() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake::default());
+        engine.remote.lock().unwrap().insert(
+            "debian:bookworm-slim".into(),
+            crate::engine::Image {
+                id: "sha256:pulled".into(),
+                ..crate::engine::Image::default()
+            },
+        );
+        let summary = repo.build(&engine, &repo.options()).await;
+        assert!(summary.success(), "{:?}", statuses(&summary));
+        assert_eq!(engine.take_built().len(), 12);
+        assert_eq!(*engine.pulled.lock().unwrap(), ["debian:bookworm-slim"]);
+        let again = repo.build(&engine, &repo.options()).await;
+        assert_eq!(again.count(&Status::UpToDate), 12, "{:?}", statuses(&again));
+        assert!(engine.take_built().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_base_image_that_cannot_be_pulled_fails_its_targets() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake::default());
+        let summary = repo.build(&engine, &repo.options()).await;
+        assert!(!summary.success());
+        let base = summary
+            .targets
+            .iter()
+            .find(|o| o.status == Status::Failed)
+            .unwrap();
+        assert!(
+            base.reason.as_deref().unwrap().starts_with(
+                "cannot pull `debian:bookworm-slim`: manifest for debian:bookworm-slim not found"
+            ),
+            "{base:?}"
+        );
         assert!(engine.take_built().is_empty());
     }
 

@@ -90,6 +90,24 @@ impl Engine for Buildah {
         "buildah"
     }
 
+    fn pull<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let reference = super::with_tag(reference);
+            let output = self.output(&["pull", "--quiet", &reference]).await?;
+            if output.status.success() {
+                return Ok(());
+            }
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            Err(Error::Other(
+                stderr
+                    .lines()
+                    .last()
+                    .unwrap_or("buildah pull failed")
+                    .to_string(),
+            ))
+        })
+    }
+
     fn inspect<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<Option<Image>, Error>> {
         Box::pin(async move {
             let output = self

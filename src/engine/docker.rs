@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use bollard::Docker as Client;
 use bollard::query_parameters::{
-    BuildImageOptions, CreateContainerOptions, LogsOptions, PushImageOptions,
+    BuildImageOptions, CreateContainerOptions, CreateImageOptions, LogsOptions, PushImageOptions,
     RemoveContainerOptions, StartContainerOptions, TagImageOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
@@ -42,6 +42,20 @@ fn other(e: &bollard::errors::Error) -> Error {
 impl Engine for Docker {
     fn name(&self) -> &'static str {
         "docker"
+    }
+
+    fn pull<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let options = CreateImageOptions {
+                from_image: Some(super::with_tag(reference)),
+                ..Default::default()
+            };
+            let mut stream = self.client.create_image(Some(options), None, None);
+            while let Some(item) = stream.next().await {
+                item.map_err(|e| other(&e))?;
+            }
+            Ok(())
+        })
     }
 
     fn inspect<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<Option<Image>, Error>> {

@@ -160,6 +160,18 @@ pub fn without_locations(message: &str) -> String {
         .join(" ")
 }
 
+/// `reference` with `:latest` when it names neither a tag nor a digest
+/// (pulling a bare name would fetch every tag).
+#[must_use]
+pub fn with_tag(reference: &str) -> String {
+    let name = reference.rsplit('/').next().unwrap_or(reference);
+    if name.contains(':') || name.contains('@') {
+        reference.to_string()
+    } else {
+        format!("{reference}:latest")
+    }
+}
+
 /// Builds and inspects images.
 pub trait Engine: Send + Sync {
     /// Its name, for messages.
@@ -167,6 +179,11 @@ pub trait Engine: Send + Sync {
 
     /// The image `reference` points to, if the engine has it.
     fn inspect<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<Option<Image>, Error>>;
+
+    /// Fetches `reference` from its registry, as a build would fetch a
+    /// `FROM` image it lacks (a reference without tag or digest means
+    /// `:latest`).
+    fn pull<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<(), Error>>;
 
     /// Builds an image and tags it; returns its ID. The tag is set only when
     /// the whole build succeeded, so a failed or cancelled build leaves no
@@ -281,6 +298,11 @@ pub mod fake {
         pub pushed: Mutex<Vec<String>>,
         /// Transient failures still to give, per `repository:tag`.
         pub push_failures: Mutex<HashMap<String, usize>>,
+        /// Images a registry holds: pulled by `pull`, and by a build whose
+        /// base (its `org.opencontainers.image.base.name`) is missing.
+        pub remote: Mutex<HashMap<String, Image>>,
+        /// References pulled, in order.
+        pub pulled: Mutex<Vec<String>>,
         /// How long each build takes.
         pub delay: Duration,
         /// How long each command run in an image takes.
@@ -311,6 +333,18 @@ pub mod fake {
         pub fn take_built(&self) -> Vec<String> {
             std::mem::take(&mut *self.built.lock().unwrap())
         }
+
+        fn fetch(&self, reference: &str) -> Result<(), Error> {
+            let image = self.remote.lock().unwrap().get(reference).cloned();
+            let image =
+                image.ok_or_else(|| Error::Other(format!("manifest for {reference} not found")))?;
+            self.pulled.lock().unwrap().push(reference.to_string());
+            self.images
+                .lock()
+                .unwrap()
+                .insert(reference.to_string(), image);
+            Ok(())
+        }
     }
 
     impl Engine for Fake {
@@ -325,12 +359,27 @@ pub mod fake {
             Box::pin(async move { Ok(self.images.lock().unwrap().get(reference).cloned()) })
         }
 
+        fn pull<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+            Box::pin(async move { self.fetch(reference) })
+        }
+
         fn build<'a>(
             &'a self,
             request: &'a BuildRequest,
             progress: &'a (dyn Fn(Progress) + Send + Sync),
         ) -> BoxFuture<'a, Result<String, Error>> {
             Box::pin(async move {
+                // A builder fetches a FROM image it lacks.
+                let base = request
+                    .labels
+                    .iter()
+                    .find(|(k, _)| k == "org.opencontainers.image.base.name")
+                    .map(|(_, v)| v.clone());
+                if let Some(base) = base
+                    && !self.images.lock().unwrap().contains_key(&base)
+                {
+                    self.fetch(&base)?;
+                }
                 let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
                 self.max_running.fetch_max(now, Ordering::SeqCst);
                 progress(Progress::Step {

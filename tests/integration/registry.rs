@@ -40,10 +40,15 @@ fn registry(password: &str) -> Server {
     registry_with(password, "")
 }
 
+/// A registry anyone may pull from and push to, on a free port.
+fn open_registry() -> Server {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    start_registry(dir, "", "")
+}
+
 /// A registry with one user, on a free port, with more `storage` settings.
 fn registry_with(password: &str, storage: &str) -> Server {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let port = free_port();
     let htpasswd = Command::new("htpasswd")
         .args([
             "-Bbc",
@@ -54,9 +59,17 @@ fn registry_with(password: &str, storage: &str) -> Server {
         .output()
         .expect("htpasswd (apache2-utils)");
     assert!(htpasswd.status.success());
+    let auth = "auth:\n  htpasswd:\n    realm: test\n    path: {root}/htpasswd\n";
+    start_registry(dir, storage, auth)
+}
+
+/// A registry in `dir` on a free port; `{root}` in `auth` is `dir`.
+fn start_registry(dir: tempfile::TempDir, storage: &str, auth: &str) -> Server {
+    let port = free_port();
+    let root = dir.path().display().to_string();
     let config = format!(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n  delete:\n    enabled: true\n{storage}http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n    path: {root}/htpasswd\n",
-        root = dir.path().display()
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n  delete:\n    enabled: true\n{storage}http:\n  addr: 127.0.0.1:{port}\n{}",
+        auth.replace("{root}", &root)
     );
     std::fs::write(dir.path().join("config.yml"), config).unwrap();
     let child = Command::new("docker-registry")
@@ -410,6 +423,45 @@ fn registry_read_only_access_fails_before_any_push() {
             .all(|p| p["attempts"] == 0),
         "{report}"
     );
+    cleanup(package);
+}
+
+/// A base image the daemon lacks is pulled before its inputs are hashed, so
+/// the next build finds every image up to date.
+#[test]
+#[ignore = "needs a Docker daemon and docker-registry; .ci/run sets them up"]
+fn registry_a_base_image_pulled_by_the_build_is_not_rebuilt_after() {
+    let package = "bdtest-pull";
+    cleanup(package);
+    let server = open_registry();
+    let base = format!("127.0.0.1:{}/bdtest-pull/debian:bookworm-slim", server.port);
+    docker(&["tag", "debian:bookworm-slim", &base]);
+    docker(&["push", &base]);
+    docker(&["rmi", "--no-prune", &base]);
+    let test = fixture(package, &[]);
+    let manifest = test.read("manifest.yml").replace(
+        "base_image: debian:bookworm-slim",
+        &format!("base_image: {base}"),
+    );
+    let test = test.manifest(&manifest);
+    let build = ["build", "--network", "host", "--report", "build.json"];
+    let (code, stdout, stderr) = run(&test, &build, &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // The build pulled it.
+    docker(&["image", "inspect", &base]);
+    let (code, stdout, stderr) = run(&test, &build, &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&test.read("build.json")).unwrap();
+    let statuses: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["up-to-date"; 3], "{report}");
+    let _ = Command::new("docker")
+        .args(["rmi", "--no-prune", &base])
+        .output();
     cleanup(package);
 }
 
