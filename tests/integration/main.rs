@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod docker;
 mod generate;
+mod images;
 mod invalid;
 mod plan;
 mod registry;
