@@ -40,17 +40,17 @@ RUN apt-get update -q \\
     && rm -rf /tmp/rustup-init /var/lib/apt/lists/*
 DOCKERFILE
   echo "== stand-in for rust:$rust_version-slim-bookworm"
-  docker build -q --network host -t "bentoml-docker-standin/rust:$rust_version" -f "$work/rust.Dockerfile" "$work"
+  docker build -q --force-rm --network host -t "bentoml-docker-standin/rust:$rust_version" -f "$work/rust.Dockerfile" "$work"
   cp "$(command -v docker)" "$work/docker"
   printf 'FROM debian:bookworm-slim\nCOPY docker /usr/local/bin/docker\n' >"$work/cli.Dockerfile"
   echo "== stand-in for docker:cli"
-  docker build -q -t bentoml-docker-standin/docker:cli -f "$work/cli.Dockerfile" "$work"
+  docker build -q --force-rm -t bentoml-docker-standin/docker:cli -f "$work/cli.Dockerfile" "$work"
   args=(--build-arg "RUST_IMAGE=bentoml-docker-standin/rust:$rust_version"
     --build-arg DOCKER_CLI_IMAGE=bentoml-docker-standin/docker:cli)
 fi
 echo "== $tag"
 started=$SECONDS
-docker build --network host -t "$tag" "${args[@]}" .
+docker build --force-rm --network host -t "$tag" "${args[@]}" .
 echo "built in $((SECONDS - started)) s; $(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1 / 1e6}')"
 run() { docker run --rm --network none "$@"; }
 version=$(run "$tag" --version)

@@ -393,6 +393,7 @@ pub async fn build(
             }
         }
     }
+    engine.clean_up().await;
     let reason = stop_reason.unwrap_or("not started");
     let targets: Vec<Outcome> = outcomes
         .into_iter()

@@ -16,6 +16,8 @@ use super::{BoxFuture, BuildRequest, Engine, Error, Image, Progress, RunOutput, 
 pub struct Buildah {
     program: String,
     global: Vec<String>,
+    /// Working containers of runs not finished: what `clean_up` removes.
+    live: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Buildah {
@@ -34,6 +36,7 @@ impl Buildah {
             global: driver
                 .map(|d| vec!["--storage-driver".to_string(), d])
                 .unwrap_or_default(),
+            live: std::sync::Arc::default(),
         };
         let output = Command::new(&engine.program)
             .args(&engine.global)
@@ -58,6 +61,8 @@ impl Buildah {
             .args(&self.global)
             .args(args)
             .stdin(Stdio::null())
+            // A run cut off (timeout, Ctrl-C) stops buildah with it.
+            .kill_on_drop(true)
             .output()
             .await
             .map_err(|e| Error::Other(format!("cannot run {}: {e}", self.program)))
@@ -228,10 +233,18 @@ impl Engine for Buildah {
                 ));
             }
             let container = String::from_utf8_lossy(&from.stdout).trim().to_string();
+            self.live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(container.clone());
             let mut args = vec!["run", "--network", "none", container.as_str(), "--"];
             args.extend(command.iter().map(String::as_str));
             let result = self.output(&args).await;
             let _ = self.output(&["rm", &container]).await;
+            self.live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&container);
             let output = result?;
             let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
             text.push_str(&String::from_utf8_lossy(&output.stderr));
@@ -239,6 +252,20 @@ impl Engine for Buildah {
                 code: i64::from(output.status.code().unwrap_or(-1)),
                 output: text,
             })
+        })
+    }
+
+    fn clean_up(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let containers: Vec<String> = self
+                .live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .drain()
+                .collect();
+            for container in containers {
+                let _ = self.output(&["rm", &container]).await;
+            }
         })
     }
 }

@@ -16,6 +16,8 @@ use super::{BoxFuture, BuildRequest, Engine, Error, Image, Progress, RunOutput, 
 #[derive(Debug, Clone)]
 pub struct Docker {
     client: Client,
+    /// Containers of runs not finished: what `clean_up` removes.
+    live: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Docker {
@@ -31,7 +33,10 @@ impl Docker {
         let client = Client::connect_with_local_defaults().map_err(unavailable)?;
         let client = client.negotiate_version().await.map_err(unavailable)?;
         client.ping().await.map_err(unavailable)?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            live: std::sync::Arc::default(),
+        })
     }
 }
 
@@ -224,6 +229,10 @@ impl Engine for Docker {
                 .await
                 .map_err(|e| other(&e))?;
             let id = created.id;
+            self.live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(id.clone());
             let result = async {
                 self.client
                     .start_container(&id, None::<StartContainerOptions>)
@@ -267,7 +276,29 @@ impl Engine for Docker {
                     }),
                 )
                 .await;
+            self.live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&id);
             result
+        })
+    }
+
+    fn clean_up(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let ids: Vec<String> = self
+                .live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .drain()
+                .collect();
+            for id in ids {
+                let options = RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                };
+                let _ = self.client.remove_container(&id, Some(options)).await;
+            }
         })
     }
 }

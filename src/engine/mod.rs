@@ -211,6 +211,12 @@ pub trait Engine: Send + Sync {
         image: &'a str,
         command: &'a [String],
     ) -> BoxFuture<'a, Result<RunOutput, Error>>;
+
+    /// Removes the containers of runs that were cut off (a timeout, Ctrl-C):
+    /// a dropped run cannot wait for its container to go.
+    fn clean_up(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Reads `Step 3/7 : ...` (Docker) or `STEP 3/7: ...` (buildah).

@@ -225,6 +225,58 @@ fn docker_builds_when_dockerignore_excludes_the_dockerfiles() {
     cleanup(package);
 }
 
+/// A test past its timeout is cut off, and its container does not outlive
+/// the run.
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_a_test_past_its_timeout_leaves_no_container_behind() {
+    let package = "bdtest-hang";
+    cleanup(package);
+    let manifest = std::fs::read_to_string(crate::test::fixtures().join("build/manifest.yml"))
+        .unwrap()
+        .replace("  app:\n", &format!("  {package}:\n"))
+        .replace(
+            "python_versions: [\"3.11\", \"3.13\"]",
+            "python_versions: [\"3.11\"]",
+        );
+    let start = manifest.find("tests:").unwrap();
+    let end = manifest.find("release_spec:").unwrap();
+    let manifest = format!(
+        "{}tests:\n  base:\n    - sleep 600\n\n{}",
+        &manifest[..start],
+        &manifest[end..]
+    );
+    let test = Test::fixture("build")
+        .manifest(&manifest)
+        .file(
+            "templates/debian/base.Dockerfile.j2",
+            "FROM {{ metadata.base_image }}\nCOPY tools/hello.py /hello.py\n",
+        )
+        .args(&[
+            "build",
+            "--network",
+            "host",
+            "--test",
+            "-r",
+            "base",
+            "-t",
+            "20",
+            "--report",
+            "report.json",
+        ]);
+    let output = test.failure(1);
+    let image = format!("{package}:base-python3.11-bookworm");
+    assert_eq!(
+        statuses(&report(&test), "failed"),
+        [image.as_str()],
+        "{}",
+        output.stderr
+    );
+    let containers = docker(&["ps", "-a", "-q", "--filter", &format!("ancestor={image}")]);
+    assert!(containers.is_empty(), "left behind: {containers}");
+    cleanup(package);
+}
+
 fn report_of(test: &Test) -> Vec<(String, String)> {
     report(test)
 }
