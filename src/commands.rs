@@ -5,11 +5,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::build::{self, Reporter, context::Context};
+use crate::build::{self, context::Context};
 use crate::cli::{
     BuildArgs, BuildOptions, Command, EngineArg, GenerateArgs, GenerateWhat, Legacy, ManifestArgs,
     MatrixArgs, PlanArgs, SelectionArgs,
@@ -489,9 +488,7 @@ fn run_build(
         ));
     }
     let options = build::Options {
-        jobs: args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        jobs: jobs_or_cpus(args.jobs),
         keep_going: args.keep_going,
         overwrite: args.overwrite,
         network: args.network.clone(),
@@ -512,9 +509,7 @@ fn run_build(
         .map(|t| slash_path(&t.dockerfile))
         .collect();
     let context = Context::scan_keeping(&manifest.root, &dockerfiles).map_err(Error::Context)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     let summary = runtime.block_on(async {
         let engine: Arc<dyn Engine> = match args.engine.engine {
             EngineArg::Docker => Arc::new(Docker::connect().await?),
@@ -522,17 +517,15 @@ fn run_build(
                 Arc::new(Buildah::connect(args.engine.storage_driver.as_deref()).await?)
             }
         };
-        let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() {
-            Arc::new(crate::draw::Bars::new())
-        } else {
-            Arc::new(crate::draw::Lines)
-        };
-        let interrupt = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
         let context = Arc::new(context);
         let summary = build::build(
-            plan, &targets, engine, context, &options, reporter, interrupt,
+            plan,
+            &targets,
+            engine,
+            context,
+            &options,
+            crate::draw::progress(None),
+            ctrl_c(),
         )
         .await;
         Ok::<_, Error>(summary)
@@ -641,36 +634,21 @@ fn run_push(
         writeln!(out, "dry run: would push {} images", jobs.len())?;
         return Ok(());
     }
-    let scrubber = Arc::new(crate::registry::Scrubber::new(
-        &registries.iter().map(|r| (**r).clone()).collect::<Vec<_>>(),
-    ));
-    let api: Arc<dyn crate::registry::Registry> = Arc::new(crate::registry::Distribution::new(
-        &registries.iter().map(|r| (**r).clone()).collect::<Vec<_>>(),
-    ));
+    let plain = plain(&registries);
+    let scrubber = Arc::new(crate::registry::Scrubber::new(&plain));
+    let api: Arc<dyn crate::registry::Registry> =
+        Arc::new(crate::registry::Distribution::new(&plain));
     let options = crate::push::Options {
-        jobs: args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        jobs: jobs_or_cpus(args.jobs),
         attempts: args.attempts.max(1),
         backoff: Duration::from_millis(500),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     let summary = runtime.block_on(async {
         let engine: Arc<dyn Engine> = Arc::new(Docker::connect().await?);
-        let reporter: Arc<dyn crate::push::Reporter> = if std::io::stderr().is_terminal() {
-            let bars = crate::draw::Bars::new();
-            bars.total(jobs.len());
-            Arc::new(bars)
-        } else {
-            Arc::new(crate::draw::Lines)
-        };
-        let interrupt = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
+        let reporter = crate::draw::progress(Some(jobs.len()));
         let summary =
-            crate::push::push(jobs, engine, api, scrubber, &options, reporter, interrupt).await;
+            crate::push::push(jobs, engine, api, scrubber, &options, reporter, ctrl_c()).await;
         Ok::<_, Error>(summary)
     })?;
     crate::draw::push_summary(&summary, out)?;
@@ -687,6 +665,45 @@ fn run_push(
         });
     }
     Ok(())
+}
+
+/// The runtime of the commands that talk to an engine or a registry.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Resolves on Ctrl-C or SIGTERM (a CI job cancelled): what stops a build
+/// or a push. A signal that cannot be watched never resolves.
+async fn ctrl_c() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+/// `--jobs`, by default the number of CPUs.
+fn jobs_or_cpus(given: Option<usize>) -> usize {
+    given.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// The registries without their sharing.
+fn plain(registries: &[Arc<crate::registry::Enabled>]) -> Vec<crate::registry::Enabled> {
+    registries.iter().map(|r| (**r).clone()).collect()
 }
 
 /// Writes `value` as JSON to `path`, atomically.
@@ -729,12 +746,10 @@ fn status_command(args: &crate::cli::PushArgs, out: &mut dyn Write) -> Result<()
     )?;
     let targets = select(&plan, &args.selection)?;
     let registries = registries(&manifest)?;
-    let plain: Vec<crate::registry::Enabled> = registries.iter().map(|r| (**r).clone()).collect();
+    let plain = plain(&registries);
     let scrubber = crate::registry::Scrubber::new(&plain);
     let api = crate::registry::Distribution::new(&plain);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     // "Extra" is judged against the whole matrix, not the selection.
     let whole = MatrixArgs {
         bentoml_version: args.matrix.bentoml_version.clone(),

@@ -3,13 +3,32 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Write;
-use std::sync::Mutex;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::build::{Event, Outcome, Reporter, Status, Summary};
+
+/// What draws builds and pushes.
+pub trait Progress: Reporter + crate::push::Reporter {}
+
+impl<T: Reporter + crate::push::Reporter> Progress for T {}
+
+/// Live bars when standard error is a terminal, timestamped lines otherwise;
+/// `total` sets the overall bar's length when known before the first event.
+#[must_use]
+pub fn progress(total: Option<usize>) -> Arc<dyn Progress> {
+    if !std::io::stderr().is_terminal() {
+        return Arc::new(Lines);
+    }
+    let bars = Bars::new();
+    if let Some(total) = total {
+        bars.total(total);
+    }
+    Arc::new(bars)
+}
 
 /// Plain lines on standard error, one per start and end of a build.
 pub struct Lines;
@@ -40,6 +59,7 @@ impl Reporter for Lines {
         let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
         let line = match event {
             Event::Begin { total } => format!("{total} targets"),
+            Event::Pulling { target, image } => format!("pulling {image} for {target}"),
             Event::Started { target } => format!("started {target}"),
             Event::Step { .. } => return,
             Event::Finished { outcome } => finished_line(outcome),
@@ -73,6 +93,25 @@ impl Bars {
         }
     }
 
+    /// The line of a running target, added when it has none yet.
+    fn spinner(&self, target: &str) -> ProgressBar {
+        self.running()
+            .entry(target.to_string())
+            .or_insert_with(|| {
+                let bar = self
+                    .multi
+                    .insert_before(&self.overall, ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(target.to_string());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            })
+            .clone()
+    }
+
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, ProgressBar>> {
         self.running
             .lock()
@@ -90,18 +129,10 @@ impl Reporter for Bars {
     fn event(&self, event: Event<'_>) {
         match event {
             Event::Begin { total } => self.overall.set_length(total as u64),
-            Event::Started { target } => {
-                let bar = self
-                    .multi
-                    .insert_before(&self.overall, ProgressBar::new_spinner());
-                bar.set_style(
-                    ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                bar.set_prefix(target.to_string());
-                bar.enable_steady_tick(Duration::from_millis(120));
-                self.running().insert(target.to_string(), bar);
+            Event::Pulling { target, image } => {
+                self.spinner(target).set_message(format!("pulling {image}"));
             }
+            Event::Started { target } => self.spinner(target).set_message(""),
             Event::Step {
                 target,
                 current,

@@ -78,9 +78,15 @@ impl Repository {
         let mut in_origin = false;
         for line in config.lines() {
             let line = line.trim();
-            if line.starts_with('[') {
-                let section: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-                in_origin = section == "[remote\"origin\"]";
+            if let Some(header) = line.strip_prefix('[') {
+                // `[remote "origin"]`: the section name is case-insensitive,
+                // the subsection not; `[remote.origin]` is the old spelling.
+                let header = header.split(']').next().unwrap_or_default();
+                let (section, subsection) = match header.split_once('"') {
+                    Some((section, rest)) => (section.trim(), rest.trim_end_matches('"')),
+                    None => header.split_once('.').unwrap_or((header, "")),
+                };
+                in_origin = section.eq_ignore_ascii_case("remote") && subsection == "origin";
                 continue;
             }
             if !in_origin {
@@ -89,12 +95,43 @@ impl Repository {
             if let Some((key, value)) = line.split_once('=')
                 && key.trim().eq_ignore_ascii_case("url")
             {
-                let value = value.trim().trim_matches('"');
-                return (!value.is_empty()).then(|| value.to_string());
+                let value = config_value(value);
+                return (!value.is_empty()).then_some(value);
             }
         }
         None
     }
+}
+
+/// A config value as git reads it: quotes removed, escapes applied, and a
+/// `#` or `;` outside quotes starting a comment.
+fn config_value(raw: &str) -> String {
+    let mut value = String::new();
+    // Trailing whitespace outside quotes is dropped, inside kept.
+    let mut kept = 0;
+    let mut quoted = false;
+    let mut chars = raw.trim_start().chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '#' | ';' if !quoted => break,
+            '\\' => {
+                value.push(match chars.next() {
+                    Some('n') => '\n',
+                    Some('t') => '\t',
+                    Some('b') => '\u{8}',
+                    Some(other) => other,
+                    None => break,
+                });
+            }
+            c => value.push(c),
+        }
+        if quoted || !value.ends_with(char::is_whitespace) {
+            kept = value.len();
+        }
+    }
+    value.truncate(kept);
+    value
 }
 
 /// A full object name (SHA-1 or SHA-256, in hex).
@@ -196,21 +233,73 @@ mod tests {
     #[test]
     fn agrees_with_git_on_this_checkout() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        if !root.join(".git").exists() {
+            return; // not built from a checkout
+        }
         let git = |args: &[&str]| {
             let output = std::process::Command::new("git")
-                .arg("-C")
+                // A checkout owned by someone else is still read.
+                .args(["-c", "safe.directory=*", "-C"])
                 .arg(root)
                 .args(args)
                 .output()
                 .ok()?;
-            let text = String::from_utf8(output.stdout).ok()?.trim().to_string();
-            (output.status.success() && !text.is_empty()).then_some(text)
+            Some((
+                output.status.success(),
+                String::from_utf8(output.stdout).unwrap().trim().to_string(),
+            ))
         };
-        let Some(expected) = git(&["rev-parse", "HEAD"]) else {
-            return; // not built from a checkout, or no git to compare with
+        let Some((true, expected)) = git(&["rev-parse", "HEAD"]) else {
+            // No git to compare with, or an unborn branch: not this checkout.
+            assert!(
+                git(&["--version"]).is_none() || revision(root).is_none(),
+                "git cannot read HEAD, but we did"
+            );
+            return;
         };
         assert_eq!(revision(&root.join("images")), Some(expected));
-        assert_eq!(origin(root), git(&["remote", "get-url", "origin"]));
+        let url = git(&["config", "--get", "remote.origin.url"])
+            .filter(|(ok, _)| *ok)
+            .map(|(_, url)| url);
+        assert_eq!(origin(root), url);
+    }
+
+    #[test]
+    fn config_values_are_read_as_git_reads_them() {
+        assert_eq!(config_value(" https://x/y.git # mirror"), "https://x/y.git");
+        assert_eq!(config_value("https://x/y.git;old"), "https://x/y.git");
+        assert_eq!(
+            config_value(r#""https://x/a#b.git" ; c"#),
+            "https://x/a#b.git"
+        );
+        assert_eq!(
+            config_value(r#""/path with space/ ""#),
+            "/path with space/ "
+        );
+        assert_eq!(config_value(r"C:\\repos\\x"), r"C:\repos\x");
+    }
+
+    #[test]
+    fn the_origin_section_is_found_however_it_is_spelt() {
+        for header in [
+            "[remote \"origin\"]",
+            "[Remote \"origin\"]",
+            "[remote.origin]",
+            "[remote  \"origin\"] # the canonical one",
+        ] {
+            let dir = checkout();
+            write(
+                &dir.path().join(".git/config"),
+                &format!(
+                    "[remote \"Origin\"]\n\turl = wrong\n{header}\n\turl = https://example.com/a.git # mirror\n"
+                ),
+            );
+            assert_eq!(
+                origin(dir.path()).as_deref(),
+                Some("https://example.com/a.git"),
+                "{header}"
+            );
+        }
     }
 
     #[test]

@@ -185,6 +185,13 @@ pub enum Event<'a> {
         /// Targets in the run.
         total: usize,
     },
+    /// A target waits for the image it is built FROM to be pulled.
+    Pulling {
+        /// `PACKAGE:TAG`.
+        target: &'a str,
+        /// The image pulled.
+        image: &'a str,
+    },
     /// A target's build started.
     Started {
         /// `PACKAGE:TAG`.
@@ -545,8 +552,21 @@ impl Job {
                 // Fetched first, so that the hash holds the ID the build
                 // will use: else the next run would see a new parent.
                 Ok(None) => {
-                    if let Err(e) = self.engine.pull(&target.from).await {
-                        return fail(format!("cannot pull `{}`: {e}", target.from));
+                    self.reporter.event(Event::Pulling {
+                        target: name,
+                        image: &target.from,
+                    });
+                    let pull =
+                        tokio::time::timeout(self.options.timeout, self.engine.pull(&target.from));
+                    match pull.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return fail(format!("cannot pull `{}`: {e}", target.from)),
+                        Err(_) => {
+                            return fail(format!(
+                                "pulling `{}` timed out after {:?}",
+                                target.from, self.options.timeout
+                            ));
+                        }
                     }
                     match self.engine.inspect(&target.from).await {
                         Ok(Some(image)) => image.id,
@@ -863,6 +883,41 @@ releases:
         assert_eq!(*engine.pulled.lock().unwrap(), ["debian:bookworm-slim"]);
         let again = repo.build(&engine, &repo.options()).await;
         assert_eq!(again.count(&Status::UpToDate), 12, "{:?}", statuses(&again));
+        assert!(engine.take_built().is_empty());
+    }
+
+    /// A pull that hangs is bounded by the build timeout.
+    #[tokio::test]
+    async fn a_pull_past_the_timeout_fails_its_targets() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake {
+            pull_delay: Duration::from_secs(600),
+            ..Fake::default()
+        });
+        engine.remote.lock().unwrap().insert(
+            "debian:bookworm-slim".into(),
+            crate::engine::Image::default(),
+        );
+        let options = Options {
+            timeout: Duration::from_millis(50),
+            ..repo.options()
+        };
+        let summary = tokio::time::timeout(Duration::from_secs(30), repo.build(&engine, &options))
+            .await
+            .expect("the pull was cut off");
+        let failed: Vec<&str> = summary
+            .targets
+            .iter()
+            .filter(|o| o.status == Status::Failed)
+            .filter_map(|o| o.reason.as_deref())
+            .collect();
+        assert!(!failed.is_empty(), "{:?}", statuses(&summary));
+        for reason in failed {
+            assert_eq!(
+                reason,
+                "pulling `debian:bookworm-slim` timed out after 50ms"
+            );
+        }
         assert!(engine.take_built().is_empty());
     }
 

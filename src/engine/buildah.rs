@@ -16,8 +16,8 @@ use super::{BoxFuture, BuildRequest, Engine, Error, Image, Progress, RunOutput, 
 pub struct Buildah {
     program: String,
     global: Vec<String>,
-    /// Working containers of runs not finished: what `clean_up` removes.
-    live: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Runs in working containers, removed however they end.
+    runs: super::Runs,
 }
 
 impl Buildah {
@@ -36,7 +36,7 @@ impl Buildah {
             global: driver
                 .map(|d| vec!["--storage-driver".to_string(), d])
                 .unwrap_or_default(),
-            live: std::sync::Arc::default(),
+            runs: super::Runs::default(),
         };
         let output = Command::new(&engine.program)
             .args(&engine.global)
@@ -61,7 +61,9 @@ impl Buildah {
             .args(&self.global)
             .args(args)
             .stdin(Stdio::null())
-            // A run cut off (timeout, Ctrl-C) stops buildah with it.
+            // Cut off (Ctrl-C), a query stops with the run. Commands that
+            // run containers go through `run_in` and builds: they stop
+            // buildah more gently.
             .kill_on_drop(true)
             .output()
             .await
@@ -168,11 +170,11 @@ impl Engine for Buildah {
                 .arg(request.context.root())
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
+                .stderr(Stdio::piped());
             let mut child = command
                 .spawn()
                 .map_err(|e| Error::Other(format!("cannot run {}: {e}", self.program)))?;
+            let mut running = TerminateOnDrop(child.id());
             let stdout = BufReader::new(child.stdout.take().expect("piped")).split(b'\n');
             let stderr = BufReader::new(child.stderr.take().expect("piped")).split(b'\n');
             let mut lines = std::pin::pin!(futures_util::stream::select(
@@ -187,10 +189,10 @@ impl Engine for Buildah {
                 last.clone_from(&line);
                 progress(Progress::Line(line));
             }
-            let status = child
-                .wait()
-                .await
-                .map_err(|e| Error::Other(format!("buildah: {e}")))?;
+            let status = child.wait().await;
+            // Reaped: its PID may be anyone's now.
+            running.0 = None;
+            let status = status.map_err(|e| Error::Other(format!("buildah: {e}")))?;
             if !status.success() {
                 return Err(Error::Build(if last.is_empty() {
                     format!("buildah exited with {status}")
@@ -225,48 +227,111 @@ impl Engine for Buildah {
         image: &'a str,
         command: &'a [String],
     ) -> BoxFuture<'a, Result<RunOutput, Error>> {
-        Box::pin(async move {
-            let from = self.output(&["from", "--pull=never", image]).await?;
-            if !from.status.success() {
-                return Err(Error::Other(
+        let engine = self.clone();
+        let image = image.to_string();
+        let command = command.to_vec();
+        Box::pin(self.runs.run(move |cut_off| async move {
+            let name = super::container_name();
+            let from = engine
+                .output(&["from", "--pull=never", "--name", &name, &image])
+                .await;
+            let result = match from {
+                Ok(from) if from.status.success() => engine.run_in(&name, &command, &cut_off).await,
+                Ok(from) => Err(Error::Other(
                     String::from_utf8_lossy(&from.stderr).trim().to_string(),
-                ));
-            }
-            let container = String::from_utf8_lossy(&from.stdout).trim().to_string();
-            self.live
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(container.clone());
-            let mut args = vec!["run", "--network", "none", container.as_str(), "--"];
-            args.extend(command.iter().map(String::as_str));
-            let result = self.output(&args).await;
-            let _ = self.output(&["rm", &container]).await;
-            self.live
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&container);
-            let output = result?;
-            let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&output.stderr));
-            Ok(RunOutput {
-                code: i64::from(output.status.code().unwrap_or(-1)),
-                output: text,
-            })
-        })
+                )),
+                Err(e) => Err(e),
+            };
+            let _ = engine.output(&["rm", &name]).await;
+            result
+        }))
     }
 
     fn clean_up(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            let containers: Vec<String> = self
-                .live
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .drain()
-                .collect();
-            for container in containers {
-                let _ = self.output(&["rm", &container]).await;
-            }
+        Box::pin(self.runs.finish())
+    }
+}
+
+impl Buildah {
+    /// `buildah run` in the working container `name`, until it ends or is
+    /// cut off: then buildah is asked to stop (SIGTERM) and waited for, as
+    /// SIGKILL would leave the OCI runtime's container running without it.
+    async fn run_in(
+        &self,
+        name: &str,
+        command: &[String],
+        cut_off: &tokio_util::sync::CancellationToken,
+    ) -> Result<RunOutput, Error> {
+        let mut child = Command::new(&self.program)
+            .args(&self.global)
+            .args(["run", "--network", "none", name, "--"])
+            .args(command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Other(format!("cannot run {}: {e}", self.program)))?;
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let ended = tokio::select! {
+            ended = async {
+                let (out, err, status) = tokio::join!(read_all(stdout), read_all(stderr), child.wait());
+                (out, err, status)
+            } => Some(ended),
+            () = cut_off.cancelled() => None,
+        };
+        let Some((mut output, err, status)) = ended else {
+            stop(&mut child).await;
+            return Err(Error::Other("cut off".into()));
+        };
+        let status = status.map_err(|e| Error::Other(format!("buildah: {e}")))?;
+        output.push_str(&err);
+        Ok(RunOutput {
+            code: i64::from(status.code().unwrap_or(-1)),
+            output,
         })
+    }
+}
+
+/// Everything a child writes on one pipe, as text.
+async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut bytes = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut bytes).await;
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// How long buildah gets to stop its container after SIGTERM.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Asks buildah to stop (SIGTERM) and waits for it; kills it only when it
+/// does not stop within [`STOP_GRACE`].
+async fn stop(child: &mut tokio::process::Child) {
+    terminate(child.id());
+    if tokio::time::timeout(STOP_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}
+
+/// Sends SIGTERM to `pid` (a child not yet reaped), if any.
+fn terminate(pid: Option<u32>) {
+    if let Some(pid) = pid
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+}
+
+/// Sends SIGTERM to a buildah child when dropped before it was reaped (a
+/// build cut off): SIGKILL would strand the containers of its `RUN` steps.
+struct TerminateOnDrop(Option<u32>);
+
+impl Drop for TerminateOnDrop {
+    fn drop(&mut self) {
+        terminate(self.0);
     }
 }
 

@@ -16,8 +16,8 @@ use super::{BoxFuture, BuildRequest, Engine, Error, Image, Progress, RunOutput, 
 #[derive(Debug, Clone)]
 pub struct Docker {
     client: Client,
-    /// Containers of runs not finished: what `clean_up` removes.
-    live: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Runs in containers, removed however they end.
+    runs: super::Runs,
 }
 
 impl Docker {
@@ -35,7 +35,7 @@ impl Docker {
         client.ping().await.map_err(unavailable)?;
         Ok(Self {
             client,
-            live: std::sync::Arc::default(),
+            runs: super::Runs::default(),
         })
     }
 }
@@ -211,94 +211,71 @@ impl Engine for Docker {
         image: &'a str,
         command: &'a [String],
     ) -> BoxFuture<'a, Result<RunOutput, Error>> {
-        Box::pin(async move {
-            let config = bollard::models::ContainerCreateBody {
-                image: Some(image.to_string()),
-                cmd: Some(command.to_vec()),
-                entrypoint: Some(Vec::new()),
-                network_disabled: Some(true),
-                host_config: Some(bollard::models::HostConfig {
-                    network_mode: Some("none".into()),
-                    ..Default::default()
-                }),
+        let client = self.client.clone();
+        let config = bollard::models::ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(command.to_vec()),
+            entrypoint: Some(Vec::new()),
+            network_disabled: Some(true),
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Box::pin(self.runs.run(move |cut_off| async move {
+            // Named here, so that it can be removed by name whatever
+            // became of the create request.
+            let name = super::container_name();
+            let options = CreateContainerOptions {
+                name: Some(name.clone()),
                 ..Default::default()
             };
-            let created = self
-                .client
-                .create_container(None::<CreateContainerOptions>, config)
-                .await
-                .map_err(|e| other(&e))?;
-            let id = created.id;
-            self.live
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(id.clone());
-            let result = async {
-                self.client
-                    .start_container(&id, None::<StartContainerOptions>)
-                    .await
-                    .map_err(|e| other(&e))?;
-                let mut code = 0;
-                let mut wait = self
-                    .client
-                    .wait_container(&id, None::<WaitContainerOptions>);
-                while let Some(status) = wait.next().await {
-                    match status {
-                        Ok(status) => code = status.status_code,
-                        Err(bollard::errors::Error::DockerContainerWaitError {
-                            code: c, ..
-                        }) => {
-                            code = c;
-                        }
-                        Err(e) => return Err(other(&e)),
-                    }
-                }
-                let mut output = String::new();
-                let options = LogsOptions {
-                    stdout: true,
-                    stderr: true,
-                    ..Default::default()
-                };
-                let mut logs = self.client.logs(&id, Some(options));
-                while let Some(chunk) = logs.next().await {
-                    output.push_str(&chunk.map_err(|e| other(&e))?.to_string());
-                }
-                Ok(RunOutput { code, output })
-            }
-            .await;
-            let _ = self
-                .client
-                .remove_container(
-                    &id,
-                    Some(RemoveContainerOptions {
-                        force: true,
-                        ..Default::default()
-                    }),
-                )
-                .await;
-            self.live
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&id);
+            let result = match client.create_container(Some(options), config).await {
+                Ok(_) => tokio::select! {
+                    result = run_container(&client, &name) => result,
+                    () = cut_off.cancelled() => Err(Error::Other("cut off".into())),
+                },
+                Err(e) => Err(other(&e)),
+            };
+            let options = RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            };
+            let _ = client.remove_container(&name, Some(options)).await;
             result
-        })
+        }))
     }
 
     fn clean_up(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            let ids: Vec<String> = self
-                .live
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .drain()
-                .collect();
-            for id in ids {
-                let options = RemoveContainerOptions {
-                    force: true,
-                    ..Default::default()
-                };
-                let _ = self.client.remove_container(&id, Some(options)).await;
-            }
-        })
+        Box::pin(self.runs.finish())
     }
+}
+
+/// Starts a created container, waits for it to exit and reads its output.
+async fn run_container(client: &bollard::Docker, name: &str) -> Result<RunOutput, Error> {
+    client
+        .start_container(name, None::<StartContainerOptions>)
+        .await
+        .map_err(|e| other(&e))?;
+    let mut code = 0;
+    let mut wait = client.wait_container(name, None::<WaitContainerOptions>);
+    while let Some(status) = wait.next().await {
+        match status {
+            Ok(status) => code = status.status_code,
+            Err(bollard::errors::Error::DockerContainerWaitError { code: c, .. }) => code = c,
+            Err(e) => return Err(other(&e)),
+        }
+    }
+    let mut output = String::new();
+    let options = LogsOptions {
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let mut logs = client.logs(name, Some(options));
+    while let Some(chunk) = logs.next().await {
+        output.push_str(&chunk.map_err(|e| other(&e))?.to_string());
+    }
+    Ok(RunOutput { code, output })
 }

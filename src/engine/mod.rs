@@ -42,6 +42,50 @@ pub struct Image {
     pub repo_digests: Vec<String>,
 }
 
+/// Runs in throwaway containers, each a task of its own, so that a caller
+/// that stops waiting (a timeout, Ctrl-C) does not strand a container: the
+/// task sees the cut-off, stops its container and removes it, however far
+/// it had got (a create the engine completes after the cut-off included).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Runs {
+    tasks: tokio_util::task::TaskTracker,
+}
+
+impl Runs {
+    /// Runs `body` to its end in a task; it is told through its token when
+    /// the caller was cut off.
+    pub(crate) async fn run<Body, Fut>(&self, body: Body) -> Result<RunOutput, Error>
+    where
+        Body: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
+        Fut: Future<Output = Result<RunOutput, Error>> + Send + 'static,
+    {
+        let token = tokio_util::sync::CancellationToken::new();
+        // Dropped with the caller's future: that is the cut-off.
+        let _cut_off = token.clone().drop_guard();
+        self.tasks
+            .spawn(body(token))
+            .await
+            .map_err(|e| Error::Other(format!("the run failed: {e}")))?
+    }
+
+    /// Waits for every run, those cut off included, to have removed its container.
+    pub(crate) async fn finish(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.tasks.reopen();
+    }
+}
+
+/// A container name no other run, of this process or another, uses.
+pub(crate) fn container_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("bentoml-docker-run-{}-{nanos:09}-{n}", std::process::id())
+}
+
 /// What a build reports while it runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Progress {
@@ -212,8 +256,9 @@ pub trait Engine: Send + Sync {
         command: &'a [String],
     ) -> BoxFuture<'a, Result<RunOutput, Error>>;
 
-    /// Removes the containers of runs that were cut off (a timeout, Ctrl-C):
-    /// a dropped run cannot wait for its container to go.
+    /// Waits until the containers of runs that were cut off (a timeout,
+    /// Ctrl-C) are gone: each run removes its own at once, and this waits
+    /// for those removals before the program ends.
     fn clean_up(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
@@ -311,6 +356,8 @@ pub mod fake {
         pub pulled: Mutex<Vec<String>>,
         /// How long each build takes.
         pub delay: Duration,
+        /// How long each pull takes.
+        pub pull_delay: Duration,
         /// How long each command run in an image takes.
         pub run_delay: Duration,
         pub running: AtomicUsize,
@@ -366,7 +413,10 @@ pub mod fake {
         }
 
         fn pull<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-            Box::pin(async move { self.fetch(reference) })
+            Box::pin(async move {
+                tokio::time::sleep(self.pull_delay).await;
+                self.fetch(reference)
+            })
         }
 
         fn build<'a>(
@@ -464,5 +514,62 @@ pub mod fake {
                 })
             })
         }
+    }
+
+    /// A run cut off stops at once, yet still cleans up after itself, even
+    /// from a step it cannot leave (a create the engine completes anyway);
+    /// `finish` returns only when it has.
+    #[tokio::test]
+    async fn a_run_cut_off_cleans_up_and_finish_waits_for_it() {
+        let runs = super::Runs::default();
+        let steps = std::sync::Arc::new(Mutex::new(Vec::new()));
+        for (name, create) in [("late", 200), ("running", 0)] {
+            let log = std::sync::Arc::clone(&steps);
+            let run = runs.run(move |cut_off| async move {
+                // Not cancellable: the engine finishes it anyway.
+                tokio::time::sleep(Duration::from_millis(create)).await;
+                log.lock().unwrap().push(format!("{name} created"));
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(600)) => {}
+                    () = cut_off.cancelled() => {}
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                log.lock().unwrap().push(format!("{name} removed"));
+                Ok(RunOutput {
+                    code: 0,
+                    output: String::new(),
+                })
+            });
+            let cut = tokio::time::timeout(Duration::from_millis(20), run).await;
+            assert!(cut.is_err(), "cut off");
+        }
+        runs.finish().await;
+        let mut steps = steps.lock().unwrap().clone();
+        steps.sort();
+        assert_eq!(
+            steps,
+            [
+                "late created",
+                "late removed",
+                "running created",
+                "running removed"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_run_that_ends_returns_its_output() {
+        let runs = super::Runs::default();
+        let output = runs
+            .run(|_| async {
+                Ok(RunOutput {
+                    code: 3,
+                    output: "done\n".into(),
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(output.code, 3);
+        assert_eq!(output.output, "done\n");
     }
 }

@@ -225,13 +225,9 @@ fn docker_builds_when_dockerignore_excludes_the_dockerfiles() {
     cleanup(package);
 }
 
-/// A test past its timeout is cut off, and its container does not outlive
-/// the run.
-#[test]
-#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
-fn docker_a_test_past_its_timeout_leaves_no_container_behind() {
-    let package = "bdtest-hang";
-    cleanup(package);
+/// The build fixture with one Python version, one test that hangs
+/// (`sleep SECONDS`) and a base template without `RUN`.
+fn hanging_test(package: &str, seconds: u32) -> Test {
     let manifest = std::fs::read_to_string(crate::test::fixtures().join("build/manifest.yml"))
         .unwrap()
         .replace("  app:\n", &format!("  {package}:\n"))
@@ -242,20 +238,87 @@ fn docker_a_test_past_its_timeout_leaves_no_container_behind() {
     let start = manifest.find("tests:").unwrap();
     let end = manifest.find("release_spec:").unwrap();
     let manifest = format!(
-        "{}tests:\n  base:\n    - sleep 600\n\n{}",
+        "{}tests:\n  base:\n    - exec sleep {seconds}\n\n{}",
         &manifest[..start],
         &manifest[end..]
     );
-    let test = Test::fixture("build")
-        .manifest(&manifest)
-        .file(
-            "templates/debian/base.Dockerfile.j2",
-            "FROM {{ metadata.base_image }}\nCOPY tools/hello.py /hello.py\n",
-        )
-        .args(&[
+    Test::fixture("build").manifest(&manifest).file(
+        "templates/debian/base.Dockerfile.j2",
+        "FROM {{ metadata.base_image }}\nCOPY tools/hello.py /hello.py\n",
+    )
+}
+
+/// The one target failed because its test ran past the timeout, and its log says so.
+fn assert_test_timed_out(test: &Test, image: &str, stderr: &str) {
+    let report: serde_json::Value = serde_json::from_str(&test.read("report.json")).unwrap();
+    let targets = report["targets"].as_array().unwrap();
+    let failed: Vec<&serde_json::Value> =
+        targets.iter().filter(|t| t["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{stderr}");
+    assert_eq!(failed[0]["target"], image, "{stderr}");
+    let reason = failed[0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("timed out after 20s"), "{reason}");
+    let log =
+        std::fs::read_to_string(test.path().join(failed[0]["log"].as_str().unwrap())).unwrap();
+    assert!(log.contains("sleep"), "the test ran: {log}");
+}
+
+/// Processes whose command line is exactly `sleep SECONDS`, on this host
+/// (a container's processes included).
+fn sleeping(seconds: u32) -> Vec<String> {
+    let wanted = format!("sleep\0{seconds}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes())
+        })
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A test past its timeout is cut off, and its container does not outlive
+/// the run.
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_a_test_past_its_timeout_leaves_no_container_behind() {
+    let package = "bdtest-hang";
+    cleanup(package);
+    let test = hanging_test(package, 601).args(&[
+        "build",
+        "--network",
+        "host",
+        "--test",
+        "-r",
+        "base",
+        "-t",
+        "20",
+        "--report",
+        "report.json",
+    ]);
+    let output = test.failure(1);
+    let image = format!("{package}:base-python3.11-bookworm");
+    assert_test_timed_out(&test, &image, &output.stderr);
+    let containers = docker(&["ps", "-a", "-q", "--filter", &format!("ancestor={image}")]);
+    assert!(containers.is_empty(), "left behind: {containers}");
+    assert_eq!(sleeping(601), Vec::<String>::new(), "still running");
+    cleanup(package);
+}
+
+/// The same with buildah, in its default (OCI runtime) isolation: the test's
+/// process must not outlive buildah either.
+#[test]
+#[ignore = "needs buildah with debian:bookworm-slim in its vfs store; .ci/run sets it up"]
+fn docker_buildah_a_test_past_its_timeout_leaves_nothing_running() {
+    let package = "bdtest-buildah-hang";
+    let test = hanging_test(package, 602);
+    let output = Command::new(crate::test::BIN)
+        .args([
             "build",
-            "--network",
-            "host",
+            "--engine",
+            "buildah",
+            "--storage-driver",
+            "vfs",
             "--test",
             "-r",
             "base",
@@ -263,18 +326,31 @@ fn docker_a_test_past_its_timeout_leaves_no_container_behind() {
             "20",
             "--report",
             "report.json",
-        ]);
-    let output = test.failure(1);
+        ])
+        .current_dir(test.path())
+        .env_remove("BUILDAH_ISOLATION")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
     let image = format!("{package}:base-python3.11-bookworm");
-    assert_eq!(
-        statuses(&report(&test), "failed"),
-        [image.as_str()],
-        "{}",
-        output.stderr
-    );
-    let containers = docker(&["ps", "-a", "-q", "--filter", &format!("ancestor={image}")]);
-    assert!(containers.is_empty(), "left behind: {containers}");
-    cleanup(package);
+    assert_test_timed_out(&test, &image, &stderr);
+    assert_eq!(sleeping(602), Vec::<String>::new(), "still running");
+    let containers = Command::new("buildah")
+        .args([
+            "--storage-driver",
+            "vfs",
+            "containers",
+            "--format",
+            "{{.ContainerName}} {{.ImageName}}",
+        ])
+        .output()
+        .unwrap();
+    let containers = String::from_utf8_lossy(&containers.stdout);
+    assert!(!containers.contains(package), "left behind: {containers}");
+    let _ = Command::new("buildah")
+        .args(["--storage-driver", "vfs", "rmi", "-f", &image])
+        .output();
 }
 
 fn report_of(test: &Test) -> Vec<(String, String)> {
@@ -404,7 +480,18 @@ fn docker_buildah_engine_builds_the_same_fixture() {
 #[test]
 #[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
 fn docker_ctrl_c_cancels_running_builds_and_tags_nothing() {
-    let package = "bdtest-interrupt";
+    cancels_running_builds("bdtest-interrupt", "-INT");
+}
+
+/// SIGTERM (a CI job cancelled) stops a run as Ctrl-C does.
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_sigterm_cancels_running_builds_and_tags_nothing() {
+    cancels_running_builds("bdtest-terminate", "-TERM");
+}
+
+/// `signal` sent while two builds run cancels them and tags nothing.
+fn cancels_running_builds(package: &str, signal: &str) {
     cleanup(package);
     let test = fixture(package).file(
         "templates/debian/base.Dockerfile.j2",
@@ -427,7 +514,7 @@ fn docker_ctrl_c_cancels_running_builds_and_tags_nothing() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     let interrupted = std::time::Instant::now();
     Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     let output = child.wait_with_output().unwrap();
