@@ -76,18 +76,23 @@ impl Repository {
     fn origin(&self) -> Option<String> {
         let config = fs::read_to_string(self.common_dir.join("config")).ok()?;
         let mut in_origin = false;
+        // As `git config --get`: the last one set wins.
+        let mut url = None;
         for line in config.lines() {
-            let line = line.trim();
+            let mut line = line.trim();
             if let Some(header) = line.strip_prefix('[') {
                 // `[remote "origin"]`: the section name is case-insensitive,
-                // the subsection not; `[remote.origin]` is the old spelling.
-                let header = header.split(']').next().unwrap_or_default();
-                let (section, subsection) = match header.split_once('"') {
-                    Some((section, rest)) => (section.trim(), rest.trim_end_matches('"')),
-                    None => header.split_once('.').unwrap_or((header, "")),
+                // the subsection not; in the old spelling `[remote.origin]`
+                // both are. A key may follow on the same line.
+                let (header, rest) = header.split_once(']').unwrap_or((header, ""));
+                in_origin = match header.split_once('"') {
+                    Some((section, subsection)) => {
+                        section.trim().eq_ignore_ascii_case("remote")
+                            && subsection.trim_end_matches('"') == "origin"
+                    }
+                    None => header.eq_ignore_ascii_case("remote.origin"),
                 };
-                in_origin = section.eq_ignore_ascii_case("remote") && subsection == "origin";
-                continue;
+                line = rest.trim();
             }
             if !in_origin {
                 continue;
@@ -95,11 +100,10 @@ impl Repository {
             if let Some((key, value)) = line.split_once('=')
                 && key.trim().eq_ignore_ascii_case("url")
             {
-                let value = config_value(value);
-                return (!value.is_empty()).then_some(value);
+                url = Some(config_value(value)).filter(|v| !v.is_empty());
             }
         }
-        None
+        url
     }
 }
 
@@ -126,7 +130,8 @@ fn config_value(raw: &str) -> String {
             }
             c => value.push(c),
         }
-        if quoted || !value.ends_with(char::is_whitespace) {
+        // An escaped character (`\t`) is kept even at the end.
+        if quoted || c == '\\' || !value.ends_with(char::is_whitespace) {
             kept = value.len();
         }
     }
@@ -277,6 +282,7 @@ mod tests {
             "/path with space/ "
         );
         assert_eq!(config_value(r"C:\\repos\\x"), r"C:\repos\x");
+        assert_eq!(config_value(r"tab\t  "), "tab\t");
     }
 
     #[test]
@@ -286,6 +292,7 @@ mod tests {
             "[Remote \"origin\"]",
             "[remote.origin]",
             "[remote  \"origin\"] # the canonical one",
+            "[remote.Origin]",
         ] {
             let dir = checkout();
             write(
@@ -300,6 +307,27 @@ mod tests {
                 "{header}"
             );
         }
+    }
+
+    #[test]
+    fn the_last_url_wins_and_may_share_the_header_line() {
+        let dir = checkout();
+        write(
+            &dir.path().join(".git/config"),
+            "[remote \"origin\"] url = https://example.com/first.git\n[core]\n\tbare = false\n[remote \"origin\"]\n\turl = \"https://example.com/last\\t\"\n",
+        );
+        assert_eq!(
+            origin(dir.path()).as_deref(),
+            Some("https://example.com/last\t")
+        );
+        write(
+            &dir.path().join(".git/config"),
+            "[remote \"origin\"] url = https://example.com/only.git\n",
+        );
+        assert_eq!(
+            origin(dir.path()).as_deref(),
+            Some("https://example.com/only.git")
+        );
     }
 
     #[test]

@@ -219,6 +219,9 @@ pub trait Reporter: Send + Sync {
     fn event(&self, event: Event<'_>);
 }
 
+/// How long the end of a run waits for cut-off tests and builds to be gone.
+const CLEAN_UP_LIMIT: Duration = Duration::from_secs(60);
+
 /// Labels every image gets, beside the inputs hash.
 fn labels(plan: &Plan, target: &Target, options: &Options) -> Vec<(String, String)> {
     let mut labels = vec![
@@ -400,7 +403,9 @@ pub async fn build(
             }
         }
     }
-    engine.clean_up().await;
+    // Bounded: a container the engine will not remove must not hold the
+    // run (the engine's own stop grace is 10 s).
+    let _ = tokio::time::timeout(CLEAN_UP_LIMIT, engine.clean_up()).await;
     let reason = stop_reason.unwrap_or("not started");
     let targets: Vec<Outcome> = outcomes
         .into_iter()

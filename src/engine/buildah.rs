@@ -174,9 +174,15 @@ impl Engine for Buildah {
             let mut child = command
                 .spawn()
                 .map_err(|e| Error::Other(format!("cannot run {}: {e}", self.program)))?;
-            let mut running = TerminateOnDrop(child.id());
-            let stdout = BufReader::new(child.stdout.take().expect("piped")).split(b'\n');
-            let stderr = BufReader::new(child.stderr.take().expect("piped")).split(b'\n');
+            let stdout = child.stdout.take().expect("piped");
+            let stderr = child.stderr.take().expect("piped");
+            // Dropped (a timeout, Ctrl-C), it stops buildah in a task of its own.
+            let mut running = StopOnDrop {
+                child: Some(child),
+                runs: self.runs.clone(),
+            };
+            let stdout = BufReader::new(stdout).split(b'\n');
+            let stderr = BufReader::new(stderr).split(b'\n');
             let mut lines = std::pin::pin!(futures_util::stream::select(
                 tokio_stream_lines(stdout),
                 tokio_stream_lines(stderr),
@@ -189,9 +195,7 @@ impl Engine for Buildah {
                 last.clone_from(&line);
                 progress(Progress::Line(line));
             }
-            let status = child.wait().await;
-            // Reaped: its PID may be anyone's now.
-            running.0 = None;
+            let status = running.wait().await;
             let status = status.map_err(|e| Error::Other(format!("buildah: {e}")))?;
             if !status.success() {
                 return Err(Error::Build(if last.is_empty() {
@@ -236,6 +240,7 @@ impl Engine for Buildah {
                 .output(&["from", "--pull=never", "--name", &name, &image])
                 .await;
             let result = match from {
+                Ok(_) if cut_off.is_cancelled() => Err(Error::Other("cut off".into())),
                 Ok(from) if from.status.success() => engine.run_in(&name, &command, &cut_off).await,
                 Ok(from) => Err(Error::Other(
                     String::from_utf8_lossy(&from.stderr).trim().to_string(),
@@ -271,21 +276,24 @@ impl Buildah {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| Error::Other(format!("cannot run {}: {e}", self.program)))?;
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
-        let ended = tokio::select! {
-            ended = async {
-                let (out, err, status) = tokio::join!(read_all(stdout), read_all(stderr), child.wait());
-                (out, err, status)
-            } => Some(ended),
+        // Read in tasks of their own, so that the pipes stay open while
+        // buildah stops: a write to a closed pipe could kill it first.
+        let stdout = tokio::spawn(read_all(child.stdout.take().expect("piped")));
+        let stderr = tokio::spawn(read_all(child.stderr.take().expect("piped")));
+        let status = tokio::select! {
+            biased;
             () = cut_off.cancelled() => None,
+            status = child.wait() => Some(status),
         };
-        let Some((mut output, err, status)) = ended else {
+        let Some(status) = status else {
             stop(&mut child).await;
+            stdout.abort();
+            stderr.abort();
             return Err(Error::Other("cut off".into()));
         };
         let status = status.map_err(|e| Error::Other(format!("buildah: {e}")))?;
-        output.push_str(&err);
+        let mut output = stdout.await.unwrap_or_default();
+        output.push_str(&stderr.await.unwrap_or_default());
         Ok(RunOutput {
             code: i64::from(status.code().unwrap_or(-1)),
             output,
@@ -325,13 +333,31 @@ fn terminate(pid: Option<u32>) {
     }
 }
 
-/// Sends SIGTERM to a buildah child when dropped before it was reaped (a
-/// build cut off): SIGKILL would strand the containers of its `RUN` steps.
-struct TerminateOnDrop(Option<u32>);
+/// A buildah child that, dropped before it ended (a build cut off), is
+/// stopped by [`stop`] in a task of its own, which `clean_up` waits for:
+/// SIGKILL would strand the containers of its `RUN` steps.
+struct StopOnDrop {
+    child: Option<tokio::process::Child>,
+    runs: super::Runs,
+}
 
-impl Drop for TerminateOnDrop {
+impl StopOnDrop {
+    /// Waits for the child to end; it is then not stopped on drop.
+    async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        let Some(child) = self.child.as_mut() else {
+            return Err(std::io::Error::other("already waited for"));
+        };
+        let status = child.wait().await;
+        self.child = None;
+        status
+    }
+}
+
+impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        terminate(self.0);
+        if let Some(mut child) = self.child.take() {
+            self.runs.spawn(async move { stop(&mut child).await });
+        }
     }
 }
 

@@ -233,8 +233,9 @@ impl Engine for Docker {
             };
             let result = match client.create_container(Some(options), config).await {
                 Ok(_) => tokio::select! {
-                    result = run_container(&client, &name) => result,
+                    biased;
                     () = cut_off.cancelled() => Err(Error::Other("cut off".into())),
+                    result = run_container(&client, &name) => result,
                 },
                 Err(e) => Err(other(&e)),
             };

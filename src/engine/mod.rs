@@ -68,6 +68,14 @@ impl Runs {
             .map_err(|e| Error::Other(format!("the run failed: {e}")))?
     }
 
+    /// Runs `work` (a clean-up) to its end in a task `finish` waits for;
+    /// outside a runtime (the program ending) there is nothing to run it on.
+    pub(crate) fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.tasks.spawn_on(work, &runtime);
+        }
+    }
+
     /// Waits for every run, those cut off included, to have removed its container.
     pub(crate) async fn finish(&self) {
         self.tasks.close();
@@ -543,7 +551,18 @@ pub mod fake {
             let cut = tokio::time::timeout(Duration::from_millis(20), run).await;
             assert!(cut.is_err(), "cut off");
         }
-        runs.finish().await;
+        // Removed at the cut-off, not when the run finishes.
+        let removed = async {
+            while !steps.lock().unwrap().iter().any(|s| s == "running removed") {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), removed)
+            .await
+            .expect("a run cut off removes its container without waiting for finish");
+        tokio::time::timeout(Duration::from_secs(30), runs.finish())
+            .await
+            .expect("finish returns once every run is done");
         let mut steps = steps.lock().unwrap().clone();
         steps.sort();
         assert_eq!(

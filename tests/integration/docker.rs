@@ -260,7 +260,23 @@ fn assert_test_timed_out(test: &Test, image: &str, stderr: &str) {
     assert!(reason.contains("timed out after 20s"), "{reason}");
     let log =
         std::fs::read_to_string(test.path().join(failed[0]["log"].as_str().unwrap())).unwrap();
-    assert!(log.contains("sleep"), "the test ran: {log}");
+    assert!(log.contains("$ exec sleep"), "the test is logged: {log}");
+}
+
+/// Runs `command` to its end, noting whether a `sleep SECONDS` process
+/// (the hanging test) ever ran meanwhile.
+fn run_seeing_sleep(command: &mut Command, seconds: u32) -> (std::process::Output, bool) {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = false;
+    while !seen && child.try_wait().unwrap().is_none() {
+        seen = !sleeping(seconds).is_empty();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    (child.wait_with_output().unwrap(), seen)
 }
 
 /// Processes whose command line is exactly `sleep SECONDS`, on this host
@@ -284,21 +300,29 @@ fn sleeping(seconds: u32) -> Vec<String> {
 fn docker_a_test_past_its_timeout_leaves_no_container_behind() {
     let package = "bdtest-hang";
     cleanup(package);
-    let test = hanging_test(package, 601).args(&[
-        "build",
-        "--network",
-        "host",
-        "--test",
-        "-r",
-        "base",
-        "-t",
-        "20",
-        "--report",
-        "report.json",
-    ]);
-    let output = test.failure(1);
+    let test = hanging_test(package, 601);
+    let (output, seen) = run_seeing_sleep(
+        Command::new(crate::test::BIN)
+            .args([
+                "build",
+                "--network",
+                "host",
+                "--test",
+                "-r",
+                "base",
+                "-t",
+                "20",
+                "--report",
+                "report.json",
+            ])
+            .current_dir(test.path()),
+        601,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(seen, "the test never ran: {stderr}");
     let image = format!("{package}:base-python3.11-bookworm");
-    assert_test_timed_out(&test, &image, &output.stderr);
+    assert_test_timed_out(&test, &image, &stderr);
     let containers = docker(&["ps", "-a", "-q", "--filter", &format!("ancestor={image}")]);
     assert!(containers.is_empty(), "left behind: {containers}");
     assert_eq!(sleeping(601), Vec::<String>::new(), "still running");
@@ -312,27 +336,29 @@ fn docker_a_test_past_its_timeout_leaves_no_container_behind() {
 fn docker_buildah_a_test_past_its_timeout_leaves_nothing_running() {
     let package = "bdtest-buildah-hang";
     let test = hanging_test(package, 602);
-    let output = Command::new(crate::test::BIN)
-        .args([
-            "build",
-            "--engine",
-            "buildah",
-            "--storage-driver",
-            "vfs",
-            "--test",
-            "-r",
-            "base",
-            "-t",
-            "20",
-            "--report",
-            "report.json",
-        ])
-        .current_dir(test.path())
-        .env_remove("BUILDAH_ISOLATION")
-        .output()
-        .unwrap();
+    let (output, seen) = run_seeing_sleep(
+        Command::new(crate::test::BIN)
+            .args([
+                "build",
+                "--engine",
+                "buildah",
+                "--storage-driver",
+                "vfs",
+                "--test",
+                "-r",
+                "base",
+                "-t",
+                "20",
+                "--report",
+                "report.json",
+            ])
+            .current_dir(test.path())
+            .env_remove("BUILDAH_ISOLATION"),
+        602,
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(seen, "the test never ran: {stderr}");
     let image = format!("{package}:base-python3.11-bookworm");
     assert_test_timed_out(&test, &image, &stderr);
     assert_eq!(sleeping(602), Vec::<String>::new(), "still running");
