@@ -68,6 +68,9 @@ impl Reporter for Lines {
     }
 }
 
+/// The line of a running build: target, step (or what it waits for), elapsed.
+const BUILDING: &str = "{spinner} {prefix} {msg} {elapsed}";
+
 /// Live progress on a terminal: a line per running build (target, step,
 /// elapsed) above an overall bar.
 pub struct Bars {
@@ -93,8 +96,9 @@ impl Bars {
         }
     }
 
-    /// The line of a running target, added when it has none yet.
-    fn spinner(&self, target: &str) -> ProgressBar {
+    /// The line of a running target (drawn with `template`), added when it
+    /// has none yet.
+    fn spinner(&self, target: &str, template: &str) -> ProgressBar {
         self.running()
             .entry(target.to_string())
             .or_insert_with(|| {
@@ -102,7 +106,7 @@ impl Bars {
                     .multi
                     .insert_before(&self.overall, ProgressBar::new_spinner());
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}")
+                    ProgressStyle::with_template(template)
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
                 bar.set_prefix(target.to_string());
@@ -130,9 +134,10 @@ impl Reporter for Bars {
         match event {
             Event::Begin { total } => self.overall.set_length(total as u64),
             Event::Pulling { target, image } => {
-                self.spinner(target).set_message(format!("pulling {image}"));
+                self.spinner(target, BUILDING)
+                    .set_message(format!("pulling {image}"));
             }
-            Event::Started { target } => self.spinner(target).set_message(""),
+            Event::Started { target } => self.spinner(target, BUILDING).set_message(""),
             Event::Step {
                 target,
                 current,
@@ -243,17 +248,7 @@ impl crate::push::Reporter for Lines {
 
 impl crate::push::Reporter for Bars {
     fn started(&self, job: &crate::push::Job) {
-        let name = job.reference();
-        let bar = self
-            .multi
-            .insert_before(&self.overall, ProgressBar::new_spinner());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} pushing {prefix} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.set_prefix(name.clone());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        self.running().insert(name, bar);
+        self.spinner(&job.reference(), "{spinner} pushing {prefix} {elapsed}");
     }
 
     fn finished(&self, outcome: &crate::push::Outcome) {

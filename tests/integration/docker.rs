@@ -293,57 +293,16 @@ fn sleeping(seconds: u32) -> Vec<String> {
         .collect()
 }
 
-/// A test past its timeout is cut off, and its container does not outlive
-/// the run.
-#[test]
-#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
-fn docker_a_test_past_its_timeout_leaves_no_container_behind() {
-    let package = "bdtest-hang";
-    cleanup(package);
-    let test = hanging_test(package, 601);
+/// Builds `package` with a test that hangs in `sleep SECONDS` past a 20 s
+/// timeout, with `engine` arguments: the test really ran, was cut off and
+/// failed its target.
+fn build_hanging(package: &str, seconds: u32, engine: &[&str]) -> String {
+    let test = hanging_test(package, seconds);
     let (output, seen) = run_seeing_sleep(
         Command::new(crate::test::BIN)
+            .args(["build"])
+            .args(engine)
             .args([
-                "build",
-                "--network",
-                "host",
-                "--test",
-                "-r",
-                "base",
-                "-t",
-                "20",
-                "--report",
-                "report.json",
-            ])
-            .current_dir(test.path()),
-        601,
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(seen, "the test never ran: {stderr}");
-    let image = format!("{package}:base-python3.11-bookworm");
-    assert_test_timed_out(&test, &image, &stderr);
-    let containers = docker(&["ps", "-a", "-q", "--filter", &format!("ancestor={image}")]);
-    assert!(containers.is_empty(), "left behind: {containers}");
-    assert_eq!(sleeping(601), Vec::<String>::new(), "still running");
-    cleanup(package);
-}
-
-/// The same with buildah, in its default (OCI runtime) isolation: the test's
-/// process must not outlive buildah either.
-#[test]
-#[ignore = "needs buildah with debian:bookworm-slim in its vfs store; .ci/run sets it up"]
-fn docker_buildah_a_test_past_its_timeout_leaves_nothing_running() {
-    let package = "bdtest-buildah-hang";
-    let test = hanging_test(package, 602);
-    let (output, seen) = run_seeing_sleep(
-        Command::new(crate::test::BIN)
-            .args([
-                "build",
-                "--engine",
-                "buildah",
-                "--storage-driver",
-                "vfs",
                 "--test",
                 "-r",
                 "base",
@@ -353,15 +312,43 @@ fn docker_buildah_a_test_past_its_timeout_leaves_nothing_running() {
                 "report.json",
             ])
             .current_dir(test.path())
+            // buildah's default isolation: the OCI runtime.
             .env_remove("BUILDAH_ISOLATION"),
-        602,
+        seconds,
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(seen, "the test never ran: {stderr}");
     let image = format!("{package}:base-python3.11-bookworm");
     assert_test_timed_out(&test, &image, &stderr);
-    assert_eq!(sleeping(602), Vec::<String>::new(), "still running");
+    assert_eq!(sleeping(seconds), Vec::<String>::new(), "still running");
+    image
+}
+
+/// A test past its timeout is cut off, and its container does not outlive
+/// the run.
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_a_test_past_its_timeout_leaves_no_container_behind() {
+    let package = "bdtest-hang";
+    cleanup(package);
+    let image = build_hanging(package, 601, &["--network", "host"]);
+    let containers = docker(&["ps", "-a", "-q", "--filter", &format!("ancestor={image}")]);
+    assert!(containers.is_empty(), "left behind: {containers}");
+    cleanup(package);
+}
+
+/// The same with buildah, in its default (OCI runtime) isolation: the test's
+/// process must not outlive buildah either.
+#[test]
+#[ignore = "needs buildah with debian:bookworm-slim in its vfs store; .ci/run sets it up"]
+fn docker_buildah_a_test_past_its_timeout_leaves_nothing_running() {
+    let package = "bdtest-buildah-hang";
+    let image = build_hanging(
+        package,
+        602,
+        &["--engine", "buildah", "--storage-driver", "vfs"],
+    );
     let containers = Command::new("buildah")
         .args([
             "--storage-driver",
