@@ -171,24 +171,24 @@ impl Engine for Buildah {
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
-            let mut child = command
+            let mut child = own_group(&mut command)
                 .spawn()
                 .map_err(|e| Error::Other(format!("cannot run {}: {e}", self.program)))?;
-            let stdout = child.stdout.take().expect("piped");
-            let stderr = child.stderr.take().expect("piped");
+            // Read in tasks of their own, which outlive a cut-off: buildah
+            // stops with its pipes open (a write to a closed one could kill
+            // it before it has stopped its RUN containers).
+            let (sender, mut lines) = tokio::sync::mpsc::unbounded_channel();
+            let stdout = BufReader::new(child.stdout.take().expect("piped")).split(b'\n');
+            let stderr = BufReader::new(child.stderr.take().expect("piped")).split(b'\n');
+            tokio::spawn(forward_lines(stdout, sender.clone()));
+            tokio::spawn(forward_lines(stderr, sender));
             // Dropped (a timeout, Ctrl-C), it stops buildah in a task of its own.
             let mut running = StopOnDrop {
                 child: Some(child),
                 runs: self.runs.clone(),
             };
-            let stdout = BufReader::new(stdout).split(b'\n');
-            let stderr = BufReader::new(stderr).split(b'\n');
-            let mut lines = std::pin::pin!(futures_util::stream::select(
-                tokio_stream_lines(stdout),
-                tokio_stream_lines(stderr),
-            ));
             let mut last = String::new();
-            while let Some(line) = futures_util::StreamExt::next(&mut lines).await {
+            while let Some(line) = lines.recv().await {
                 if let Some(step) = parse_step(&line) {
                     progress(step);
                 }
@@ -259,15 +259,14 @@ impl Engine for Buildah {
 
 impl Buildah {
     /// `buildah run` in the working container `name`, until it ends or is
-    /// cut off: then buildah is asked to stop (SIGTERM) and waited for, as
-    /// SIGKILL would leave the OCI runtime's container running without it.
+    /// cut off: then it is stopped with everything it started ([`stop`]).
     async fn run_in(
         &self,
         name: &str,
         command: &[String],
         cut_off: &tokio_util::sync::CancellationToken,
     ) -> Result<RunOutput, Error> {
-        let mut child = Command::new(&self.program)
+        let mut child = own_group(&mut Command::new(&self.program))
             .args(&self.global)
             .args(["run", "--network", "none", name, "--"])
             .args(command)
@@ -308,34 +307,39 @@ async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// How long buildah gets to stop its container after SIGTERM.
+/// How long buildah gets to stop after SIGTERM.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Asks buildah to stop (SIGTERM) and waits for it; kills it only when it
-/// does not stop within [`STOP_GRACE`].
+/// Stops buildah and everything it started: its process group (see
+/// [`own_group`]) gets SIGTERM, so buildah can stop its OCI runtime's
+/// containers (SIGKILL would strand them) and `RUN` steps under chroot
+/// isolation, which buildah leaves running, stop too; whatever is left once
+/// buildah has gone, or after [`STOP_GRACE`], is killed.
 async fn stop(child: &mut tokio::process::Child) {
-    terminate(child.id());
-    if tokio::time::timeout(STOP_GRACE, child.wait())
-        .await
-        .is_err()
-    {
-        let _ = child.kill().await;
-    }
+    let group = child
+        .id()
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    let signal = |signal| {
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, signal);
+        }
+    };
+    signal(rustix::process::Signal::TERM);
+    let _ = tokio::time::timeout(STOP_GRACE, child.wait()).await;
+    signal(rustix::process::Signal::KILL);
+    let _ = child.wait().await;
 }
 
-/// Sends SIGTERM to `pid` (a child not yet reaped), if any.
-fn terminate(pid: Option<u32>) {
-    if let Some(pid) = pid
-        .and_then(|p| i32::try_from(p).ok())
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    }
+/// Starts `command` as the leader of a process group of its own, which
+/// [`stop`] signals as a whole. Ctrl-C on a terminal then reaches only this
+/// program, which stops buildah itself.
+fn own_group(command: &mut Command) -> &mut Command {
+    command.process_group(0)
 }
 
 /// A buildah child that, dropped before it ended (a build cut off), is
-/// stopped by [`stop`] in a task of its own, which `clean_up` waits for:
-/// SIGKILL would strand the containers of its `RUN` steps.
+/// stopped by [`stop`] in a task of its own, which `clean_up` waits for.
 struct StopOnDrop {
     child: Option<tokio::process::Child>,
     runs: super::Runs,
@@ -358,6 +362,20 @@ impl Drop for StopOnDrop {
         if let Some(mut child) = self.child.take() {
             self.runs.spawn(async move { stop(&mut child).await });
         }
+    }
+}
+
+/// Sends the lines of a child's pipe to `lines` until the pipe ends, read
+/// to its end even when nobody listens any more.
+async fn forward_lines<R>(
+    pipe: tokio::io::Split<R>,
+    lines: tokio::sync::mpsc::UnboundedSender<String>,
+) where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    let mut pipe = std::pin::pin!(tokio_stream_lines(pipe));
+    while let Some(line) = futures_util::StreamExt::next(&mut pipe).await {
+        let _ = lines.send(line);
     }
 }
 

@@ -289,6 +289,8 @@ pub fn parse_step(line: &str) -> Option<Progress> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+    use std::time::Duration;
 
     #[test]
     fn status_codes_are_not_read_in_ports_urls_or_digests() {
@@ -325,6 +327,74 @@ mod tests {
             })
         );
         assert_eq!(parse_step("Stepping"), None);
+    }
+
+    /// A run cut off stops at once, yet still cleans up after itself, even
+    /// from a step it cannot leave (a create the engine completes anyway);
+    /// `finish` returns only when it has.
+    #[tokio::test]
+    async fn a_run_cut_off_cleans_up_and_finish_waits_for_it() {
+        let runs = Runs::default();
+        let steps = std::sync::Arc::new(Mutex::new(Vec::new()));
+        for (name, create) in [("late", 200), ("running", 0)] {
+            let log = std::sync::Arc::clone(&steps);
+            let run = runs.run(move |cut_off| async move {
+                // Not cancellable: the engine finishes it anyway.
+                tokio::time::sleep(Duration::from_millis(create)).await;
+                log.lock().unwrap().push(format!("{name} created"));
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(600)) => {}
+                    () = cut_off.cancelled() => {}
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                log.lock().unwrap().push(format!("{name} removed"));
+                Ok(RunOutput {
+                    code: 0,
+                    output: String::new(),
+                })
+            });
+            let cut = tokio::time::timeout(Duration::from_millis(20), run).await;
+            assert!(cut.is_err(), "cut off");
+        }
+        // Removed at the cut-off, not when the run finishes.
+        let removed = async {
+            while !steps.lock().unwrap().iter().any(|s| s == "running removed") {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), removed)
+            .await
+            .expect("a run cut off removes its container without waiting for finish");
+        tokio::time::timeout(Duration::from_secs(30), runs.finish())
+            .await
+            .expect("finish returns once every run is done");
+        let mut steps = steps.lock().unwrap().clone();
+        steps.sort();
+        assert_eq!(
+            steps,
+            [
+                "late created",
+                "late removed",
+                "running created",
+                "running removed"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_run_that_ends_returns_its_output() {
+        let runs = Runs::default();
+        let output = runs
+            .run(|_| async {
+                Ok(RunOutput {
+                    code: 3,
+                    output: "done\n".into(),
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(output.code, 3);
+        assert_eq!(output.output, "done\n");
     }
 }
 
@@ -522,73 +592,5 @@ pub mod fake {
                 })
             })
         }
-    }
-
-    /// A run cut off stops at once, yet still cleans up after itself, even
-    /// from a step it cannot leave (a create the engine completes anyway);
-    /// `finish` returns only when it has.
-    #[tokio::test]
-    async fn a_run_cut_off_cleans_up_and_finish_waits_for_it() {
-        let runs = super::Runs::default();
-        let steps = std::sync::Arc::new(Mutex::new(Vec::new()));
-        for (name, create) in [("late", 200), ("running", 0)] {
-            let log = std::sync::Arc::clone(&steps);
-            let run = runs.run(move |cut_off| async move {
-                // Not cancellable: the engine finishes it anyway.
-                tokio::time::sleep(Duration::from_millis(create)).await;
-                log.lock().unwrap().push(format!("{name} created"));
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(600)) => {}
-                    () = cut_off.cancelled() => {}
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                log.lock().unwrap().push(format!("{name} removed"));
-                Ok(RunOutput {
-                    code: 0,
-                    output: String::new(),
-                })
-            });
-            let cut = tokio::time::timeout(Duration::from_millis(20), run).await;
-            assert!(cut.is_err(), "cut off");
-        }
-        // Removed at the cut-off, not when the run finishes.
-        let removed = async {
-            while !steps.lock().unwrap().iter().any(|s| s == "running removed") {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(30), removed)
-            .await
-            .expect("a run cut off removes its container without waiting for finish");
-        tokio::time::timeout(Duration::from_secs(30), runs.finish())
-            .await
-            .expect("finish returns once every run is done");
-        let mut steps = steps.lock().unwrap().clone();
-        steps.sort();
-        assert_eq!(
-            steps,
-            [
-                "late created",
-                "late removed",
-                "running created",
-                "running removed"
-            ]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_run_that_ends_returns_its_output() {
-        let runs = super::Runs::default();
-        let output = runs
-            .run(|_| async {
-                Ok(RunOutput {
-                    code: 3,
-                    output: "done\n".into(),
-                })
-            })
-            .await
-            .unwrap();
-        assert_eq!(output.code, 3);
-        assert_eq!(output.output, "done\n");
     }
 }

@@ -366,6 +366,48 @@ fn docker_buildah_a_test_past_its_timeout_leaves_nothing_running() {
         .output();
 }
 
+/// A buildah build past its timeout is stopped: nothing of it runs on, and
+/// its tag is never set.
+#[test]
+#[ignore = "needs buildah with debian:bookworm-slim in its vfs store; .ci/run sets it up"]
+fn docker_buildah_a_build_past_its_timeout_is_stopped() {
+    let package = "bdtest-buildah-slow";
+    let test = hanging_test(package, 603).file(
+        "templates/debian/base.Dockerfile.j2",
+        "FROM {{ metadata.base_image }}\nRUN sleep 603\n",
+    );
+    let (output, seen) = run_seeing_sleep(
+        Command::new(crate::test::BIN)
+            .args(["build", "--engine", "buildah", "--storage-driver", "vfs"])
+            .args(["-r", "base", "-t", "20", "--report", "report.json"])
+            .current_dir(test.path())
+            .env("BUILDAH_ISOLATION", "chroot"),
+        603,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(seen, "the build never ran its RUN step: {stderr}");
+    let image = format!("{package}:base-python3.11-bookworm");
+    assert_eq!(
+        statuses(&report(&test), "failed"),
+        [image.as_str()],
+        "{stderr}"
+    );
+    assert_eq!(sleeping(603), Vec::<String>::new(), "still running");
+    let tagged = Command::new("buildah")
+        .args([
+            "--storage-driver",
+            "vfs",
+            "inspect",
+            "--type",
+            "image",
+            &image,
+        ])
+        .output()
+        .unwrap();
+    assert!(!tagged.status.success(), "a build cut off sets no tag");
+}
+
 fn report_of(test: &Test) -> Vec<(String, String)> {
     report(test)
 }
