@@ -674,26 +674,29 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .build()?)
 }
 
-/// Resolves on Ctrl-C or SIGTERM (a CI job cancelled): what stops a build
-/// or a push. A signal that cannot be watched never resolves.
+/// Resolves on Ctrl-C, SIGTERM (a CI job cancelled), SIGHUP (the terminal
+/// or session gone) or SIGQUIT: what stops a build or a push, so that the
+/// builders it started (buildah runs in a process group of its own) are
+/// stopped too. A signal that cannot be watched never resolves.
 async fn ctrl_c() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    use tokio::signal::unix::{SignalKind, signal};
+    let kinds = [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::quit(),
+    ];
+    let watched = kinds.into_iter().map(|kind| {
+        Box::pin(async move {
+            match signal(kind) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
+        })
+    });
+    futures_util::future::select_all(watched).await;
 }
 
 /// `--jobs`, by default the number of CPUs.

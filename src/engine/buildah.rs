@@ -57,12 +57,14 @@ impl Buildah {
     }
 
     async fn output(&self, args: &[&str]) -> Result<std::process::Output, Error> {
-        Command::new(&self.program)
+        // In its own group too: a second Ctrl-C on the terminal must not
+        // cut a clean-up's `buildah rm` short.
+        own_group(&mut Command::new(&self.program))
             .args(&self.global)
             .args(args)
             .stdin(Stdio::null())
-            // Cut off (Ctrl-C), a query stops with the run. Commands that
-            // run containers go through `run_in` and builds: they stop
+            // Dropped (a query cut off), it stops with the run. Commands
+            // that run containers go through `run_in` and builds: they stop
             // buildah more gently.
             .kill_on_drop(true)
             .output()

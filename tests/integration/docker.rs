@@ -545,6 +545,13 @@ fn docker_sigterm_cancels_running_builds_and_tags_nothing() {
     cancels_running_builds("bdtest-terminate", "-TERM");
 }
 
+/// SIGHUP (the terminal or the session gone) too.
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_sighup_cancels_running_builds_and_tags_nothing() {
+    cancels_running_builds("bdtest-hangup", "-HUP");
+}
+
 /// `signal` sent while two builds run cancels them and tags nothing.
 fn cancels_running_builds(package: &str, signal: &str) {
     cleanup(package);
