@@ -439,6 +439,14 @@ struct Job {
 }
 
 impl Job {
+    /// `work` (a build, a pull, a test) bounded by `--timeout`; past it,
+    /// `timed out after ...`.
+    async fn bounded<T>(&self, work: impl Future<Output = T>) -> Result<T, String> {
+        tokio::time::timeout(self.options.timeout, work)
+            .await
+            .map_err(|_| format!("timed out after {:?}", self.options.timeout))
+    }
+
     async fn run(self) -> Outcome {
         let started = Instant::now();
         let mut outcome = self.decide_and_build().await;
@@ -506,14 +514,10 @@ impl Job {
             ]
             .into();
             let _ = writeln!(log, "$ {test}");
-            let run =
-                tokio::time::timeout(self.options.timeout, self.engine.run(name, &command)).await;
-            let run = run.unwrap_or_else(|_| {
-                Err(crate::engine::Error::Other(format!(
-                    "timed out after {:?}",
-                    self.options.timeout
-                )))
-            });
+            let run = self
+                .bounded(self.engine.run(name, &command))
+                .await
+                .unwrap_or_else(|late| Err(crate::engine::Error::Other(late)));
             match run {
                 Ok(run) => {
                     let _ = write!(log, "{}", run.output);
@@ -561,17 +565,10 @@ impl Job {
                         target: name,
                         image: &target.from,
                     });
-                    let pull =
-                        tokio::time::timeout(self.options.timeout, self.engine.pull(&target.from));
-                    match pull.await {
+                    match self.bounded(self.engine.pull(&target.from)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => return fail(format!("cannot pull `{}`: {e}", target.from)),
-                        Err(_) => {
-                            return fail(format!(
-                                "pulling `{}` timed out after {:?}",
-                                target.from, self.options.timeout
-                            ));
-                        }
+                        Err(late) => return fail(format!("pulling `{}` {late}", target.from)),
                     }
                     match self.engine.inspect(&target.from).await {
                         Ok(Some(image)) => image.id,
@@ -661,9 +658,7 @@ impl Job {
                 let _ = writeln!(lock(&log), "{line}");
             }
         };
-        let result =
-            tokio::time::timeout(self.options.timeout, self.engine.build(&request, &progress))
-                .await;
+        let result = self.bounded(self.engine.build(&request, &progress)).await;
         let mut outcome = match result {
             Ok(Ok(id)) => {
                 let mut outcome = Outcome::new(name, Status::Built).because(why);
@@ -674,8 +669,7 @@ impl Job {
                 let _ = writeln!(lock(&log), "error: {e}");
                 fail(e.to_string())
             }
-            Err(_) => {
-                let message = format!("timed out after {:?}", self.options.timeout);
+            Err(message) => {
                 let _ = writeln!(lock(&log), "error: {message}");
                 fail(message)
             }

@@ -28,6 +28,15 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
+/// buildah on the vfs store the tests build into.
+fn buildah(args: &[&str]) -> std::process::Output {
+    Command::new("buildah")
+        .args(["--storage-driver", "vfs"])
+        .args(args)
+        .output()
+        .expect("buildah")
+}
+
 fn report(test: &Test) -> Vec<(String, String)> {
     let report: serde_json::Value = serde_json::from_str(&test.read("report.json")).unwrap();
     report["targets"]
@@ -349,21 +358,14 @@ fn docker_buildah_a_test_past_its_timeout_leaves_nothing_running() {
         602,
         &["--engine", "buildah", "--storage-driver", "vfs"],
     );
-    let containers = Command::new("buildah")
-        .args([
-            "--storage-driver",
-            "vfs",
-            "containers",
-            "--format",
-            "{{.ContainerName}} {{.ImageName}}",
-        ])
-        .output()
-        .unwrap();
+    let containers = buildah(&[
+        "containers",
+        "--format",
+        "{{.ContainerName}} {{.ImageName}}",
+    ]);
     let containers = String::from_utf8_lossy(&containers.stdout);
     assert!(!containers.contains(package), "left behind: {containers}");
-    let _ = Command::new("buildah")
-        .args(["--storage-driver", "vfs", "rmi", "-f", &image])
-        .output();
+    let _ = buildah(&["rmi", "-f", &image]);
 }
 
 /// A buildah build past its timeout is stopped: nothing of it runs on, and
@@ -394,17 +396,7 @@ fn docker_buildah_a_build_past_its_timeout_is_stopped() {
         "{stderr}"
     );
     assert_eq!(sleeping(603), Vec::<String>::new(), "still running");
-    let tagged = Command::new("buildah")
-        .args([
-            "--storage-driver",
-            "vfs",
-            "inspect",
-            "--type",
-            "image",
-            &image,
-        ])
-        .output()
-        .unwrap();
+    let tagged = buildah(&["inspect", "--type", "image", &image]);
     assert!(!tagged.status.success(), "a build cut off sets no tag");
 }
 
@@ -512,23 +504,16 @@ fn docker_buildah_engine_builds_the_same_fixture() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(stdout.contains("6 up to date with buildah"), "{stdout}");
-    let run = Command::new("buildah")
-        .args([
-            "--storage-driver",
-            "vfs",
-            "inspect",
-            "--type",
-            "image",
-            &format!("{package}:devel-python3.13-bookworm"),
-        ])
-        .output()
-        .unwrap();
+    let run = buildah(&[
+        "inspect",
+        "--type",
+        "image",
+        &format!("{package}:devel-python3.13-bookworm"),
+    ]);
     let inspect = String::from_utf8_lossy(&run.stdout);
     assert!(inspect.contains("org.bentoml.docker.inputs"), "{inspect}");
     for image in report(&test).iter().map(|(n, _)| n.clone()) {
-        let _ = Command::new("buildah")
-            .args(["--storage-driver", "vfs", "rmi", "-f", &image])
-            .output();
+        let _ = buildah(&["rmi", "-f", &image]);
     }
 }
 
