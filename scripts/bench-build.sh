@@ -1,37 +1,103 @@
 #!/usr/bin/env bash
-# Build speed on the build fixture (tests/fixtures/build: 2 bases, 2 runtime,
-# 2 devel images; bases install Python over the network): wall time of a
-# full build with --jobs 1 and --jobs 2, and of the no-op rebuild.
+# The tool's own cost in a build: the benchmark images repo
+# (tests/fixtures/bench-build: 2 bases, 2 runtime, 2 devel images, a few
+# ENV/RUN/COPY steps each, no network) built cold by bentoml-docker and, in
+# the same run, its generated Dockerfiles built cold by plain `docker build`
+# (classic builder, as the tool's Engine API builds) with the same tags,
+# build arguments, dependency order and parallelism. Prints the median wall
+# time of each, their ratio, and the no-op rerun (everything up to date).
+#
 # Needs a Docker daemon with debian:bookworm-slim (.ci/setup-docker).
-# Usage: scripts/bench-build.sh
+# Usage: scripts/bench-build.sh [ROUNDS]    (default 3)
+#        BIN=path/to/bentoml-docker scripts/bench-build.sh   (another build)
+#        JOBS=2 (builds at once, both sides)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=$PWD/target/release/bentoml-docker
-work=$PWD/target/bench-build
-rm -rf "$work" && cp -r tests/fixtures/build "$work"
+rounds=${1:-3}
+jobs=${JOBS:-2}
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=$PWD/target/release/bentoml-docker
+fi
+work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-sed -i 's/^  app:$/  bdbench:/' "$work/manifest.yml"
+repo=$work/repo
+cp -r tests/fixtures/bench-build "$repo"
+"$BIN" generate -m "$repo/manifest.yml" >/dev/null
+"$BIN" plan -m "$repo/manifest.yml" --json >"$work/plan.json"
 
 remove_images() {
   docker images --format '{{.Repository}}:{{.Tag}}' bdbench | xargs -r docker rmi -f >/dev/null
-  docker builder prune -f >/dev/null 2>&1 || true
 }
 
-timed() { # ARGS... -> seconds
+seconds() { # COMMAND... -> wall seconds on stdout; output to $work/last.log
   local start end
   start=$(date +%s.%N)
-  "$bin" build -m "$work/manifest.yml" --network host "$@" >/dev/null 2>&1
+  if ! "$@" >"$work/last.log" 2>&1; then
+    cat "$work/last.log" >&2
+    echo "bench-build: failed: $*" >&2
+    exit 1
+  fi
   end=$(date +%s.%N)
-  awk "BEGIN{printf \"%.1f\", $end - $start}"
+  awk "BEGIN{printf \"%.2f\", $end - $start}"
 }
 
+tool() {
+  "$BIN" build -m "$repo/manifest.yml" --network host --jobs "$jobs"
+}
+
+# The plan's targets with plain `docker build`: a target starts as soon as
+# what it is built FROM is done, at most $jobs at once (the tool's policy).
+plain() {
+  DOCKER_BUILDKIT=0 python3 - "$work/plan.json" "$repo" "$jobs" <<'PY'
+import json, subprocess, sys, threading
+plan, repo, jobs = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3])
+targets = {t["name"]: t for t in plan["targets"]}
+done, started, lock = set(), set(), threading.Condition()
+failed = []
+def build(t):
+    command = ["docker", "build", "-q", "--network", "host", "-t", t["name"],
+               "-f", f'{repo}/{t["dockerfile"]}']
+    for name, value in t["build_args"].items():
+        command += ["--build-arg", f"{name}={value}"]
+    result = subprocess.run(command + [repo], capture_output=True, text=True)
+    with lock:
+        if result.returncode != 0:
+            failed.append(t["name"] + ": " + result.stderr)
+        done.add(t["name"])
+        lock.notify_all()
+def ready(t):
+    return t["name"] not in started and (t["depends_on"] is None or t["depends_on"] in done)
+with lock:
+    while len(done) < len(targets) and not failed:
+        running = len(started) - len(done)
+        waiting = [t for t in plan["targets"] if ready(t)]
+        if running < jobs and waiting:
+            started.add(waiting[0]["name"])
+            threading.Thread(target=build, args=(waiting[0],)).start()
+        else:
+            lock.wait()
+if failed:
+    sys.exit("\n".join(failed))
+PY
+}
+
+median() { sort -n | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+tool_times=() plain_times=() noop_times=()
+for _ in $(seq "$rounds"); do
+  remove_images
+  plain_times+=("$(seconds plain)")
+  remove_images
+  tool_times+=("$(seconds tool)")
+  noop_times+=("$(seconds tool)")
+done
 remove_images
-one=$(timed --jobs 1)
-remove_images
-two=$(timed --jobs 2)
-noop=$(timed --jobs 2)
-remove_images
-printf '%-28s %8s\n' "full build, --jobs 1" "$one s"
-printf '%-28s %8s\n' "full build, --jobs 2" "$two s"
-printf '%-28s %8s\n' "no-op rebuild (6 images)" "$noop s"
+tool_s=$(printf '%s\n' "${tool_times[@]}" | median)
+plain_s=$(printf '%s\n' "${plain_times[@]}" | median)
+noop_s=$(printf '%s\n' "${noop_times[@]}" | median)
+echo "6 images, --jobs $jobs, median of $rounds cold builds each"
+printf '%-34s %8s s   (%s)\n' "plain docker build" "$plain_s" "${plain_times[*]}"
+printf '%-34s %8s s   (%s)\n' "bentoml-docker build" "$tool_s" "${tool_times[*]}"
+printf '%-34s %8sx\n' "ratio (goal: at most 1.1)" "$(awk "BEGIN{printf \"%.2f\", $tool_s / $plain_s}")"
+printf '%-34s %8s s   (%s)\n' "bentoml-docker no-op rerun" "$noop_s" "${noop_times[*]}"

@@ -487,6 +487,13 @@ fn run_build(
             without_credentials(&source),
         ));
     }
+    let source_date_epoch = build::source_date_epoch(
+        std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+    )
+    .map_err(|message| Error::Selection {
+        message,
+        help: Some("set it to a Unix time in seconds, such as `git log -1 --format=%ct`".into()),
+    })?;
     let options = build::Options {
         jobs: jobs_or_cpus(args.jobs),
         keep_going: args.keep_going,
@@ -495,6 +502,7 @@ fn run_build(
         timeout: Duration::from_secs(args.timeout),
         build_args,
         labels,
+        source_date_epoch,
         log_dir: args
             .log_dir
             .clone()

@@ -35,6 +35,9 @@ pub struct Options {
     pub build_args: Vec<(String, String)>,
     /// Extra labels on every image (revision, source).
     pub labels: Vec<(String, String)>,
+    /// When the images were made, from `SOURCE_DATE_EPOCH` (see
+    /// [`source_date_epoch`]); the time of each build when `None`.
+    pub source_date_epoch: Option<jiff::Timestamp>,
     /// Where each build's log goes.
     pub log_dir: PathBuf,
     /// Decide, and build nothing.
@@ -222,6 +225,25 @@ pub trait Reporter: Send + Sync {
 /// How long the end of a run waits for cut-off tests and builds to be gone.
 const CLEAN_UP_LIMIT: Duration = Duration::from_secs(60);
 
+/// `SOURCE_DATE_EPOCH` (seconds since 1970, the reproducible-builds
+/// convention), read as the time images were made when it is set, so that
+/// two builds of the same inputs carry the same labels; unset or empty, the
+/// time of each build.
+///
+/// # Errors
+/// When it is not a whole number of seconds in range.
+pub fn source_date_epoch(value: Option<&str>) -> Result<Option<jiff::Timestamp>, String> {
+    let Some(text) = value.filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let seconds: i64 = text.trim().parse().map_err(|_| {
+        format!("`SOURCE_DATE_EPOCH={text}` is not a number of seconds since 1970-01-01")
+    })?;
+    jiff::Timestamp::from_second(seconds)
+        .map(Some)
+        .map_err(|_| format!("`SOURCE_DATE_EPOCH={text}` is out of range"))
+}
+
 /// Labels every image gets, beside the inputs hash.
 fn labels(plan: &Plan, target: &Target, options: &Options) -> Vec<(String, String)> {
     let mut labels = vec![
@@ -235,7 +257,10 @@ fn labels(plan: &Plan, target: &Target, options: &Options) -> Vec<(String, Strin
         ),
         (
             "org.opencontainers.image.created".to_string(),
-            jiff::Timestamp::now().to_string(),
+            options
+                .source_date_epoch
+                .unwrap_or_else(jiff::Timestamp::now)
+                .to_string(),
         ),
         (
             "org.opencontainers.image.base.name".to_string(),
@@ -627,6 +652,8 @@ impl Job {
         let request = BuildRequest {
             tag: name.to_string(),
             dockerfile: crate::render::context::slash_path(&target.dockerfile),
+            dockerfile_text: dockerfile,
+            timestamp: self.options.source_date_epoch,
             context: Arc::clone(&self.context),
             build_args,
             labels,
@@ -786,6 +813,7 @@ releases:
                 timeout: Duration::from_secs(60),
                 build_args: Vec::new(),
                 labels: Vec::new(),
+                source_date_epoch: None,
                 log_dir: self.dir.path().join(".bentoml-docker/logs"),
                 dry_run: false,
                 test: false,

@@ -165,6 +165,11 @@ impl Engine for Buildah {
             for (name, value) in &request.labels {
                 command.arg("--label").arg(format!("{name}={value}"));
             }
+            // Also the time stamp of every file of the new layers: the
+            // same inputs give the same image.
+            if let Some(time) = request.timestamp {
+                command.arg("--timestamp").arg(time.as_second().to_string());
+            }
             if let Some(network) = &request.network {
                 command.arg("--network").arg(network);
             }

@@ -40,6 +40,111 @@ impl Docker {
     }
 }
 
+/// The name the labelled Dockerfile is sent under, beside the context (as
+/// the Docker CLI sends a Dockerfile from outside the context).
+const LABELLED_DOCKERFILE: &str = ".bentoml-docker.Dockerfile";
+
+/// The Dockerfile with every label in one `LABEL` line at its end.
+///
+/// The classic builder turns each label of a build request into a `LABEL`
+/// step of its own, and each step commits a container: with the vfs storage
+/// driver a full copy of the root file system, seconds per step. One line
+/// is one step, and it is cached when the labels are the same (see
+/// `SOURCE_DATE_EPOCH`). The labels land on the last stage, as the
+/// request's would.
+fn labelled_dockerfile(dockerfile: &str, labels: &[(String, String)]) -> Result<String, Error> {
+    let mut text = dockerfile.to_string();
+    if labels.is_empty() {
+        return Ok(text);
+    }
+    let escape = escape_character(dockerfile);
+    let mut sorted: Vec<&(String, String)> = labels.iter().collect();
+    sorted.sort();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("LABEL");
+    for (name, value) in sorted {
+        for part in [name, value] {
+            if part.chars().any(char::is_control) {
+                return Err(Error::Build(format!(
+                    "the label `{name}` cannot hold a control character (a line break)"
+                )));
+            }
+        }
+        text.push(' ');
+        push_quoted(&mut text, name, escape);
+        text.push('=');
+        push_quoted(&mut text, value, escape);
+    }
+    text.push('\n');
+    Ok(text)
+}
+
+/// The escape character of a Dockerfile: its `# escape=` parser directive,
+/// else `\`. Directives are the `# key=value` lines at the very top.
+fn escape_character(dockerfile: &str) -> char {
+    for line in dockerfile.lines() {
+        let Some(directive) = line.trim_start().strip_prefix('#') else {
+            break;
+        };
+        let Some((key, value)) = directive.split_once('=') else {
+            break;
+        };
+        let key = key.trim();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            break;
+        }
+        if key.eq_ignore_ascii_case("escape") {
+            return value.trim().chars().next().unwrap_or('\\');
+        }
+    }
+    '\\'
+}
+
+/// `text` in double quotes, with what the builder would expand or end the
+/// quote at (`"`, `$`, the escape character) escaped.
+fn push_quoted(out: &mut String, text: &str, escape: char) {
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '$' || c == escape {
+            out.push(escape);
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// The context tar with one more file at its end, as a stream of two
+/// chunks: the packed context is shared by every build and not copied.
+fn with_file(
+    context: &bytes::Bytes,
+    name: &str,
+    data: &[u8],
+) -> Result<impl futures_util::Stream<Item = bytes::Bytes> + Send + 'static, Error> {
+    // A tar ends with two zero blocks; the new entry replaces them and
+    // brings its own.
+    const END: usize = 1024;
+    let Some(entries) = context.len().checked_sub(END) else {
+        return Err(Error::Other("the packed build context is not a tar".into()));
+    };
+    if context[entries..].iter().any(|&b| b != 0) {
+        return Err(Error::Other("the packed build context is not a tar".into()));
+    }
+    let mut extra = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_size(data.len() as u64);
+    extra
+        .append_data(&mut header, name, data)
+        .and_then(|()| extra.into_inner())
+        .map(|extra| {
+            futures_util::stream::iter([context.slice(..entries), bytes::Bytes::from(extra)])
+        })
+        .map_err(|e| Error::Other(format!("cannot pack the labelled Dockerfile: {e}")))
+}
+
 fn other(e: &bollard::errors::Error) -> Error {
     Error::Other(e.to_string())
 }
@@ -89,8 +194,10 @@ impl Engine for Docker {
                 .context
                 .tar()
                 .map_err(|e| Error::Other(format!("cannot pack the build context: {e}")))?;
+            let labelled = labelled_dockerfile(&request.dockerfile_text, &request.labels)?;
+            let body = with_file(&tar, LABELLED_DOCKERFILE, labelled.as_bytes())?;
             let options = BuildImageOptions {
-                dockerfile: request.dockerfile.clone(),
+                dockerfile: LABELLED_DOCKERFILE.to_string(),
                 t: Some(request.tag.clone()),
                 rm: true,
                 forcerm: true,
@@ -101,13 +208,12 @@ impl Engine for Docker {
                         .cloned()
                         .collect::<HashMap<_, _>>(),
                 ),
-                labels: Some(request.labels.iter().cloned().collect::<HashMap<_, _>>()),
                 networkmode: request.network.clone(),
                 ..BuildImageOptions::default()
             };
             let mut stream =
                 self.client
-                    .build_image(options, None, Some(bollard::body_full(tar.clone())));
+                    .build_image(options, None, Some(bollard::body_stream(body)));
             let mut id = None;
             let mut pending = String::new();
             while let Some(item) = stream.next().await {
@@ -279,4 +385,83 @@ async fn run_container(client: &bollard::Docker, name: &str) -> Result<RunOutput
         output.push_str(&chunk.map_err(|e| other(&e))?.to_string());
     }
     Ok(RunOutput { code, output })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_label_goes_into_one_line_sorted_at_the_end() {
+        let text = labelled_dockerfile(
+            "FROM a AS build\nRUN x\nFROM b\nCOPY --from=build /x /x",
+            &labels(&[("z.last", "2"), ("a.first", "1")]),
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            "FROM a AS build\nRUN x\nFROM b\nCOPY --from=build /x /x\nLABEL \"a.first\"=\"1\" \"z.last\"=\"2\"\n"
+        );
+    }
+
+    #[test]
+    fn what_the_builder_would_expand_or_end_a_quote_at_is_escaped() {
+        let text = labelled_dockerfile(
+            "FROM a\n",
+            &labels(&[("source", r#"https://h/a$HOME"b\c"#)]),
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            "FROM a\nLABEL \"source\"=\"https://h/a\\$HOME\\\"b\\\\c\"\n"
+        );
+    }
+
+    #[test]
+    fn the_escape_directive_sets_the_escape_character() {
+        let dockerfile = "# syntax=docker/dockerfile:1\n# escape=`\nFROM a\n";
+        assert_eq!(escape_character(dockerfile), '`');
+        let text = labelled_dockerfile(dockerfile, &labels(&[("s", r#"$"\`"#)])).unwrap();
+        assert!(text.ends_with("LABEL \"s\"=\"`$`\"\\``\"\n"), "{text}");
+        // A comment ends the directives: a later `escape=` is a comment.
+        assert_eq!(escape_character("# a comment\n# escape=`\nFROM a\n"), '\\');
+        assert_eq!(escape_character("FROM a\n# escape=`\n"), '\\');
+    }
+
+    #[test]
+    fn a_label_with_a_line_break_is_refused() {
+        let error = labelled_dockerfile("FROM a\n", &labels(&[("s", "a\nRUN rm -rf /")]));
+        assert!(matches!(error, Err(Error::Build(m)) if m.contains("`s`")));
+    }
+
+    #[tokio::test]
+    async fn the_labelled_dockerfile_is_the_last_entry_of_a_whole_tar() {
+        let mut context = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(3);
+        context
+            .append_data(&mut header, "Dockerfile", &b"abc"[..])
+            .unwrap();
+        let context = bytes::Bytes::from(context.into_inner().unwrap());
+        let chunks: Vec<bytes::Bytes> = with_file(&context, LABELLED_DOCKERFILE, b"FROM a\n")
+            .unwrap()
+            .collect()
+            .await;
+        let whole = chunks.concat();
+        let mut archive = tar::Archive::new(whole.as_slice());
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["Dockerfile", LABELLED_DOCKERFILE]);
+        assert!(with_file(&bytes::Bytes::from_static(b"not a tar"), "x", b"").is_err());
+    }
 }

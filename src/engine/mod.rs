@@ -20,12 +20,18 @@ pub struct BuildRequest {
     pub tag: String,
     /// The Dockerfile, relative to the context, with `/` separators.
     pub dockerfile: String,
+    /// Its text, as read for the inputs hash (engines that rewrite it
+    /// start from what was hashed, not from a later read).
+    pub dockerfile_text: String,
     /// The build context.
     pub context: Arc<crate::build::context::Context>,
     /// Build arguments.
     pub build_args: Vec<(String, String)>,
     /// Labels to set.
     pub labels: Vec<(String, String)>,
+    /// The image's creation time (`SOURCE_DATE_EPOCH`), for engines that
+    /// can set it; the time of the build when `None`.
+    pub timestamp: Option<jiff::Timestamp>,
     /// The network mode of `RUN` steps (`host` where builds fetch packages
     /// and the daemon has no bridge); the engine's default when `None`.
     pub network: Option<String>,

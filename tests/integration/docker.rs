@@ -579,3 +579,144 @@ fn cancels_running_builds(package: &str, signal: &str) {
     assert_eq!(images, "", "no image is tagged");
     cleanup(package);
 }
+
+/// The build fixture with templates that need no network: quick to build.
+fn offline(package: &str) -> Test {
+    let child =
+        "ARG PYTHON_VERSION\nFROM {{ metadata.package }}:{{ build_tag }}\nRUN echo child > /kind\n";
+    fixture(package)
+        .file(
+            "templates/debian/base.Dockerfile.j2",
+            "FROM {{ metadata.base_image }}\nARG PYTHON_VERSION\nENV PYTHON_VERSION=${PYTHON_VERSION}\nRUN echo \"$PYTHON_VERSION\" > /python-version\n",
+        )
+        .file("templates/debian/runtime.Dockerfile.j2", child)
+        .file("templates/debian/devel.Dockerfile.j2", child)
+}
+
+/// Each label used to be a `LABEL` step of its own on the classic builder
+/// (a container committed per label: seconds each with vfs), and the
+/// `created` label changed on every build, so those steps never came from
+/// the cache. Now: one step, with what the builder would expand escaped,
+/// and with `SOURCE_DATE_EPOCH` a rebuild is the same image.
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_labels_cost_one_step_and_follow_source_date_epoch() {
+    let package = "bdtest-labels";
+    cleanup(package);
+    let test = offline(package)
+        .file(".git/HEAD", "ref: refs/heads/main\n")
+        .file(
+            ".git/config",
+            "[remote \"origin\"]\n\turl = \"https://example.com/a$HOME\\\"b\\\\c.git\"\n",
+        )
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(&["build", "-j", "2", "-pv", "3.11"]);
+    let output = test.success();
+    assert!(output.stdout.contains("3 built"), "{}", output.stdout);
+    let base = format!("{package}:base-python3.11-bookworm");
+    let labels: serde_json::Value = serde_json::from_str(&docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        &base,
+    ]))
+    .unwrap();
+    assert_eq!(
+        labels["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://example.com/a$HOME\"b\\c.git"
+    );
+    assert_eq!(labels["org.opencontainers.image.title"], base.as_str());
+    assert_eq!(labels["org.opencontainers.image.version"], "1.3.0");
+    assert_eq!(
+        labels["org.opencontainers.image.base.name"],
+        "debian:bookworm-slim"
+    );
+    assert!(
+        labels["org.bentoml.docker.inputs"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let history = docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", &base]);
+    let steps: Vec<&str> = history.lines().filter(|l| l.contains("LABEL")).collect();
+    assert_eq!(steps.len(), 1, "{history}");
+    let id = docker(&["image", "inspect", "--format", "{{.Id}}", &base]);
+
+    // Rebuilt from scratch with the same inputs and time: every step, the
+    // labels' included, comes from the cache, and the image is the same.
+    let test = test.args(&["build", "--overwrite", "-pv", "3.11"]);
+    let output = test.success();
+    assert!(output.stdout.contains("3 built"), "{}", output.stdout);
+    assert_eq!(
+        docker(&["image", "inspect", "--format", "{{.Id}}", &base]),
+        id
+    );
+
+    // A malformed SOURCE_DATE_EPOCH is refused before anything is built.
+    let output = test.env("SOURCE_DATE_EPOCH", "yesterday").failure(2);
+    assert!(
+        output
+            .stderr
+            .contains("`SOURCE_DATE_EPOCH=yesterday` is not a number"),
+        "{}",
+        output.stderr
+    );
+    cleanup(package);
+}
+
+/// buildah sets labels in the image config (no step) and, with
+/// `SOURCE_DATE_EPOCH`, the image's creation time too.
+#[test]
+#[ignore = "needs buildah with debian:bookworm-slim in its vfs store; .ci/run sets it up"]
+fn docker_buildah_builds_at_source_date_epoch() {
+    let package = "bdtest-buildah-epoch";
+    for kind in [
+        "base-python3.11-bookworm",
+        "1.3.0-python3.11-bookworm-runtime",
+        "devel-python3.11-bookworm",
+    ] {
+        let _ = buildah(&["rmi", "-f", &format!("{package}:{kind}")]);
+    }
+    let test = offline(package)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("STORAGE_DRIVER", "vfs")
+        .env("BUILDAH_ISOLATION", "chroot")
+        .args(&[
+            "build",
+            "--engine",
+            "buildah",
+            "-pv",
+            "3.11",
+            "--report",
+            "report.json",
+        ]);
+    let output = test.success();
+    assert!(
+        output.stdout.contains("3 built with buildah"),
+        "{}",
+        output.stdout
+    );
+    let base = format!("{package}:base-python3.11-bookworm");
+    let run = buildah(&["inspect", "--type", "image", &base]);
+    let inspect: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let config = &inspect["OCIv1"];
+    assert_eq!(config["created"], "2023-11-14T22:13:20Z", "{config}");
+    assert_eq!(
+        config["config"]["Labels"]["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+    assert!(
+        config["config"]["Labels"]["org.bentoml.docker.inputs"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    for image in report(&test).iter().map(|(n, _)| n.clone()) {
+        let _ = buildah(&["rmi", "-f", &image]);
+    }
+}

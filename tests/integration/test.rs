@@ -15,6 +15,7 @@ pub fn fixtures() -> PathBuf {
 pub struct Test {
     dir: tempfile::TempDir,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 pub struct Output {
@@ -28,6 +29,7 @@ impl Test {
         Self {
             dir: tempfile::tempdir().unwrap(),
             args: Vec::new(),
+            envs: Vec::new(),
         }
     }
 
@@ -58,11 +60,18 @@ impl Test {
         self
     }
 
+    /// Sets an environment variable for the runs.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.envs.push((name.to_string(), value.to_string()));
+        self
+    }
+
     pub fn run(&self) -> Output {
         let output = Command::new(BIN)
             .args(&self.args)
             .current_dir(self.path())
             .env("NO_COLOR", "1")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap();
         Output {
