@@ -43,6 +43,10 @@ pub struct Manifest {
     pub tests: Vec<(ReleaseType, Vec<String>)>,
     /// `python_versions`: the matrix's Python versions, when declared.
     pub python_versions: Option<Vec<String>>,
+    /// `readme`: the template of each package's `README.md`, relative to the
+    /// images repo. Only a template the manifest names is rendered: the
+    /// original tool rendered none, and its images repo has one it never used.
+    pub readme: Option<String>,
     /// `repository`: where images are pushed.
     pub registries: Vec<Registry>,
     /// `cuda_dependencies`, in manifest order.

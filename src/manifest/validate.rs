@@ -16,8 +16,9 @@ use super::{
 };
 use crate::diagnostic::{Problem, Source, suggestion};
 
-const TOP_KEYS: [&str; 9] = [
+const TOP_KEYS: [&str; 10] = [
     "tests",
+    "readme",
     "repository",
     "cuda_dependencies",
     "release_spec",
@@ -182,6 +183,7 @@ impl Checker {
             bentoml_version: None,
             cuda_version: None,
             python_versions: None,
+            readme: None,
             tests: Vec::new(),
             registries: Vec::new(),
             cuda: Vec::new(),
@@ -261,6 +263,9 @@ impl Checker {
                     "goes into every tag",
                 );
             }
+        }
+        if let Some((_, node)) = find("readme") {
+            manifest.readme = self.readme(node, &manifest.root);
         }
         if let Some((_, node)) = find("tests") {
             manifest.tests = self.tests(node);
@@ -613,6 +618,23 @@ impl Checker {
             }
         };
         Some(json)
+    }
+
+    /// `readme`: a template in the images repo, rendered once per package.
+    fn readme(&mut self, node: &Node, root: &Path) -> Option<String> {
+        let path = self.text(node, "`readme`")?;
+        if !root.join(&path).is_file() {
+            let problem = self
+                .problem(
+                    node.at,
+                    format!("`readme` template `{path}` is not a file in the images repo"),
+                    "no such template",
+                )
+                .help("write the template's path relative to the manifest's directory, e.g. `templates/docs/README.md.j2`, or remove `readme`");
+            self.problems.push(problem);
+            return None;
+        }
+        Some(path)
     }
 
     /// `tests`: release type -> shell commands run in each built image.

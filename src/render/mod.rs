@@ -21,9 +21,6 @@ use crate::diagnostic::{Problem, Source};
 use crate::manifest::{Manifest, ReleaseType, Spec};
 use crate::plan::Target;
 
-/// The docs template, rendered once per package to `generated/<package>/README.md`.
-pub const DOCS_TEMPLATE: &str = "templates/docs/README.md.j2";
-
 /// One template file and the file it renders to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TemplateFile {
@@ -45,6 +42,8 @@ pub struct Renderer {
     env: Environment<'static>,
     sets: HashMap<(String, ReleaseType), Vec<TemplateFile>>,
     loaded: HashMap<String, Loaded>,
+    /// The manifest's `readme` template, rendered once per package.
+    readme: Option<String>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -67,6 +66,7 @@ impl Renderer {
             env: environment(),
             sets: HashMap::new(),
             loaded: HashMap::new(),
+            readme: manifest.readme.clone(),
         };
         let mut problems = Vec::new();
         let mut listings: HashMap<String, Result<Vec<String>, std::io::Error>> = HashMap::new();
@@ -144,8 +144,8 @@ impl Renderer {
                 }
             }
         }
-        if manifest.root.join(DOCS_TEMPLATE).is_file()
-            && let Err(problem) = renderer.load(&manifest.root, DOCS_TEMPLATE)
+        if let Some(readme) = &manifest.readme
+            && let Err(problem) = renderer.load(&manifest.root, readme)
         {
             problems.push(*problem);
         }
@@ -156,7 +156,7 @@ impl Renderer {
         }
     }
 
-    /// Renders the docs template (when the images repo has one) for a
+    /// Renders the manifest's `readme` template (when it names one) for a
     /// package: `README.md` of `generated/<package>/`.
     ///
     /// # Errors
@@ -167,9 +167,9 @@ impl Renderer {
         manifest: &Manifest,
         package: &str,
     ) -> Result<Option<String>, Box<Problem>> {
-        if !self.loaded.contains_key(DOCS_TEMPLATE) {
+        let Some(readme) = self.readme.as_deref() else {
             return Ok(None);
-        }
+        };
         let targets: Vec<Target> = matrix.targets_of(manifest, package).collect();
         let mut release_types: Vec<&str> = Vec::new();
         for target in &targets {
@@ -194,7 +194,7 @@ impl Renderer {
         };
         let template = self
             .env
-            .get_template(DOCS_TEMPLATE)
+            .get_template(readme)
             .map_err(|e| Box::new(self.problem(&e, None)))?;
         template
             .render(context)
