@@ -48,9 +48,14 @@ const REGISTRY_KEYS: [&str; 4] = ["only_if", "user", "pwd", "registry"];
 const RESERVED_ENVARS: [&str; 2] = ["BENTOML_VERSION", "PYTHON_VERSION"];
 
 pub(super) fn check(file: &Path, root: PathBuf, text: &str) -> Checked {
+    let parsed = raw::parse(text);
     // Reports quote the lines around a problem: a credential written where
     // its variable's name belongs must never be among them.
-    let source = Source::new(file.display().to_string(), mask_credentials(text));
+    let masked = match &parsed {
+        Ok((node, _)) => mask_secrets(text, node),
+        Err(_) => mask_secret_lines(text),
+    };
+    let source = Source::new(file.display().to_string(), masked);
     let mut checker = Checker {
         source: source.clone(),
         problems: Vec::new(),
@@ -58,7 +63,7 @@ pub(super) fn check(file: &Path, root: PathBuf, text: &str) -> Checked {
         shared: HashMap::new(),
         shared_envars: HashMap::new(),
     };
-    let (node, merge_errors) = match raw::parse(text) {
+    let (node, merge_errors) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
             let problem = source.problem(format!("invalid YAML: {}", error.message));
@@ -1169,33 +1174,164 @@ impl Checker {
     }
 }
 
-/// The manifest text with the value of every `user:`, `pwd:` or `only_if:`
-/// line that is not an upper-case variable name replaced by `*` (same
-/// length, so positions stay right).
-fn mask_credentials(text: &str) -> String {
+/// Keys whose values name environment variables holding secrets (and
+/// whether a registry is used): a secret written there by mistake is masked.
+const SECRET_KEYS: [&str; 3] = ["user", "pwd", "only_if"];
+
+/// The manifest text with every scalar under a [`SECRET_KEYS`] key, however
+/// it is written (quoted, on the next line, a block or folded scalar, in a
+/// list or mapping, a complex `? key`, an anchor's value reached through an
+/// alias), replaced by `*`s where it is written. Variable names are kept:
+/// they are what belongs there. Lengths and line breaks stay, so positions
+/// stay right.
+fn mask_secrets(text: &str, root: &Node) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut seen = std::collections::HashSet::new();
+    mask_node(&mut bytes, root, false, &mut seen);
+    // Only ASCII `*` replaced whole characters' bytes, so it is still UTF-8.
+    String::from_utf8(bytes).unwrap_or_else(|_| mask_secret_lines(text))
+}
+
+fn mask_node(
+    bytes: &mut [u8],
+    node: &Node,
+    secret: bool,
+    seen: &mut std::collections::HashSet<(usize, bool)>,
+) {
+    let id = match &node.value {
+        Value::Seq(items) => items.as_ptr() as usize,
+        Value::Map(entries) => entries.as_ptr() as usize,
+        Value::Str(s) | Value::Number(s) => {
+            if secret && !is_envar_name(s) {
+                mask_span(bytes, node.at);
+            }
+            return;
+        }
+        Value::Bool(_) | Value::Null => {
+            if secret {
+                mask_span(bytes, node.at);
+            }
+            return;
+        }
+    };
+    // Shared content (anchors merged into every release) is walked once.
+    if !seen.insert((id, secret)) {
+        return;
+    }
+    match &node.value {
+        Value::Seq(items) => {
+            for item in items.iter() {
+                mask_node(bytes, item, secret, seen);
+            }
+        }
+        Value::Map(entries) => {
+            for (key, value) in entries.iter() {
+                if secret && !is_envar_name(&key.name) {
+                    mask_span(bytes, key.at);
+                }
+                let secret = secret || SECRET_KEYS.contains(&&*key.name);
+                mask_node(bytes, value, secret, seen);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Replaces the written text at `at` by `*`s, byte for byte, line breaks
+/// and indentation kept.
+fn mask_span(bytes: &mut [u8], at: Pos) {
+    let end = at.offset.saturating_add(at.len).min(bytes.len());
+    let Some(span) = bytes.get_mut(at.offset..end) else {
+        return;
+    };
+    // A multi-byte character is masked whole: its bytes all become `*`.
+    for byte in span.iter_mut().filter(|b| !b.is_ascii_whitespace()) {
+        *byte = b'*';
+    }
+}
+
+/// For text that is not YAML (no tree to find values in): on every line
+/// whose key is one of [`SECRET_KEYS`] (quoted or not, `? key` too), the
+/// rest of the line, and the lines of a value written below it, are masked
+/// unless they are a variable name.
+fn mask_secret_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    // The indentation of a secret key whose value continues on later lines.
+    let mut below: Option<usize> = None;
     for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        let key = ["user:", "pwd:", "only_if:"]
-            .into_iter()
-            .find(|k| trimmed.starts_with(k));
-        let Some(key) = key else {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        let content = line.trim_end_matches(['\n', '\r']);
+        if let Some(key_indent) = below {
+            let blank = content.trim().is_empty();
+            if blank || indent > key_indent || content.trim_start().starts_with(':') {
+                out.push_str(&mask_rest(line, indent));
+                continue;
+            }
+            below = None;
+        }
+        let Some((key_indent, value_start)) = secret_key(content) else {
             out.push_str(line);
             continue;
         };
-        let start = line.len() - trimmed.len() + key.len();
-        let body = line[start..].trim_end_matches(['\n', '\r']);
-        let value = body.split(" #").next().unwrap_or(body).trim();
+        let value = content[value_start..].trim();
+        let value = value.split(" #").next().unwrap_or(value).trim();
         let bare = value.trim_matches(|c| c == '"' || c == '\'');
-        if value.is_empty() || value.starts_with(['[', '{', '&', '*']) || is_envar_name(bare) {
-            out.push_str(line);
-            continue;
+        if value.is_empty() || value.starts_with(['|', '>']) || value_start == content.len() {
+            below = Some(key_indent);
         }
-        let value_start = start + body.find(value).unwrap_or(0);
-        out.push_str(&line[..value_start]);
-        out.extend(std::iter::repeat_n('*', value.len()));
-        out.push_str(&line[value_start + value.len()..]);
+        if is_envar_name(bare) {
+            out.push_str(line);
+        } else {
+            out.push_str(&mask_rest(line, value_start));
+        }
     }
+    out
+}
+
+/// Where a line's secret key starts, and where its value starts.
+fn secret_key(line: &str) -> Option<(usize, usize)> {
+    let indent = line.len() - line.trim_start().len();
+    let mut rest = line.trim_start();
+    for prefix in ["- ", "? "] {
+        rest = rest.strip_prefix(prefix).map_or(rest, str::trim_start);
+    }
+    let key_start = line.len() - rest.len();
+    let (key, after) = match rest.chars().next() {
+        Some(quote @ ('"' | '\'')) => {
+            let close = rest[1..].find(quote)? + 1;
+            (&rest[1..close], &rest[close + 1..])
+        }
+        _ => {
+            let end = rest.find([':', ' ', '\t']).unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        }
+    };
+    if !SECRET_KEYS.contains(&key) {
+        return None;
+    }
+    let after_trimmed = after.trim_start();
+    let value_start = if let Some(value) = after_trimmed.strip_prefix(':') {
+        line.len() - value.len()
+    } else if after_trimmed.is_empty() {
+        // `? pwd`: the value comes on a later line, after `:`.
+        line.len()
+    } else {
+        return None;
+    };
+    Some((indent.min(key_start), value_start))
+}
+
+/// `line` with everything from `from` on masked, line break kept.
+fn mask_rest(line: &str, from: usize) -> String {
+    let from = from.min(line.len());
+    let mut out = line[..from].to_string();
+    out.extend(line[from..].chars().map(|c| {
+        if c.is_whitespace() {
+            c.to_string()
+        } else {
+            "*".repeat(c.len_utf8())
+        }
+    }));
     out
 }
 
@@ -1271,18 +1407,53 @@ fn check_repository_path(path: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    fn masked(text: &str) -> String {
+        let (node, _) = raw::parse(text).unwrap();
+        let masked = mask_secrets(text, &node);
+        assert_eq!(masked.len(), text.len());
+        assert_eq!(masked.lines().count(), text.lines().count());
+        masked
+    }
+
     #[test]
     fn credentials_written_in_place_of_names_are_masked() {
-        let text =
-            "  user: HUB_USERNAME\n  pwd: Sup3r-S3cret!  # oops\n  usr: x\n  pwd: \"hunter2\"\n";
-        let masked = mask_credentials(text);
-        assert_eq!(masked.len(), text.len());
-        assert!(masked.contains("user: HUB_USERNAME"));
-        assert!(
-            !masked.contains("Sup3r") && !masked.contains("hunter2"),
-            "{masked}"
-        );
+        let text = "r:\n  user: HUB_USERNAME\n  pwd: Sup3r-S3cret!  # oops\n  usr: x\n  only_if: \"hunter2\"\n";
+        let masked = masked(text);
+        assert!(masked.contains("user: HUB_USERNAME"), "{masked}");
+        assert!(masked.contains("usr: x"), "{masked}");
         assert!(masked.contains("pwd: *************  # oops"), "{masked}");
+        assert!(masked.contains("only_if: *********"), "{masked}");
+    }
+
+    #[test]
+    fn every_yaml_form_of_a_secret_is_masked() {
+        for text in [
+            "r:\n  pwd: &a S3cret\n",
+            "r:\n  \"pwd\": S3cret\n",
+            "r:\n  'pwd' : 'S3cret'\n",
+            "r:\n  pwd:\n    S3cret\n",
+            "r:\n  pwd: |\n    S3cret\n    S3cret2\n  x: 1\n",
+            "r:\n  pwd: >\n    S3cret\n",
+            "r:\n  ? pwd\n  : S3cret\n",
+            "r:\n  pwd: [S3cret, {k: S3cret}]\n",
+            "r:\n  pwd: {S3cret: 1}\n",
+            "a: &a S3cret\nr:\n  pwd: *a\n",
+            "a: &a {p: S3cret}\nr:\n  <<: *a\n  user: *a\n",
+        ] {
+            let masked = masked(text);
+            assert!(!masked.contains("S3cret"), "{text:?} gave {masked:?}");
+        }
+    }
+
+    #[test]
+    fn secret_lines_of_text_that_is_not_yaml_are_masked() {
+        let text = "r:\n  user: HUB_USER\n  \"pwd\" : S3cret\n  ? pwd\n  : S3cret\n  pwd: |\n    S3cret\n  x: [\n";
+        assert!(raw::parse(text).is_err());
+        let masked = mask_secret_lines(text);
+        assert_eq!(masked.len(), text.len());
+        assert!(!masked.contains("S3cret"), "{masked}");
+        assert!(masked.contains("user: HUB_USER\n"), "{masked}");
+        assert!(masked.contains("  x: [\n"), "{masked}");
     }
 
     #[test]
