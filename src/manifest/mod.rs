@@ -8,7 +8,7 @@
 pub mod raw;
 mod validate;
 
-pub(crate) use validate::{check_tag_part, is_python_version};
+pub(crate) use validate::{check_tag, check_tag_part, is_python_version};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

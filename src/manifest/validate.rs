@@ -44,6 +44,9 @@ const SPEC_KEYS: [&str; 10] = [
 
 const REGISTRY_KEYS: [&str; 4] = ["only_if", "user", "pwd", "registry"];
 
+/// The longest file name most file systems hold, in bytes.
+const MAX_FILE_NAME: usize = 255;
+
 /// Environment variables the tool sets itself.
 const RESERVED_ENVARS: [&str; 2] = ["BENTOML_VERSION", "PYTHON_VERSION"];
 
@@ -164,6 +167,23 @@ impl Checker {
         }
     }
 
+    /// A list item's text; `None` (and a problem) for anything else, an
+    /// empty item (`- ` with nothing after it) included.
+    fn item(&mut self, node: &Node, what: &str) -> Option<String> {
+        if matches!(node.value, Value::Null) {
+            let problem = self
+                .problem(
+                    node.at,
+                    format!("empty list item where {what} belongs"),
+                    "nothing here",
+                )
+                .help("write the item after the `-`, or remove the line");
+            self.problems.push(problem);
+            return None;
+        }
+        self.text(node, what)
+    }
+
     /// A scalar's text; `None` (and a problem unless null) for anything else.
     fn text(&mut self, node: &Node, what: &str) -> Option<String> {
         match &node.value {
@@ -260,7 +280,7 @@ impl Checker {
         if let Some((_, node)) = find("bentoml_version") {
             manifest.bentoml_version = self.text(node, "`bentoml_version`");
             if let Some(version) = &manifest.bentoml_version
-                && let Err(why) = check_tag_part(version)
+                && let Err(why) = check_tag(version)
             {
                 self.report_node(
                     node,
@@ -295,6 +315,7 @@ impl Checker {
                 self.problems.push(problem);
             }
         }
+        self.check_tags(&manifest);
         manifest
     }
 
@@ -368,7 +389,9 @@ impl Checker {
 
     fn releases(&mut self, node: &Node, has_cuda: bool) -> Vec<Distro> {
         let mut distros = Vec::new();
-        for (distro_key, releases) in self.entries(node, "`releases`") {
+        let distro_entries = self.entries(node, "`releases`");
+        self.check_case_collisions(distro_entries, "distro");
+        for (distro_key, releases) in distro_entries {
             self.check_path_name(distro_key, "distro");
             let what = format!("distro `{}`", distro_key.name);
             let mut distro = Distro {
@@ -386,6 +409,7 @@ impl Checker {
                     "expected releases such as `12:` below",
                 );
             }
+            self.check_case_collisions(entries, "release");
             for (release_key, spec_node) in entries {
                 self.check_path_name(release_key, "release");
                 let context = format!("release `{}` `{}`", distro_key.name, release_key.name);
@@ -545,7 +569,16 @@ impl Checker {
                         spec.templates_dir = text.clone().unwrap_or_default();
                         spec.templates_dir_at = value.at;
                     }
-                    "base_image" => spec.base_image = text.clone().unwrap_or_default(),
+                    "base_image" => {
+                        spec.base_image = text.clone().unwrap_or_default();
+                        if let Some(c) = spec.base_image.chars().find(|c| c.is_control()) {
+                            self.report_node(
+                                value,
+                                format!("{what} holds the control character {}", control_name(c)),
+                                "goes into a `FROM` line",
+                            );
+                        }
+                    }
                     "add_to_tags" => {
                         spec.add_to_tags = text.clone().unwrap_or_default();
                         spec.add_to_tags_at = value.at;
@@ -670,7 +703,7 @@ impl Checker {
             };
             let list: Vec<String> = items
                 .iter()
-                .filter_map(|item| self.text(item, "a test command"))
+                .filter_map(|item| self.item(item, "a test command"))
                 .collect();
             tests.push((release_type, list));
         }
@@ -693,7 +726,7 @@ impl Checker {
         };
         let mut envars: Vec<(String, String)> = Vec::new();
         for item in items.iter() {
-            let Some(text) = self.text(item, "an `envars` item") else {
+            let Some(text) = self.item(item, "an `envars` item") else {
                 continue;
             };
             let Some((name, value)) = text.split_once('=') else {
@@ -729,6 +762,17 @@ impl Checker {
                 self.problems.push(problem);
                 continue;
             }
+            if let Some(c) = value.chars().find(|c| c.is_control()) {
+                let problem = self
+                    .problem(
+                        item.at,
+                        format!("the value of `{name}` holds the control character {}", control_name(c)),
+                        "control character",
+                    )
+                    .help("a line break would start a new Dockerfile instruction; write the value on one line, without control characters");
+                self.problems.push(problem);
+                continue;
+            }
             if envars.iter().any(|(n, _)| n == name) {
                 self.report(
                     item.at,
@@ -756,7 +800,7 @@ impl Checker {
         };
         let mut versions: Vec<String> = Vec::new();
         for item in items.iter() {
-            let Some(version) = self.text(item, "a Python version") else {
+            let Some(version) = self.item(item, "a Python version") else {
                 continue;
             };
             if !is_python_version(&version) {
@@ -793,6 +837,20 @@ impl Checker {
                 let problem = self
                     .problem(package_key.at, format!("`{name}` is not a valid image name"), "package name")
                     .help("package names are lower-case letters and digits, separated by `.`, `_` or `-`");
+                self.problems.push(problem);
+                continue;
+            }
+            if name.len() > MAX_FILE_NAME {
+                let problem = self
+                    .problem(
+                        package_key.at,
+                        format!(
+                            "package name is {} bytes long, more than a file name can hold ({MAX_FILE_NAME})",
+                            name.len()
+                        ),
+                        "too long",
+                    )
+                    .help("shorten the package name: it names a directory under `generated/`");
                 self.problems.push(problem);
                 continue;
             }
@@ -976,6 +1034,62 @@ impl Checker {
         }
     }
 
+    /// Every tag the manifest alone implies must be a Docker tag (the
+    /// command line's versions are checked when the plan is made). Reported
+    /// once per release, at its `add_to_tags`.
+    fn check_tags(&mut self, manifest: &Manifest) {
+        let defaults = crate::manifest::DEFAULT_PYTHON_VERSIONS.map(String::from);
+        for distro in &manifest.distros {
+            let types: Vec<ReleaseType> = ReleaseType::ALL
+                .into_iter()
+                .filter(|t| {
+                    manifest.packages.iter().any(|p| {
+                        p.release_types
+                            .iter()
+                            .any(|(pt, ds)| pt == t && ds.contains(&distro.name))
+                    })
+                })
+                .filter(|t| {
+                    manifest
+                        .bentoml_version
+                        .as_deref()
+                        .is_some_and(|v| check_tag(v).is_ok())
+                        || matches!(t, ReleaseType::Base | ReleaseType::Devel)
+                })
+                .collect();
+            // A bad `add_to_tags` is reported where it is checked.
+            for release in distro
+                .releases
+                .iter()
+                .filter(|r| check_tag_part(&r.spec.add_to_tags).is_ok())
+            {
+                let pythons = release
+                    .spec
+                    .python_versions
+                    .as_deref()
+                    .or(manifest.python_versions.as_deref())
+                    .unwrap_or(&defaults);
+                let bentoml = manifest.bentoml_version.as_deref().unwrap_or_default();
+                let bad = types.iter().find_map(|t| {
+                    pythons.iter().find_map(|python| {
+                        let tag = crate::plan::tag(*t, python, &release.spec.add_to_tags, bentoml);
+                        check_tag(&tag).err().map(|why| (tag, why))
+                    })
+                });
+                if let Some((tag, why)) = bad {
+                    let at = release.spec.add_to_tags_at;
+                    let problem = self
+                        .problem(at, format!("tag `{tag}` {why}"), "goes into every tag")
+                        .help(format!(
+                            "shorten `add_to_tags` of `{}` `{}`",
+                            distro.name, release.version
+                        ));
+                    self.problems.push(problem);
+                }
+            }
+        }
+    }
+
     /// Two distro releases of one package must not share tags or directories.
     fn check_collisions(&mut self, manifest: &Manifest) {
         for package in &manifest.packages {
@@ -983,7 +1097,7 @@ impl Checker {
                 continue;
             };
             let mut tags: Vec<(&str, String)> = Vec::new();
-            let mut dirs: Vec<(String, String)> = Vec::new();
+            let mut dirs: Vec<(String, String, &str)> = Vec::new();
             for distro in base.iter().filter_map(|d| manifest.distro(d)) {
                 for release in &distro.releases {
                     let who = format!("`{}` `{}`", distro.name, release.version);
@@ -1005,11 +1119,33 @@ impl Checker {
                                 .help("give each distro release its own `add_to_tags`"),
                         );
                     }
-                    if let Some((_, other)) = dirs.iter().find(|(d, _)| *d == dir) {
+                    if dir.len() > MAX_FILE_NAME {
                         self.problems.push(
                             self.source
                                 .problem(format!(
-                                    "{who} and {other} would both write `generated/{}/{dir}`",
+                                    "{who} would write `generated/{}/{dir}`, whose last part is {} bytes, more than a file name can hold ({MAX_FILE_NAME})",
+                                    package.name,
+                                    dir.len()
+                                ))
+                                .at(release.at.offset, release.at.len, "too long a directory name")
+                                .help("shorten the distro or release name"),
+                        );
+                    }
+                    // Distros that differ only in case are reported as such.
+                    if let Some((other_dir, other, _)) = dirs.iter().find(|(d, _, distro_name)| {
+                        *d == dir
+                            || (d.eq_ignore_ascii_case(&dir)
+                                && !distro_name.eq_ignore_ascii_case(&distro.name))
+                    }) {
+                        let case = if *other_dir == dir {
+                            ""
+                        } else {
+                            " on a case-insensitive file system"
+                        };
+                        self.problems.push(
+                            self.source
+                                .problem(format!(
+                                    "{who} and {other} would both write `generated/{}/{dir}`{case}",
                                     package.name
                                 ))
                                 .at(release.at.offset, release.at.len, "same directory as another release")
@@ -1017,7 +1153,7 @@ impl Checker {
                         );
                     }
                     tags.push((&release.spec.add_to_tags, who.clone()));
-                    dirs.push((dir, who));
+                    dirs.push((dir, who, &distro.name));
                 }
             }
         }
@@ -1026,6 +1162,8 @@ impl Checker {
     fn repository(&mut self, node: &Node, packages: &[Package]) -> Vec<Registry> {
         let package_names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
         let mut registries = Vec::new();
+        // Repository path -> the package pushed there and its registry.
+        let mut pushed_to: Vec<(String, String, String)> = Vec::new();
         for (host_key, spec) in self.entries(node, "`repository`") {
             let context = format!("registry `{}`", host_key.name);
             let mut registry = Registry {
@@ -1076,6 +1214,28 @@ impl Checker {
                                 self.problems.push(problem);
                                 continue;
                             }
+                            if let Some((_, other, other_host)) = pushed_to
+                                .iter()
+                                .find(|(p, _, _)| p.eq_ignore_ascii_case(&path_text))
+                            {
+                                let problem = self
+                                    .problem(
+                                        path.at,
+                                        format!(
+                                            "`{}` and `{other}` (registry `{other_host}`) are both pushed to `{path_text}`: their tags would overwrite each other",
+                                            package.name
+                                        ),
+                                        "same repository as another package",
+                                    )
+                                    .help("give each package its own repository");
+                                self.problems.push(problem);
+                                continue;
+                            }
+                            pushed_to.push((
+                                path_text.clone(),
+                                package.name.to_string(),
+                                host_key.name.to_string(),
+                            ));
                             registry
                                 .repositories
                                 .push((package.name.to_string(), path_text));
@@ -1085,6 +1245,12 @@ impl Checker {
                 }
             }
             let written = |name: &str| has_key(spec, name);
+            if !written("only_if") {
+                let problem = self
+                    .problem(host_key.at, format!("{context} has no `only_if`"), "registry")
+                    .help("name the environment variable whose presence enables pushing here, e.g. `only_if: HUB_PASSWORD`; as in the original tool, a registry is never used without one");
+                self.problems.push(problem);
+            }
             if written("user") != written("pwd") {
                 let (has, lacks) = if written("user") {
                     ("user", "pwd")
@@ -1151,6 +1317,29 @@ impl Checker {
         None
     }
 
+    /// Keys that name directories must differ in more than case: on a
+    /// case-insensitive file system (macOS, Windows) they would be one.
+    fn check_case_collisions(&mut self, entries: &[(Key, Node)], what: &str) {
+        for (i, (key, _)) in entries.iter().enumerate() {
+            if let Some((first, _)) = entries[..i]
+                .iter()
+                .find(|(k, _)| k.name != key.name && k.name.eq_ignore_ascii_case(&key.name))
+            {
+                let problem = self
+                    .problem(
+                        key.at,
+                        format!(
+                            "{what} `{}` and `{}` differ only in case",
+                            key.name, first.name
+                        ),
+                        "same name but for case",
+                    )
+                    .help("they would share a directory on a case-insensitive file system (macOS, Windows); rename one");
+                self.problems.push(problem);
+            }
+        }
+    }
+
     fn check_path_name(&mut self, key: &Key, what: &str) {
         let name: &str = &key.name;
         let safe = !name.is_empty()
@@ -1159,6 +1348,19 @@ impl Checker {
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if safe && name.len() > MAX_FILE_NAME {
+            let problem = self
+                .problem(
+                    key.at,
+                    format!(
+                        "{what} name is {} bytes long, more than a file name can hold ({MAX_FILE_NAME})",
+                        name.len()
+                    ),
+                    "too long",
+                )
+                .help(format!("shorten the {what} name: it names a directory under `generated/`"));
+            self.problems.push(problem);
+        }
         if !safe {
             let problem = self
                 .problem(
@@ -1335,6 +1537,12 @@ fn mask_rest(line: &str, from: usize) -> String {
     out
 }
 
+/// A control character as a reader can name it: `\\n` (U+000A).
+fn control_name(c: char) -> String {
+    let escaped: String = c.escape_default().collect();
+    format!("`{escaped}` (U+{:04X})", u32::from(c))
+}
+
 /// Whether a mapping node has `name` as a key.
 fn has_key(node: &Node, name: &str) -> bool {
     matches!(&node.value, Value::Map(entries) if entries.iter().any(|(k, _)| &*k.name == name))
@@ -1384,6 +1592,28 @@ pub(crate) fn check_tag_part(text: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Checks a whole tag against the OCI reference grammar:
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub(crate) fn check_tag(tag: &str) -> Result<(), String> {
+    check_tag_part(tag)?;
+    if tag.starts_with(['.', '-']) {
+        return Err(format!(
+            "starts with `{}`; a Docker tag starts with a letter, digit or `_`",
+            &tag[..1]
+        ));
+    }
+    if tag.len() > MAX_TAG {
+        return Err(format!(
+            "is {} characters long; a Docker tag holds at most {MAX_TAG}",
+            tag.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The longest tag Docker accepts.
+const MAX_TAG: usize = 128;
 
 fn check_repository_path(path: &str) -> Result<(), String> {
     let (host, rest) = path.split_once('/').ok_or("it has no `/`")?;
