@@ -19,7 +19,7 @@ use crate::engine::{Engine, buildah::Buildah, docker::Docker};
 use crate::generate::{self, Destination};
 use crate::manifest::{self, Manifest};
 use crate::plan::{self, Matrix, Plan};
-use crate::render::{Renderer, context::slash_path};
+use crate::render::{Limits, Renderer, context::slash_path};
 
 /// Runs a parsed command line, drawing results on `out`.
 ///
@@ -56,10 +56,13 @@ pub fn run(cli: crate::cli::Cli, out: &mut dyn Write) -> Result<(), Error> {
 
 /// The manifest and its compiled templates, every problem of both reported together.
 fn load(path: &Path) -> Result<(Manifest, Renderer), Error> {
+    let limits = Limits::from_env().map_err(|p| Error::Invalid(Problems::new(vec![*p])))?;
     let checked = manifest::check(path)?;
     let mut problems = checked.problems;
     let renderer = match &checked.manifest {
-        Some(manifest) => Renderer::new(manifest).map_err(|p| problems.extend(p)).ok(),
+        Some(manifest) => Renderer::with_limits(manifest, limits)
+            .map_err(|p| problems.extend(p))
+            .ok(),
         None => None,
     };
     match (checked.manifest, renderer) {

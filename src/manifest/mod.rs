@@ -215,6 +215,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The path names a directory, a device, a fifo or a socket: reading it
+    /// would fail, never end (`/dev/zero`) or wait for a writer (a fifo).
+    #[error("manifest `{path}` is {kind}, not a file")]
+    #[diagnostic(help(
+        "pass the manifest file with `-m PATH` (`-mf PATH` with the original's flags; default: `./manifest.yml`)"
+    ))]
+    NotAFile {
+        /// The manifest path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
     /// The manifest has problems.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -236,15 +248,39 @@ pub struct Checked {
 /// # Errors
 /// When the file cannot be read.
 pub fn check(path: &Path) -> Result<Checked, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    let read_error = |source| Error::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let file_type = std::fs::metadata(path).map_err(read_error)?.file_type();
+    if !file_type.is_file() {
+        return Err(Error::NotAFile {
+            path: path.to_path_buf(),
+            kind: kind_of(file_type),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(read_error)?;
     let root = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     Ok(validate::check(path, root, &text))
+}
+
+/// What a path that is not a regular file is, for messages.
+fn kind_of(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a fifo"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
 }
 
 /// Reads and checks the manifest at `path`.

@@ -139,3 +139,158 @@ fn a_bentoml_version_that_makes_a_tag_too_long_is_refused() {
     assert!(stderr.contains("at most 128"), "{stderr}");
     assert!(!test.path().join("generated").exists());
 }
+
+/// Runs `validate` and then `generate` with `variables` set: both fail (2),
+/// nothing is written, and the report of both is returned.
+#[track_caller]
+fn bounded(test: &Test, variables: &[(&str, &str)]) -> String {
+    let mut reports = String::new();
+    for args in [&["validate"][..], &["generate", "-b", "0.13.0"]] {
+        let output = Command::new(BIN)
+            .args(args)
+            .current_dir(test.path())
+            .env("NO_COLOR", "1")
+            .envs(variables.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        reports.push_str(&stderr);
+    }
+    assert!(!test.path().join("generated").exists());
+    reports
+}
+
+/// The seed fixture with `text` added to the `base` template of Debian.
+fn with_base_template(text: &str) -> Test {
+    let test = Test::fixture("seed");
+    let template = test.read("templates/debian/base.Dockerfile.j2");
+    test.file(
+        "templates/debian/base.Dockerfile.j2",
+        &format!("{template}\n{text}\n"),
+    )
+}
+
+#[test]
+fn nested_loops_that_never_end_stop_at_the_fuel_bound() {
+    let test = with_base_template(
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    );
+    let report = bounded(&test, &[("BENTOML_DOCKER_TEMPLATE_FUEL", "100000")]);
+    assert!(
+        report.contains("template ran out of fuel (100000 steps)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("templates/debian/base.Dockerfile.j2:"),
+        "{report}"
+    );
+    assert!(
+        report.contains("while rendering `model-server:base-python"),
+        "{report}"
+    );
+    // Reported once per template, not once per target.
+    assert_eq!(report.matches("ran out of fuel").count(), 2, "{report}");
+}
+
+#[test]
+fn an_exponential_macro_stops_at_the_fuel_bound() {
+    let test = with_base_template(
+        "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(30) }}",
+    );
+    let report = bounded(&test, &[("BENTOML_DOCKER_TEMPLATE_FUEL", "1000000")]);
+    assert!(
+        report.contains("ran out of fuel (1000000 steps)"),
+        "{report}"
+    );
+    // Without the variable, the default bound stops it too.
+    let (code, report) = run(&test, &["validate"]);
+    assert_eq!(code, 2, "{report}");
+    assert!(
+        report.contains("ran out of fuel (10000000 steps)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_macro_that_calls_itself_without_end_stops_at_the_recursion_bound() {
+    let test = with_base_template("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}");
+    let report = bounded(&test, &[("BENTOML_DOCKER_TEMPLATE_RECURSION", "50")]);
+    assert!(
+        report.contains("template recursion deeper than 50 levels"),
+        "{report}"
+    );
+    assert!(
+        report.contains("templates/debian/base.Dockerfile.j2:"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_template_that_writes_too_much_stops_at_the_output_bound() {
+    let test = with_base_template("{% for i in range(1000) %}{{ 'x' * 100 }}{% endfor %}");
+    let report = bounded(&test, &[("BENTOML_DOCKER_TEMPLATE_MAX_OUTPUT", "50000")]);
+    assert!(
+        report
+            .contains("template `templates/debian/base.Dockerfile.j2` wrote more than 50000 bytes"),
+        "{report}"
+    );
+    assert!(report.contains("`model-server:base-python"), "{report}");
+    // The default bound lets it through.
+    assert_eq!(run(&test, &["validate"]).0, 0);
+}
+
+#[test]
+fn a_limit_that_is_not_a_number_is_a_usage_error() {
+    let test = Test::fixture("seed");
+    let report = bounded(&test, &[("BENTOML_DOCKER_TEMPLATE_FUEL", "lots")]);
+    assert!(
+        report.contains("`BENTOML_DOCKER_TEMPLATE_FUEL` is `lots`"),
+        "{report}"
+    );
+}
+
+/// Reading a fifo waits for a writer forever, and `/dev/zero` never ends:
+/// a manifest path that is not a regular file is refused before reading.
+#[test]
+fn a_manifest_path_that_is_a_fifo_or_a_directory_is_refused_not_read() {
+    let test = Test::new();
+    let fifo = test.path().join("manifest.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    std::fs::create_dir(test.path().join("manifest.d")).unwrap();
+    for (path, kind) in [("manifest.fifo", "a fifo"), ("manifest.d", "a directory")] {
+        for args in [
+            &["validate", "-m", path][..],
+            &["generate", "-b", "1.0.0", "-m", path],
+            &["-bv", "1.0.0", "-sag", "-mf", path],
+        ] {
+            let mut child = Command::new(BIN)
+                .args(args)
+                .current_dir(test.path())
+                .env("NO_COLOR", "1")
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                if std::time::Instant::now() > deadline {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    panic!("{args:?} hung on {kind}");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            };
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("manifest `{path}` is {kind}, not a file")),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+}
