@@ -70,7 +70,8 @@ impl Manifest {
 pub struct Registry {
     /// The key: the registry's host, e.g. `docker.io`.
     pub host: String,
-    /// The environment variable that must be set for this registry to be used.
+    /// The environment variable that must be set for this registry to be
+    /// used: required, so always set in a manifest that validated.
     pub only_if: Option<String>,
     /// The environment variable that holds the user name.
     pub user: Option<String>,

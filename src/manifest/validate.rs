@@ -1245,7 +1245,10 @@ impl Checker {
                 }
             }
             let written = |name: &str| has_key(spec, name);
-            if !written("only_if") {
+            // `only_if:` with nothing after it enables nothing either.
+            let only_if_given = matches!(&spec.value, Value::Map(entries)
+                if entries.iter().any(|(k, v)| &*k.name == "only_if" && !matches!(v.value, Value::Null)));
+            if !only_if_given {
                 let problem = self
                     .problem(host_key.at, format!("{context} has no `only_if`"), "registry")
                     .help("name the environment variable whose presence enables pushing here, e.g. `only_if: HUB_PASSWORD`; as in the original tool, a registry is never used without one");
@@ -1695,6 +1698,10 @@ mod tests {
         assert!(!is_python_version("3") && !is_python_version("3.x"));
         assert!(is_repository_name("model-server") && !is_repository_name("Model"));
         assert!(check_tag_part("1.0.0a5").is_ok() && check_tag_part("1.0+x").is_err());
+        assert!(check_tag("_a.b-c").is_ok() && check_tag(&"x".repeat(128)).is_ok());
+        for bad in ["x".repeat(129), ".a".into(), "-a".into(), "a:b".into()] {
+            assert!(check_tag(&bad).is_err(), "{bad}");
+        }
         assert!(check_repository_path("docker.io/org/model-server").is_ok());
         assert!(check_repository_path("localhost:5000/model-server").is_ok());
         assert!(check_repository_path("docker.io/org/model-server:1").is_err());
