@@ -8,7 +8,7 @@
 pub mod raw;
 mod validate;
 
-pub(crate) use validate::{check_tag_part, is_python_version};
+pub(crate) use validate::{check_tag, check_tag_part, is_python_version};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -43,6 +43,10 @@ pub struct Manifest {
     pub tests: Vec<(ReleaseType, Vec<String>)>,
     /// `python_versions`: the matrix's Python versions, when declared.
     pub python_versions: Option<Vec<String>>,
+    /// `readme`: the template of each package's `README.md`, relative to the
+    /// images repo. Only a template the manifest names is rendered: the
+    /// original tool rendered none, and its images repo has one it never used.
+    pub readme: Option<String>,
     /// `repository`: where images are pushed.
     pub registries: Vec<Registry>,
     /// `cuda_dependencies`, in manifest order.
@@ -66,7 +70,8 @@ impl Manifest {
 pub struct Registry {
     /// The key: the registry's host, e.g. `docker.io`.
     pub host: String,
-    /// The environment variable that must be set for this registry to be used.
+    /// The environment variable that must be set for this registry to be
+    /// used: required, so always set in a manifest that validated.
     pub only_if: Option<String>,
     /// The environment variable that holds the user name.
     pub user: Option<String>,
@@ -211,6 +216,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The path names a directory, a device, a fifo or a socket: reading it
+    /// would fail, never end (`/dev/zero`) or wait for a writer (a fifo).
+    #[error("manifest `{path}` is {kind}, not a file")]
+    #[diagnostic(help(
+        "pass the manifest file with `-m PATH` (`-mf PATH` with the original's flags; default: `./manifest.yml`)"
+    ))]
+    NotAFile {
+        /// The manifest path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
     /// The manifest has problems.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -232,15 +249,39 @@ pub struct Checked {
 /// # Errors
 /// When the file cannot be read.
 pub fn check(path: &Path) -> Result<Checked, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    let read_error = |source| Error::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let file_type = std::fs::metadata(path).map_err(read_error)?.file_type();
+    if !file_type.is_file() {
+        return Err(Error::NotAFile {
+            path: path.to_path_buf(),
+            kind: kind_of(file_type),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(read_error)?;
     let root = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     Ok(validate::check(path, root, &text))
+}
+
+/// What a path that is not a regular file is, for messages.
+fn kind_of(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a fifo"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
 }
 
 /// Reads and checks the manifest at `path`.

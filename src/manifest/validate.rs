@@ -16,8 +16,9 @@ use super::{
 };
 use crate::diagnostic::{Problem, Source, suggestion};
 
-const TOP_KEYS: [&str; 9] = [
+const TOP_KEYS: [&str; 10] = [
     "tests",
+    "readme",
     "repository",
     "cuda_dependencies",
     "release_spec",
@@ -43,13 +44,21 @@ const SPEC_KEYS: [&str; 10] = [
 
 const REGISTRY_KEYS: [&str; 4] = ["only_if", "user", "pwd", "registry"];
 
+/// The longest file name most file systems hold, in bytes.
+const MAX_FILE_NAME: usize = 255;
+
 /// Environment variables the tool sets itself.
 const RESERVED_ENVARS: [&str; 2] = ["BENTOML_VERSION", "PYTHON_VERSION"];
 
 pub(super) fn check(file: &Path, root: PathBuf, text: &str) -> Checked {
+    let parsed = raw::parse(text);
     // Reports quote the lines around a problem: a credential written where
     // its variable's name belongs must never be among them.
-    let source = Source::new(file.display().to_string(), mask_credentials(text));
+    let masked = match &parsed {
+        Ok((node, _)) => mask_secrets(text, node),
+        Err(_) => mask_secret_lines(text),
+    };
+    let source = Source::new(file.display().to_string(), masked);
     let mut checker = Checker {
         source: source.clone(),
         problems: Vec::new(),
@@ -57,7 +66,7 @@ pub(super) fn check(file: &Path, root: PathBuf, text: &str) -> Checked {
         shared: HashMap::new(),
         shared_envars: HashMap::new(),
     };
-    let (node, merge_errors) = match raw::parse(text) {
+    let (node, merge_errors) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
             let problem = source.problem(format!("invalid YAML: {}", error.message));
@@ -158,6 +167,23 @@ impl Checker {
         }
     }
 
+    /// A list item's text; `None` (and a problem) for anything else, an
+    /// empty item (`- ` with nothing after it) included.
+    fn item(&mut self, node: &Node, what: &str) -> Option<String> {
+        if matches!(node.value, Value::Null) {
+            let problem = self
+                .problem(
+                    node.at,
+                    format!("empty list item where {what} belongs"),
+                    "nothing here",
+                )
+                .help("write the item after the `-`, or remove the line");
+            self.problems.push(problem);
+            return None;
+        }
+        self.text(node, what)
+    }
+
     /// A scalar's text; `None` (and a problem unless null) for anything else.
     fn text(&mut self, node: &Node, what: &str) -> Option<String> {
         match &node.value {
@@ -182,6 +208,7 @@ impl Checker {
             bentoml_version: None,
             cuda_version: None,
             python_versions: None,
+            readme: None,
             tests: Vec::new(),
             registries: Vec::new(),
             cuda: Vec::new(),
@@ -253,7 +280,7 @@ impl Checker {
         if let Some((_, node)) = find("bentoml_version") {
             manifest.bentoml_version = self.text(node, "`bentoml_version`");
             if let Some(version) = &manifest.bentoml_version
-                && let Err(why) = check_tag_part(version)
+                && let Err(why) = check_tag(version)
             {
                 self.report_node(
                     node,
@@ -261,6 +288,9 @@ impl Checker {
                     "goes into every tag",
                 );
             }
+        }
+        if let Some((_, node)) = find("readme") {
+            manifest.readme = self.readme(node, &manifest.root);
         }
         if let Some((_, node)) = find("tests") {
             manifest.tests = self.tests(node);
@@ -285,6 +315,7 @@ impl Checker {
                 self.problems.push(problem);
             }
         }
+        self.check_tags(&manifest);
         manifest
     }
 
@@ -358,7 +389,9 @@ impl Checker {
 
     fn releases(&mut self, node: &Node, has_cuda: bool) -> Vec<Distro> {
         let mut distros = Vec::new();
-        for (distro_key, releases) in self.entries(node, "`releases`") {
+        let distro_entries = self.entries(node, "`releases`");
+        self.check_case_collisions(distro_entries, "distro");
+        for (distro_key, releases) in distro_entries {
             self.check_path_name(distro_key, "distro");
             let what = format!("distro `{}`", distro_key.name);
             let mut distro = Distro {
@@ -376,6 +409,7 @@ impl Checker {
                     "expected releases such as `12:` below",
                 );
             }
+            self.check_case_collisions(entries, "release");
             for (release_key, spec_node) in entries {
                 self.check_path_name(release_key, "release");
                 let context = format!("release `{}` `{}`", distro_key.name, release_key.name);
@@ -535,7 +569,16 @@ impl Checker {
                         spec.templates_dir = text.clone().unwrap_or_default();
                         spec.templates_dir_at = value.at;
                     }
-                    "base_image" => spec.base_image = text.clone().unwrap_or_default(),
+                    "base_image" => {
+                        spec.base_image = text.clone().unwrap_or_default();
+                        if let Some(c) = spec.base_image.chars().find(|c| c.is_control()) {
+                            self.report_node(
+                                value,
+                                format!("{what} holds the control character {}", control_name(c)),
+                                "goes into a `FROM` line",
+                            );
+                        }
+                    }
                     "add_to_tags" => {
                         spec.add_to_tags = text.clone().unwrap_or_default();
                         spec.add_to_tags_at = value.at;
@@ -615,6 +658,23 @@ impl Checker {
         Some(json)
     }
 
+    /// `readme`: a template in the images repo, rendered once per package.
+    fn readme(&mut self, node: &Node, root: &Path) -> Option<String> {
+        let path = self.text(node, "`readme`")?;
+        if !root.join(&path).is_file() {
+            let problem = self
+                .problem(
+                    node.at,
+                    format!("`readme` template `{path}` is not a file in the images repo"),
+                    "no such template",
+                )
+                .help("write the template's path relative to the manifest's directory, e.g. `templates/docs/README.md.j2`, or remove `readme`");
+            self.problems.push(problem);
+            return None;
+        }
+        Some(path)
+    }
+
     /// `tests`: release type -> shell commands run in each built image.
     fn tests(&mut self, node: &Node) -> Vec<(ReleaseType, Vec<String>)> {
         let mut tests = Vec::new();
@@ -643,7 +703,7 @@ impl Checker {
             };
             let list: Vec<String> = items
                 .iter()
-                .filter_map(|item| self.text(item, "a test command"))
+                .filter_map(|item| self.item(item, "a test command"))
                 .collect();
             tests.push((release_type, list));
         }
@@ -666,7 +726,7 @@ impl Checker {
         };
         let mut envars: Vec<(String, String)> = Vec::new();
         for item in items.iter() {
-            let Some(text) = self.text(item, "an `envars` item") else {
+            let Some(text) = self.item(item, "an `envars` item") else {
                 continue;
             };
             let Some((name, value)) = text.split_once('=') else {
@@ -702,6 +762,17 @@ impl Checker {
                 self.problems.push(problem);
                 continue;
             }
+            if let Some(c) = value.chars().find(|c| c.is_control()) {
+                let problem = self
+                    .problem(
+                        item.at,
+                        format!("the value of `{name}` holds the control character {}", control_name(c)),
+                        "control character",
+                    )
+                    .help("a line break would start a new Dockerfile instruction; write the value on one line, without control characters");
+                self.problems.push(problem);
+                continue;
+            }
             if envars.iter().any(|(n, _)| n == name) {
                 self.report(
                     item.at,
@@ -729,7 +800,7 @@ impl Checker {
         };
         let mut versions: Vec<String> = Vec::new();
         for item in items.iter() {
-            let Some(version) = self.text(item, "a Python version") else {
+            let Some(version) = self.item(item, "a Python version") else {
                 continue;
             };
             if !is_python_version(&version) {
@@ -766,6 +837,20 @@ impl Checker {
                 let problem = self
                     .problem(package_key.at, format!("`{name}` is not a valid image name"), "package name")
                     .help("package names are lower-case letters and digits, separated by `.`, `_` or `-`");
+                self.problems.push(problem);
+                continue;
+            }
+            if name.len() > MAX_FILE_NAME {
+                let problem = self
+                    .problem(
+                        package_key.at,
+                        format!(
+                            "package name is {} bytes long, more than a file name can hold ({MAX_FILE_NAME})",
+                            name.len()
+                        ),
+                        "too long",
+                    )
+                    .help("shorten the package name: it names a directory under `generated/`");
                 self.problems.push(problem);
                 continue;
             }
@@ -949,6 +1034,62 @@ impl Checker {
         }
     }
 
+    /// Every tag the manifest alone implies must be a Docker tag (the
+    /// command line's versions are checked when the plan is made). Reported
+    /// once per release, at its `add_to_tags`.
+    fn check_tags(&mut self, manifest: &Manifest) {
+        let defaults = crate::manifest::DEFAULT_PYTHON_VERSIONS.map(String::from);
+        for distro in &manifest.distros {
+            let types: Vec<ReleaseType> = ReleaseType::ALL
+                .into_iter()
+                .filter(|t| {
+                    manifest.packages.iter().any(|p| {
+                        p.release_types
+                            .iter()
+                            .any(|(pt, ds)| pt == t && ds.contains(&distro.name))
+                    })
+                })
+                .filter(|t| {
+                    manifest
+                        .bentoml_version
+                        .as_deref()
+                        .is_some_and(|v| check_tag(v).is_ok())
+                        || matches!(t, ReleaseType::Base | ReleaseType::Devel)
+                })
+                .collect();
+            // A bad `add_to_tags` is reported where it is checked.
+            for release in distro
+                .releases
+                .iter()
+                .filter(|r| check_tag_part(&r.spec.add_to_tags).is_ok())
+            {
+                let pythons = release
+                    .spec
+                    .python_versions
+                    .as_deref()
+                    .or(manifest.python_versions.as_deref())
+                    .unwrap_or(&defaults);
+                let bentoml = manifest.bentoml_version.as_deref().unwrap_or_default();
+                let bad = types.iter().find_map(|t| {
+                    pythons.iter().find_map(|python| {
+                        let tag = crate::plan::tag(*t, python, &release.spec.add_to_tags, bentoml);
+                        check_tag(&tag).err().map(|why| (tag, why))
+                    })
+                });
+                if let Some((tag, why)) = bad {
+                    let at = release.spec.add_to_tags_at;
+                    let problem = self
+                        .problem(at, format!("tag `{tag}` {why}"), "goes into every tag")
+                        .help(format!(
+                            "shorten `add_to_tags` of `{}` `{}`",
+                            distro.name, release.version
+                        ));
+                    self.problems.push(problem);
+                }
+            }
+        }
+    }
+
     /// Two distro releases of one package must not share tags or directories.
     fn check_collisions(&mut self, manifest: &Manifest) {
         for package in &manifest.packages {
@@ -956,7 +1097,7 @@ impl Checker {
                 continue;
             };
             let mut tags: Vec<(&str, String)> = Vec::new();
-            let mut dirs: Vec<(String, String)> = Vec::new();
+            let mut dirs: Vec<(String, String, &str)> = Vec::new();
             for distro in base.iter().filter_map(|d| manifest.distro(d)) {
                 for release in &distro.releases {
                     let who = format!("`{}` `{}`", distro.name, release.version);
@@ -978,11 +1119,33 @@ impl Checker {
                                 .help("give each distro release its own `add_to_tags`"),
                         );
                     }
-                    if let Some((_, other)) = dirs.iter().find(|(d, _)| *d == dir) {
+                    if dir.len() > MAX_FILE_NAME {
                         self.problems.push(
                             self.source
                                 .problem(format!(
-                                    "{who} and {other} would both write `generated/{}/{dir}`",
+                                    "{who} would write `generated/{}/{dir}`, whose last part is {} bytes, more than a file name can hold ({MAX_FILE_NAME})",
+                                    package.name,
+                                    dir.len()
+                                ))
+                                .at(release.at.offset, release.at.len, "too long a directory name")
+                                .help("shorten the distro or release name"),
+                        );
+                    }
+                    // Distros that differ only in case are reported as such.
+                    if let Some((other_dir, other, _)) = dirs.iter().find(|(d, _, distro_name)| {
+                        *d == dir
+                            || (d.eq_ignore_ascii_case(&dir)
+                                && !distro_name.eq_ignore_ascii_case(&distro.name))
+                    }) {
+                        let case = if *other_dir == dir {
+                            ""
+                        } else {
+                            " on a case-insensitive file system"
+                        };
+                        self.problems.push(
+                            self.source
+                                .problem(format!(
+                                    "{who} and {other} would both write `generated/{}/{dir}`{case}",
                                     package.name
                                 ))
                                 .at(release.at.offset, release.at.len, "same directory as another release")
@@ -990,7 +1153,7 @@ impl Checker {
                         );
                     }
                     tags.push((&release.spec.add_to_tags, who.clone()));
-                    dirs.push((dir, who));
+                    dirs.push((dir, who, &distro.name));
                 }
             }
         }
@@ -999,6 +1162,8 @@ impl Checker {
     fn repository(&mut self, node: &Node, packages: &[Package]) -> Vec<Registry> {
         let package_names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
         let mut registries = Vec::new();
+        // Repository path -> the package pushed there and its registry.
+        let mut pushed_to: Vec<(String, String, String)> = Vec::new();
         for (host_key, spec) in self.entries(node, "`repository`") {
             let context = format!("registry `{}`", host_key.name);
             let mut registry = Registry {
@@ -1049,6 +1214,28 @@ impl Checker {
                                 self.problems.push(problem);
                                 continue;
                             }
+                            if let Some((_, other, other_host)) = pushed_to
+                                .iter()
+                                .find(|(p, _, _)| p.eq_ignore_ascii_case(&path_text))
+                            {
+                                let problem = self
+                                    .problem(
+                                        path.at,
+                                        format!(
+                                            "`{}` and `{other}` (registry `{other_host}`) are both pushed to `{path_text}`: their tags would overwrite each other",
+                                            package.name
+                                        ),
+                                        "same repository as another package",
+                                    )
+                                    .help("give each package its own repository");
+                                self.problems.push(problem);
+                                continue;
+                            }
+                            pushed_to.push((
+                                path_text.clone(),
+                                package.name.to_string(),
+                                host_key.name.to_string(),
+                            ));
                             registry
                                 .repositories
                                 .push((package.name.to_string(), path_text));
@@ -1058,6 +1245,15 @@ impl Checker {
                 }
             }
             let written = |name: &str| has_key(spec, name);
+            // `only_if:` with nothing after it enables nothing either.
+            let only_if_given = matches!(&spec.value, Value::Map(entries)
+                if entries.iter().any(|(k, v)| &*k.name == "only_if" && !matches!(v.value, Value::Null)));
+            if !only_if_given {
+                let problem = self
+                    .problem(host_key.at, format!("{context} has no `only_if`"), "registry")
+                    .help("name the environment variable whose presence enables pushing here, e.g. `only_if: HUB_PASSWORD`; as in the original tool, a registry is never used without one");
+                self.problems.push(problem);
+            }
             if written("user") != written("pwd") {
                 let (has, lacks) = if written("user") {
                     ("user", "pwd")
@@ -1124,6 +1320,29 @@ impl Checker {
         None
     }
 
+    /// Keys that name directories must differ in more than case: on a
+    /// case-insensitive file system (macOS, Windows) they would be one.
+    fn check_case_collisions(&mut self, entries: &[(Key, Node)], what: &str) {
+        for (i, (key, _)) in entries.iter().enumerate() {
+            if let Some((first, _)) = entries[..i]
+                .iter()
+                .find(|(k, _)| k.name != key.name && k.name.eq_ignore_ascii_case(&key.name))
+            {
+                let problem = self
+                    .problem(
+                        key.at,
+                        format!(
+                            "{what} `{}` and `{}` differ only in case",
+                            key.name, first.name
+                        ),
+                        "same name but for case",
+                    )
+                    .help("they would share a directory on a case-insensitive file system (macOS, Windows); rename one");
+                self.problems.push(problem);
+            }
+        }
+    }
+
     fn check_path_name(&mut self, key: &Key, what: &str) {
         let name: &str = &key.name;
         let safe = !name.is_empty()
@@ -1132,6 +1351,19 @@ impl Checker {
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if safe && name.len() > MAX_FILE_NAME {
+            let problem = self
+                .problem(
+                    key.at,
+                    format!(
+                        "{what} name is {} bytes long, more than a file name can hold ({MAX_FILE_NAME})",
+                        name.len()
+                    ),
+                    "too long",
+                )
+                .help(format!("shorten the {what} name: it names a directory under `generated/`"));
+            self.problems.push(problem);
+        }
         if !safe {
             let problem = self
                 .problem(
@@ -1147,34 +1379,171 @@ impl Checker {
     }
 }
 
-/// The manifest text with the value of every `user:`, `pwd:` or `only_if:`
-/// line that is not an upper-case variable name replaced by `*` (same
-/// length, so positions stay right).
-fn mask_credentials(text: &str) -> String {
+/// Keys whose values name environment variables holding secrets (and
+/// whether a registry is used): a secret written there by mistake is masked.
+const SECRET_KEYS: [&str; 3] = ["user", "pwd", "only_if"];
+
+/// The manifest text with every scalar under a [`SECRET_KEYS`] key, however
+/// it is written (quoted, on the next line, a block or folded scalar, in a
+/// list or mapping, a complex `? key`, an anchor's value reached through an
+/// alias), replaced by `*`s where it is written. Variable names are kept:
+/// they are what belongs there. Lengths and line breaks stay, so positions
+/// stay right.
+fn mask_secrets(text: &str, root: &Node) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut seen = std::collections::HashSet::new();
+    mask_node(&mut bytes, root, false, &mut seen);
+    // Only ASCII `*` replaced whole characters' bytes, so it is still UTF-8.
+    String::from_utf8(bytes).unwrap_or_else(|_| mask_secret_lines(text))
+}
+
+fn mask_node(
+    bytes: &mut [u8],
+    node: &Node,
+    secret: bool,
+    seen: &mut std::collections::HashSet<(usize, bool)>,
+) {
+    let id = match &node.value {
+        Value::Seq(items) => items.as_ptr() as usize,
+        Value::Map(entries) => entries.as_ptr() as usize,
+        Value::Str(s) | Value::Number(s) => {
+            if secret && !is_envar_name(s) {
+                mask_span(bytes, node.at);
+            }
+            return;
+        }
+        Value::Bool(_) | Value::Null => {
+            if secret {
+                mask_span(bytes, node.at);
+            }
+            return;
+        }
+    };
+    // Shared content (anchors merged into every release) is walked once.
+    if !seen.insert((id, secret)) {
+        return;
+    }
+    match &node.value {
+        Value::Seq(items) => {
+            for item in items.iter() {
+                mask_node(bytes, item, secret, seen);
+            }
+        }
+        Value::Map(entries) => {
+            for (key, value) in entries.iter() {
+                if secret && !is_envar_name(&key.name) {
+                    mask_span(bytes, key.at);
+                }
+                let secret = secret || SECRET_KEYS.contains(&&*key.name);
+                mask_node(bytes, value, secret, seen);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Replaces the written text at `at` by `*`s, byte for byte, line breaks
+/// and indentation kept.
+fn mask_span(bytes: &mut [u8], at: Pos) {
+    let end = at.offset.saturating_add(at.len).min(bytes.len());
+    let Some(span) = bytes.get_mut(at.offset..end) else {
+        return;
+    };
+    // A multi-byte character is masked whole: its bytes all become `*`.
+    for byte in span.iter_mut().filter(|b| !b.is_ascii_whitespace()) {
+        *byte = b'*';
+    }
+}
+
+/// For text that is not YAML (no tree to find values in): on every line
+/// whose key is one of [`SECRET_KEYS`] (quoted or not, `? key` too), the
+/// rest of the line, and the lines of a value written below it, are masked
+/// unless they are a variable name.
+fn mask_secret_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    // The indentation of a secret key whose value continues on later lines.
+    let mut below: Option<usize> = None;
     for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        let key = ["user:", "pwd:", "only_if:"]
-            .into_iter()
-            .find(|k| trimmed.starts_with(k));
-        let Some(key) = key else {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        let content = line.trim_end_matches(['\n', '\r']);
+        if let Some(key_indent) = below {
+            let blank = content.trim().is_empty();
+            if blank || indent > key_indent || content.trim_start().starts_with(':') {
+                out.push_str(&mask_rest(line, indent));
+                continue;
+            }
+            below = None;
+        }
+        let Some((key_indent, value_start)) = secret_key(content) else {
             out.push_str(line);
             continue;
         };
-        let start = line.len() - trimmed.len() + key.len();
-        let body = line[start..].trim_end_matches(['\n', '\r']);
-        let value = body.split(" #").next().unwrap_or(body).trim();
+        let value = content[value_start..].trim();
+        let value = value.split(" #").next().unwrap_or(value).trim();
         let bare = value.trim_matches(|c| c == '"' || c == '\'');
-        if value.is_empty() || value.starts_with(['[', '{', '&', '*']) || is_envar_name(bare) {
-            out.push_str(line);
-            continue;
+        if value.is_empty() || value.starts_with(['|', '>']) || value_start == content.len() {
+            below = Some(key_indent);
         }
-        let value_start = start + body.find(value).unwrap_or(0);
-        out.push_str(&line[..value_start]);
-        out.extend(std::iter::repeat_n('*', value.len()));
-        out.push_str(&line[value_start + value.len()..]);
+        if is_envar_name(bare) {
+            out.push_str(line);
+        } else {
+            out.push_str(&mask_rest(line, value_start));
+        }
     }
     out
+}
+
+/// Where a line's secret key starts, and where its value starts.
+fn secret_key(line: &str) -> Option<(usize, usize)> {
+    let indent = line.len() - line.trim_start().len();
+    let mut rest = line.trim_start();
+    for prefix in ["- ", "? "] {
+        rest = rest.strip_prefix(prefix).map_or(rest, str::trim_start);
+    }
+    let key_start = line.len() - rest.len();
+    let (key, after) = match rest.chars().next() {
+        Some(quote @ ('"' | '\'')) => {
+            let close = rest[1..].find(quote)? + 1;
+            (&rest[1..close], &rest[close + 1..])
+        }
+        _ => {
+            let end = rest.find([':', ' ', '\t']).unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        }
+    };
+    if !SECRET_KEYS.contains(&key) {
+        return None;
+    }
+    let after_trimmed = after.trim_start();
+    let value_start = if let Some(value) = after_trimmed.strip_prefix(':') {
+        line.len() - value.len()
+    } else if after_trimmed.is_empty() {
+        // `? pwd`: the value comes on a later line, after `:`.
+        line.len()
+    } else {
+        return None;
+    };
+    Some((indent.min(key_start), value_start))
+}
+
+/// `line` with everything from `from` on masked, line break kept.
+fn mask_rest(line: &str, from: usize) -> String {
+    let from = from.min(line.len());
+    let mut out = line[..from].to_string();
+    out.extend(line[from..].chars().map(|c| {
+        if c.is_whitespace() {
+            c.to_string()
+        } else {
+            "*".repeat(c.len_utf8())
+        }
+    }));
+    out
+}
+
+/// A control character as a reader can name it: `\\n` (U+000A).
+fn control_name(c: char) -> String {
+    let escaped: String = c.escape_default().collect();
+    format!("`{escaped}` (U+{:04X})", u32::from(c))
 }
 
 /// Whether a mapping node has `name` as a key.
@@ -1227,6 +1596,28 @@ pub(crate) fn check_tag_part(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a whole tag against the OCI reference grammar:
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub(crate) fn check_tag(tag: &str) -> Result<(), String> {
+    check_tag_part(tag)?;
+    if tag.starts_with(['.', '-']) {
+        return Err(format!(
+            "starts with `{}`; a Docker tag starts with a letter, digit or `_`",
+            &tag[..1]
+        ));
+    }
+    if tag.len() > MAX_TAG {
+        return Err(format!(
+            "is {} characters long; a Docker tag holds at most {MAX_TAG}",
+            tag.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The longest tag Docker accepts.
+const MAX_TAG: usize = 128;
+
 fn check_repository_path(path: &str) -> Result<(), String> {
     let (host, rest) = path.split_once('/').ok_or("it has no `/`")?;
     if host.is_empty() || host.contains(char::is_whitespace) {
@@ -1249,18 +1640,53 @@ fn check_repository_path(path: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    fn masked(text: &str) -> String {
+        let (node, _) = raw::parse(text).unwrap();
+        let masked = mask_secrets(text, &node);
+        assert_eq!(masked.len(), text.len());
+        assert_eq!(masked.lines().count(), text.lines().count());
+        masked
+    }
+
     #[test]
     fn credentials_written_in_place_of_names_are_masked() {
-        let text =
-            "  user: HUB_USERNAME\n  pwd: Sup3r-S3cret!  # oops\n  usr: x\n  pwd: \"hunter2\"\n";
-        let masked = mask_credentials(text);
-        assert_eq!(masked.len(), text.len());
-        assert!(masked.contains("user: HUB_USERNAME"));
-        assert!(
-            !masked.contains("Sup3r") && !masked.contains("hunter2"),
-            "{masked}"
-        );
+        let text = "r:\n  user: HUB_USERNAME\n  pwd: Sup3r-S3cret!  # oops\n  usr: x\n  only_if: \"hunter2\"\n";
+        let masked = masked(text);
+        assert!(masked.contains("user: HUB_USERNAME"), "{masked}");
+        assert!(masked.contains("usr: x"), "{masked}");
         assert!(masked.contains("pwd: *************  # oops"), "{masked}");
+        assert!(masked.contains("only_if: *********"), "{masked}");
+    }
+
+    #[test]
+    fn every_yaml_form_of_a_secret_is_masked() {
+        for text in [
+            "r:\n  pwd: &a S3cret\n",
+            "r:\n  \"pwd\": S3cret\n",
+            "r:\n  'pwd' : 'S3cret'\n",
+            "r:\n  pwd:\n    S3cret\n",
+            "r:\n  pwd: |\n    S3cret\n    S3cret2\n  x: 1\n",
+            "r:\n  pwd: >\n    S3cret\n",
+            "r:\n  ? pwd\n  : S3cret\n",
+            "r:\n  pwd: [S3cret, {k: S3cret}]\n",
+            "r:\n  pwd: {S3cret: 1}\n",
+            "a: &a S3cret\nr:\n  pwd: *a\n",
+            "a: &a {p: S3cret}\nr:\n  <<: *a\n  user: *a\n",
+        ] {
+            let masked = masked(text);
+            assert!(!masked.contains("S3cret"), "{text:?} gave {masked:?}");
+        }
+    }
+
+    #[test]
+    fn secret_lines_of_text_that_is_not_yaml_are_masked() {
+        let text = "r:\n  user: HUB_USER\n  \"pwd\" : S3cret\n  ? pwd\n  : S3cret\n  pwd: |\n    S3cret\n  x: [\n";
+        assert!(raw::parse(text).is_err());
+        let masked = mask_secret_lines(text);
+        assert_eq!(masked.len(), text.len());
+        assert!(!masked.contains("S3cret"), "{masked}");
+        assert!(masked.contains("user: HUB_USER\n"), "{masked}");
+        assert!(masked.contains("  x: [\n"), "{masked}");
     }
 
     #[test]
@@ -1272,6 +1698,10 @@ mod tests {
         assert!(!is_python_version("3") && !is_python_version("3.x"));
         assert!(is_repository_name("model-server") && !is_repository_name("Model"));
         assert!(check_tag_part("1.0.0a5").is_ok() && check_tag_part("1.0+x").is_err());
+        assert!(check_tag("_a.b-c").is_ok() && check_tag(&"x".repeat(128)).is_ok());
+        for bad in ["x".repeat(129), ".a".into(), "-a".into(), "a:b".into()] {
+            assert!(check_tag(&bad).is_err(), "{bad}");
+        }
         assert!(check_repository_path("docker.io/org/model-server").is_ok());
         assert!(check_repository_path("localhost:5000/model-server").is_ok());
         assert!(check_repository_path("docker.io/org/model-server:1").is_err());

@@ -48,6 +48,15 @@ pub enum Error {
         /// What is wrong.
         why: String,
     },
+    /// A tag that Docker would refuse.
+    #[error("tag `{tag}` {why}")]
+    #[diagnostic(help("shorten the BentoML version, the Python version or `add_to_tags`"))]
+    BadTag {
+        /// The target's name.
+        tag: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A Python version that is not one.
     #[error("`{version}` is not a Python version")]
     #[diagnostic(help("Python versions look like `3.11` or `3.11.4`"))]
@@ -180,6 +189,20 @@ impl Matrix {
         };
         if needs_cuda || options.cuda_version.is_some() {
             matrix.cuda_version = Some(cuda_version(manifest, options)?);
+        }
+        // The command line's versions are part of every tag: one that makes
+        // a tag too long is found before anything is written.
+        for cell in matrix.cells(manifest) {
+            let tag = tag(
+                cell.release_type,
+                cell.python,
+                &cell.release.spec.add_to_tags,
+                &matrix.bentoml_version,
+            );
+            crate::manifest::check_tag(&tag).map_err(|why| Error::BadTag {
+                tag: format!("{}:{tag}", cell.package),
+                why,
+            })?;
         }
         Ok(matrix)
     }

@@ -8,6 +8,7 @@
 //! syntax errors in every template are found before anything is written.
 
 pub mod context;
+pub mod limits;
 pub mod mutable;
 
 use std::collections::HashMap;
@@ -21,8 +22,7 @@ use crate::diagnostic::{Problem, Source};
 use crate::manifest::{Manifest, ReleaseType, Spec};
 use crate::plan::Target;
 
-/// The docs template, rendered once per package to `generated/<package>/README.md`.
-pub const DOCS_TEMPLATE: &str = "templates/docs/README.md.j2";
+pub use limits::Limits;
 
 /// One template file and the file it renders to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +45,12 @@ pub struct Renderer {
     env: Environment<'static>,
     sets: HashMap<(String, ReleaseType), Vec<TemplateFile>>,
     loaded: HashMap<String, Loaded>,
+    /// The manifest's `readme` template, rendered once per package.
+    readme: Option<String>,
+    limits: Limits,
+    /// Templates that went past a limit, with the problem: a runaway
+    /// template is run (and reported) once, not once per target.
+    exceeded: std::sync::Mutex<HashMap<String, Problem>>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -57,16 +63,30 @@ impl std::fmt::Debug for Renderer {
 
 impl Renderer {
     /// Finds and compiles the templates of every release type of every
-    /// package of the manifest.
+    /// package of the manifest, with the default [`Limits`].
     ///
     /// # Errors
     /// Every missing template directory or template and every template that
     /// does not compile.
     pub fn new(manifest: &Manifest) -> Result<Self, Vec<Problem>> {
+        Self::with_limits(manifest, Limits::default())
+    }
+
+    /// As [`Renderer::new`], every rendering bounded by `limits`.
+    ///
+    /// # Errors
+    /// As [`Renderer::new`].
+    pub fn with_limits(manifest: &Manifest, limits: Limits) -> Result<Self, Vec<Problem>> {
+        let mut env = environment();
+        env.set_fuel(Some(limits.fuel));
+        env.set_recursion_limit(limits.recursion);
         let mut renderer = Self {
-            env: environment(),
+            env,
             sets: HashMap::new(),
             loaded: HashMap::new(),
+            readme: manifest.readme.clone(),
+            limits,
+            exceeded: std::sync::Mutex::default(),
         };
         let mut problems = Vec::new();
         let mut listings: HashMap<String, Result<Vec<String>, std::io::Error>> = HashMap::new();
@@ -144,8 +164,8 @@ impl Renderer {
                 }
             }
         }
-        if manifest.root.join(DOCS_TEMPLATE).is_file()
-            && let Err(problem) = renderer.load(&manifest.root, DOCS_TEMPLATE)
+        if let Some(readme) = &manifest.readme
+            && let Err(problem) = renderer.load(&manifest.root, readme)
         {
             problems.push(*problem);
         }
@@ -156,7 +176,7 @@ impl Renderer {
         }
     }
 
-    /// Renders the docs template (when the images repo has one) for a
+    /// Renders the manifest's `readme` template (when it names one) for a
     /// package: `README.md` of `generated/<package>/`.
     ///
     /// # Errors
@@ -167,9 +187,9 @@ impl Renderer {
         manifest: &Manifest,
         package: &str,
     ) -> Result<Option<String>, Box<Problem>> {
-        if !self.loaded.contains_key(DOCS_TEMPLATE) {
+        let Some(readme) = self.readme.as_deref() else {
             return Ok(None);
-        }
+        };
         let targets: Vec<Target> = matrix.targets_of(manifest, package).collect();
         let mut release_types: Vec<&str> = Vec::new();
         for target in &targets {
@@ -192,14 +212,56 @@ impl Renderer {
             registries => registries,
             targets => Value::from(minijinja::value::Serde(&targets)),
         };
+        self.render_one(readme, context, None).map(Some)
+    }
+
+    /// Renders one template within the limits: its output may not grow
+    /// past `limits.output` bytes.
+    fn render_one(
+        &self,
+        name: &str,
+        context: Value,
+        target: Option<&Target>,
+    ) -> Result<String, Box<Problem>> {
+        let exceeded = |problem: Problem| {
+            let mut exceeded = self
+                .exceeded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            exceeded.insert(name.to_string(), problem.clone());
+            Box::new(problem)
+        };
+        if let Some(problem) = self
+            .exceeded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+        {
+            return Err(Box::new(problem.clone()));
+        }
         let template = self
             .env
-            .get_template(DOCS_TEMPLATE)
-            .map_err(|e| Box::new(self.problem(&e, None)))?;
-        template
-            .render(context)
-            .map(Some)
-            .map_err(|e| Box::new(self.problem(&e, None)))
+            .get_template(name)
+            .map_err(|e| Box::new(self.problem(&e, target)))?;
+        let mut output = limits::Bounded::new(self.limits.output);
+        match template.render_captured_to(context, &mut output) {
+            Ok(_) => Ok(output.into_string()),
+            Err(_) if output.overflowed() => Err(exceeded(self.too_much_output(name, target))),
+            Err(e) if is_limit(&e) => Err(exceeded(self.problem(&e, target))),
+            Err(e) => Err(Box::new(self.problem(&e, target))),
+        }
+    }
+
+    fn too_much_output(&self, name: &str, target: Option<&Target>) -> Problem {
+        Problem::plain(format!(
+            "template `{name}` wrote more than {} bytes{}",
+            self.limits.output,
+            target.map(while_rendering).map(|w| format!(" {w}")).unwrap_or_default()
+        ))
+        .help(format!(
+            "a loop writes more than any Dockerfile needs; if the output is meant to be that large, raise `{}`",
+            limits::OUTPUT_VARIABLE
+        ))
     }
 
     /// Reads, rewrites and compiles one template.
@@ -265,13 +327,7 @@ impl Renderer {
         };
         let mut rendered = Vec::new();
         for file in self.templates(spec, target.release_type) {
-            let template = self
-                .env
-                .get_template(&file.name)
-                .map_err(|e| Box::new(self.problem(&e, Some(target))))?;
-            let text = template
-                .render(&context)
-                .map_err(|e| Box::new(self.problem(&e, Some(target))))?;
+            let text = self.render_one(&file.name, context.clone(), Some(target))?;
             rendered.push((file.output.clone(), text));
         }
         Ok(rendered)
@@ -282,12 +338,7 @@ impl Renderer {
         let detail = error
             .detail()
             .map_or_else(|| error.kind().to_string(), str::to_string);
-        let while_rendering = target.map(|t| {
-            format!(
-                "while rendering `{}` ({} {}, Python {})",
-                t.name, t.distro, t.release, t.python_version
-            )
-        });
+        let while_rendering = target.map(while_rendering);
         let Some(loaded) = error.name().and_then(|n| self.loaded.get(n)) else {
             let mut message = format!("template error: {detail}");
             if let Some(w) = while_rendering {
@@ -319,6 +370,36 @@ impl Renderer {
                 "here".to_string(),
                 None,
             ),
+            ErrorKind::OutOfFuel => (
+                format!(
+                    "template ran out of fuel ({} steps){}",
+                    self.limits.fuel,
+                    while_rendering
+                        .as_deref()
+                        .map(|w| format!(" {w}"))
+                        .unwrap_or_default()
+                ),
+                "still running here".to_string(),
+                Some(format!(
+                    "a loop or macro runs far longer than any Dockerfile needs; if it is meant to, raise `{}`",
+                    limits::FUEL_VARIABLE
+                )),
+            ),
+            ErrorKind::InvalidOperation if is_limit(error) => (
+                format!(
+                    "template recursion deeper than {} levels{}",
+                    self.limits.recursion,
+                    while_rendering
+                        .as_deref()
+                        .map(|w| format!(" {w}"))
+                        .unwrap_or_default()
+                ),
+                "recursion".to_string(),
+                Some(format!(
+                    "a macro or include calls itself without end; if it is meant to go that deep, raise `{}`",
+                    limits::RECURSION_VARIABLE
+                )),
+            ),
             ErrorKind::UndefinedError => (
                 if expression.is_empty() {
                     "undefined variable in template".to_string()
@@ -346,6 +427,23 @@ impl Renderer {
             .at(start, end - start, label)
             .maybe_help(help)
     }
+}
+
+/// Whether rendering stopped at a limit (fuel or recursion).
+fn is_limit(error: &minijinja::Error) -> bool {
+    error.kind() == ErrorKind::OutOfFuel
+        || (error.kind() == ErrorKind::InvalidOperation
+            && error
+                .detail()
+                .is_some_and(|d| d.contains("recursion limit")))
+}
+
+/// Which target a rendering was for, as messages say it.
+fn while_rendering(target: &Target) -> String {
+    format!(
+        "while rendering `{}` ({} {}, Python {})",
+        target.name, target.distro, target.release, target.python_version
+    )
 }
 
 /// The `.j2` files directly in a templates directory, sorted.

@@ -72,7 +72,11 @@ const PUSH_MANIFEST: &str = "repository:
 fn a_missing_credential_variable_is_named_and_no_value_is_shown() {
     let manifest =
         std::fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml")).unwrap();
-    let manifest = manifest.replacen("repository:\n", &format!("{PUSH_MANIFEST}  old:\n"), 1);
+    let manifest = manifest.replacen(
+        "repository:\n",
+        &format!("{PUSH_MANIFEST}  old:\n    only_if: OLD_REGISTRY_ENABLED\n"),
+        1,
+    );
     let test = Test::fixture("seed").manifest(&manifest);
     let output = std::process::Command::new(crate::test::BIN)
         .args(["push", "-b", "0.13.0", "--dry-run"])
@@ -97,7 +101,11 @@ fn a_missing_credential_variable_is_named_and_no_value_is_shown() {
 fn push_dry_run_shows_where_each_image_goes_and_which_variables_hold_credentials() {
     let manifest =
         std::fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml")).unwrap();
-    let manifest = manifest.replacen("repository:\n", &format!("{PUSH_MANIFEST}  old:\n"), 1);
+    let manifest = manifest.replacen(
+        "repository:\n",
+        &format!("{PUSH_MANIFEST}  old:\n    only_if: OLD_REGISTRY_ENABLED\n"),
+        1,
+    );
     let test = Test::fixture("seed").manifest(&manifest);
     let output = std::process::Command::new(crate::test::BIN)
         .args([

@@ -43,3 +43,87 @@ fn a_secret_in_the_manifest_never_reaches_the_output() {
         output.stderr
     );
 }
+
+/// Validates `tests/fixtures/secrets/<name>.yml` (a password beside an
+/// unrelated error, so that its lines are quoted) and checks that the
+/// password is quoted masked, never as written.
+#[track_caller]
+fn secret_is_masked(name: &str) {
+    let manifest = std::fs::read_to_string(fixtures().join(format!("secrets/{name}.yml"))).unwrap();
+    let test = Test::fixture("seed")
+        .manifest(&manifest)
+        .args(&["validate"]);
+    let output = test.failure(2);
+    assert!(
+        !output.stderr.contains("S3cret") && !output.stdout.contains("S3cret"),
+        "{}",
+        output.stderr
+    );
+    // The lines around the problem were quoted: the mask is what hid it.
+    assert!(output.stderr.contains("************"), "{}", output.stderr);
+}
+
+#[test]
+fn a_secret_after_an_anchor_is_masked() {
+    secret_is_masked("anchor");
+}
+
+#[test]
+fn a_secret_under_a_double_quoted_key_is_masked() {
+    secret_is_masked("double_quoted_key");
+}
+
+#[test]
+fn a_secret_under_a_single_quoted_key_is_masked() {
+    secret_is_masked("single_quoted_key");
+}
+
+#[test]
+fn a_secret_after_a_space_before_the_colon_is_masked() {
+    secret_is_masked("space_before_colon");
+}
+
+#[test]
+fn a_secret_on_the_line_after_its_key_is_masked() {
+    secret_is_masked("value_on_next_line");
+}
+
+#[test]
+fn a_secret_in_a_block_scalar_is_masked() {
+    secret_is_masked("block_scalar");
+}
+
+#[test]
+fn a_secret_in_a_folded_scalar_is_masked() {
+    secret_is_masked("folded_scalar");
+}
+
+#[test]
+fn a_secret_under_a_complex_key_is_masked() {
+    secret_is_masked("complex_key");
+}
+
+#[test]
+fn a_secret_in_a_flow_list_is_masked() {
+    secret_is_masked("flow_list");
+}
+
+#[test]
+fn a_secret_as_a_flow_mapping_key_is_masked() {
+    secret_is_masked("flow_mapping");
+}
+
+#[test]
+fn a_secret_reached_through_an_alias_is_masked_at_its_anchor() {
+    secret_is_masked("alias_of_an_anchor_elsewhere");
+}
+
+#[test]
+fn a_user_name_written_in_place_of_its_variable_is_masked() {
+    secret_is_masked("user_value");
+}
+
+#[test]
+fn a_secret_beside_a_yaml_syntax_error_is_masked() {
+    secret_is_masked("not_yaml");
+}

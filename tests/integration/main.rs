@@ -9,3 +9,4 @@ mod invalid;
 mod plan;
 mod registry;
 mod test;
+mod validate;

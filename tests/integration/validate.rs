@@ -1,0 +1,296 @@
+//! `validate` finds what `generate` would reject, and templates render
+//! within bounds; the original tool's images repos keep working.
+
+use std::process::Command;
+
+use crate::test::{BIN, Test};
+
+/// Runs the binary with `args` in the test's images repo: exit code, stderr.
+fn run(test: &Test, args: &[&str]) -> (i32, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .current_dir(test.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// The original's images repo has a docs template written for a context it
+/// never gave: only a template the manifest names under `readme` is rendered.
+#[test]
+fn a_docs_template_the_manifest_does_not_name_is_not_rendered() {
+    let docs =
+        "# {{ metadata.targeted_directory }}\n{% for t in metadata.tags %}{{ t }}{% endfor %}\n";
+    let original = Test::fixture("seed")
+        .file("templates/docs/README.md.j2", docs)
+        .args(&["-bv", "0.13.0", "-dm", "-sag"]);
+    original.success();
+    let plain = Test::fixture("seed").args(&["-bv", "0.13.0", "-dm", "-sag"]);
+    plain.success();
+    assert_eq!(original.tree("generated"), plain.tree("generated"));
+    assert_eq!(original.read("metadata.json"), plain.read("metadata.json"));
+    assert!(!original.tree("generated").contains("README.md"));
+    Test::fixture("seed")
+        .file("templates/docs/README.md.j2", docs)
+        .args(&["validate"])
+        .success();
+}
+
+#[test]
+fn a_docs_template_named_by_readme_is_rendered_per_package() {
+    let test = Test::fixture("seed");
+    let manifest = format!(
+        "{}\nreadme: templates/docs/README.md.j2\n",
+        test.read("manifest.yml")
+    );
+    let test = test
+        .manifest(&manifest)
+        .file(
+            "templates/docs/README.md.j2",
+            "# {{ package }} {{ bentoml_version }}\n",
+        )
+        .args(&["generate", "-b", "0.13.0"]);
+    test.success();
+    assert_eq!(
+        test.read("generated/model-server/README.md"),
+        "# model-server 0.13.0"
+    );
+}
+
+/// Runs `validate` and `generate` on the same images repo: both fail, with
+/// the same report, and nothing is written. (`validate` renders with
+/// BentoML `0.0.0` when the manifest names no version.)
+#[track_caller]
+fn validate_fails_as_generate_does(test: &Test) -> String {
+    let (validate_code, validate) = run(test, &["validate"]);
+    let (generate_code, generate) = run(test, &["generate", "-b", "0.0.0"]);
+    assert_eq!(validate_code, 2, "{validate}");
+    assert_eq!(generate_code, 2, "{generate}");
+    assert_eq!(validate, generate);
+    assert!(!test.path().join("generated").exists());
+    validate
+}
+
+#[test]
+fn validate_fails_on_an_undefined_template_variable_as_generate_does() {
+    let test = Test::fixture("seed");
+    let template = test.read("templates/debian/runtime.Dockerfile.j2");
+    let test = test.file(
+        "templates/debian/runtime.Dockerfile.j2",
+        &format!("{template}\nLABEL x={{{{ metadata.targeted_directory }}}}\n"),
+    );
+    let stderr = validate_fails_as_generate_does(&test);
+    assert!(
+        stderr.contains("undefined variable `metadata.targeted_directory`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("runtime.Dockerfile.j2:"), "{stderr}");
+}
+
+#[test]
+fn validate_fails_on_a_template_that_renders_per_python_version_as_generate_does() {
+    let test = Test::fixture("seed");
+    let template = test.read("templates/debian/base.Dockerfile.j2");
+    let test = test.file(
+        "templates/debian/base.Dockerfile.j2",
+        &format!("{template}\n# {{{{ metadata.envars.PYTHON_VERSION }}}}\n"),
+    );
+    let stderr = validate_fails_as_generate_does(&test);
+    assert!(
+        stderr.contains("renders differently for Python"),
+        "{stderr}"
+    );
+}
+
+/// A line break in an `envars` value becomes a Dockerfile instruction of
+/// its own: `check` refuses it, even on a tree generated before.
+#[test]
+fn check_fails_on_an_envars_value_that_injects_an_instruction() {
+    let test = Test::fixture("seed");
+    assert_eq!(run(&test, &["generate", "-b", "0.13.0"]).0, 0);
+    let manifest = test.read("manifest.yml").replace(
+        "- LC_ALL=C.UTF-8",
+        "- \"LC_ALL=C.UTF-8\\nRUN touch /injected\"",
+    );
+    let test = test.manifest(&manifest);
+    for command in [&["check", "-b", "0.13.0"][..], &["validate"]] {
+        let (code, stderr) = run(&test, command);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains("the value of `LC_ALL` holds the control character `\\n`"),
+            "{stderr}"
+        );
+    }
+}
+
+/// Tags hold at most 128 characters: a `-b` that makes one longer is
+/// refused before anything is written.
+#[test]
+fn a_bentoml_version_that_makes_a_tag_too_long_is_refused() {
+    let test = Test::fixture("seed");
+    let version = format!("1.{}", "0".repeat(120));
+    let (code, stderr) = run(&test, &["generate", "-b", &version]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is 145 characters long"), "{stderr}");
+    assert!(stderr.contains("at most 128"), "{stderr}");
+    assert!(!test.path().join("generated").exists());
+}
+
+/// Runs `validate` and then `generate` with `variables` set: both fail (2),
+/// nothing is written, and the report of both is returned.
+#[track_caller]
+fn bounded(test: &Test, variables: &[(&str, &str)]) -> String {
+    let mut reports = String::new();
+    for args in [&["validate"][..], &["generate", "-b", "0.13.0"]] {
+        let output = Command::new(BIN)
+            .args(args)
+            .current_dir(test.path())
+            .env("NO_COLOR", "1")
+            .envs(variables.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        reports.push_str(&stderr);
+    }
+    assert!(!test.path().join("generated").exists());
+    reports
+}
+
+/// The seed fixture with `text` added to the `base` template of Debian.
+fn with_base_template(text: &str) -> Test {
+    let test = Test::fixture("seed");
+    let template = test.read("templates/debian/base.Dockerfile.j2");
+    test.file(
+        "templates/debian/base.Dockerfile.j2",
+        &format!("{template}\n{text}\n"),
+    )
+}
+
+#[test]
+fn nested_loops_that_never_end_stop_at_the_fuel_bound() {
+    let test = with_base_template(
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    );
+    let report = bounded(&test, &[("BENTOML_DOCKER_TEMPLATE_FUEL", "100000")]);
+    assert!(
+        report.contains("template ran out of fuel (100000 steps)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("templates/debian/base.Dockerfile.j2:"),
+        "{report}"
+    );
+    assert!(
+        report.contains("while rendering `model-server:base-python"),
+        "{report}"
+    );
+    // Reported once per template, not once per target.
+    assert_eq!(report.matches("ran out of fuel").count(), 2, "{report}");
+}
+
+#[test]
+fn an_exponential_macro_stops_at_the_fuel_bound() {
+    let test = with_base_template(
+        "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(30) }}",
+    );
+    let report = bounded(&test, &[("BENTOML_DOCKER_TEMPLATE_FUEL", "1000000")]);
+    assert!(
+        report.contains("ran out of fuel (1000000 steps)"),
+        "{report}"
+    );
+    // Without the variable, the default bound stops it too.
+    let (code, report) = run(&test, &["validate"]);
+    assert_eq!(code, 2, "{report}");
+    assert!(
+        report.contains("ran out of fuel (10000000 steps)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_macro_that_calls_itself_without_end_stops_at_the_recursion_bound() {
+    let test = with_base_template("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}");
+    let report = bounded(&test, &[("BENTOML_DOCKER_TEMPLATE_RECURSION", "50")]);
+    assert!(
+        report.contains("template recursion deeper than 50 levels"),
+        "{report}"
+    );
+    assert!(
+        report.contains("templates/debian/base.Dockerfile.j2:"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_template_that_writes_too_much_stops_at_the_output_bound() {
+    let test = with_base_template("{% for i in range(1000) %}{{ 'x' * 100 }}{% endfor %}");
+    let report = bounded(&test, &[("BENTOML_DOCKER_TEMPLATE_MAX_OUTPUT", "50000")]);
+    assert!(
+        report
+            .contains("template `templates/debian/base.Dockerfile.j2` wrote more than 50000 bytes"),
+        "{report}"
+    );
+    assert!(report.contains("`model-server:base-python"), "{report}");
+    // The default bound lets it through.
+    assert_eq!(run(&test, &["validate"]).0, 0);
+}
+
+#[test]
+fn a_limit_that_is_not_a_number_is_a_usage_error() {
+    let test = Test::fixture("seed");
+    let report = bounded(&test, &[("BENTOML_DOCKER_TEMPLATE_FUEL", "lots")]);
+    assert!(
+        report.contains("`BENTOML_DOCKER_TEMPLATE_FUEL` is `lots`"),
+        "{report}"
+    );
+}
+
+/// Reading a fifo waits for a writer forever, and `/dev/zero` never ends:
+/// a manifest path that is not a regular file is refused before reading.
+#[test]
+fn a_manifest_path_that_is_a_fifo_or_a_directory_is_refused_not_read() {
+    let test = Test::new();
+    let fifo = test.path().join("manifest.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    std::fs::create_dir(test.path().join("manifest.d")).unwrap();
+    for (path, kind) in [("manifest.fifo", "a fifo"), ("manifest.d", "a directory")] {
+        for args in [
+            &["validate", "-m", path][..],
+            &["generate", "-b", "1.0.0", "-m", path],
+            &["-bv", "1.0.0", "-sag", "-mf", path],
+        ] {
+            let mut child = Command::new(BIN)
+                .args(args)
+                .current_dir(test.path())
+                .env("NO_COLOR", "1")
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                if std::time::Instant::now() > deadline {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    panic!("{args:?} hung on {kind}");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            };
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("manifest `{path}` is {kind}, not a file")),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+}
