@@ -310,15 +310,24 @@ pub fn push_summary(summary: &crate::push::Summary, out: &mut dyn Write) -> std:
         .pushes
         .iter()
         .map(|p| {
+            // A failed credential check is said once, below the table.
+            let checked = summary
+                .checks
+                .iter()
+                .any(|c| Some(&c.message) == p.reason.as_ref());
             vec![
                 p.target.clone(),
                 p.registry.clone(),
                 p.status.as_str().to_string(),
-                p.digest
-                    .clone()
-                    .filter(|_| p.status == crate::push::Status::Pushed)
-                    .or_else(|| p.reason.clone())
-                    .unwrap_or_default(),
+                if checked {
+                    "not pushed: the credential check failed (below)".to_string()
+                } else {
+                    p.digest
+                        .clone()
+                        .filter(|_| p.status == crate::push::Status::Pushed)
+                        .or_else(|| p.reason.clone())
+                        .unwrap_or_default()
+                },
             ]
         })
         .collect();
@@ -327,10 +336,14 @@ pub fn push_summary(summary: &crate::push::Summary, out: &mut dyn Write) -> std:
         &rows,
         out,
     )?;
+    for check in &summary.checks {
+        writeln!(out, "error: {}", check.message)?;
+    }
     let mut totals = Vec::new();
     for status in [
         crate::push::Status::Pushed,
         crate::push::Status::Failed,
+        crate::push::Status::Cancelled,
         crate::push::Status::Skipped,
     ] {
         let n = summary.count(&status);
