@@ -488,6 +488,14 @@ fn run_build(
             without_credentials(&source),
         ));
     }
+    let log_dir = args
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| manifest.root.join(build::context::STATE_DIR).join("logs"));
+    build::log::check_directory(&log_dir).map_err(|e| Error::Selection {
+        message: format!("cannot write logs in `{}`: {e}", log_dir.display()),
+        help: Some("give `--log-dir` a directory (it is created when missing)".into()),
+    })?;
     let options = build::Options {
         jobs: jobs_or_cpus(args.jobs),
         keep_going: args.keep_going,
@@ -496,10 +504,7 @@ fn run_build(
         timeout: Duration::from_secs(args.timeout),
         build_args,
         labels,
-        log_dir: args
-            .log_dir
-            .clone()
-            .unwrap_or_else(|| manifest.root.join(build::context::STATE_DIR).join("logs")),
+        log_dir,
         dry_run: args.dry_run,
         test: args.test,
         test_only,

@@ -42,10 +42,10 @@ impl Docker {
             client,
             runs: super::Runs::default(),
             push_stall: std::time::Duration::from_secs(60),
+            // As `connect_with_local_defaults` picks it.
             address: std::env::var("DOCKER_HOST")
                 .ok()
-                .filter(|h| !h.is_empty())
-                // bollard's default, as `connect_with_local_defaults` uses it.
+                .filter(|h| h.starts_with("unix://"))
                 .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string()),
         })
     }

@@ -32,10 +32,12 @@ enum Reply {
     Hang,
     /// Answers `status` with these headers and body, then closes.
     Answer(u16, Vec<(String, String)>, Vec<u8>),
+    /// Writes these bytes and closes the connection mid-answer.
+    Cut(Vec<u8>),
 }
 
 /// Reads a request head (and drops its body); `None` when the client left.
-fn read_request(stream: &mut TcpStream) -> Option<(Request, Vec<u8>)> {
+fn read_request(stream: &mut impl Read) -> Option<(Request, Vec<u8>)> {
     let mut raw = Vec::new();
     let mut byte = [0; 1];
     while !raw.ends_with(b"\r\n\r\n") {
@@ -67,7 +69,7 @@ fn read_request(stream: &mut TcpStream) -> Option<(Request, Vec<u8>)> {
     Some((request, raw))
 }
 
-fn answer(stream: &mut TcpStream, status: u16, headers: &[(String, String)], body: &[u8]) {
+fn answer(stream: &mut impl Write, status: u16, headers: &[(String, String)], body: &[u8]) {
     let mut head = format!(
         "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -94,21 +96,36 @@ fn serve(reply: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> u16 {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let reply = std::sync::Arc::clone(&reply);
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let Some((request, _)) = read_request(&mut stream) else {
-                    return;
-                };
-                match reply(&request) {
-                    Reply::Hang => hang(stream),
-                    Reply::Answer(status, headers, body) => {
-                        answer(&mut stream, status, &headers, &body);
-                    }
-                }
-            });
+            std::thread::spawn(move || handle(stream, &*reply));
         }
     });
     port
+}
+
+/// The same on a Unix socket at `path` (the Docker daemon's transport).
+fn serve_unix(path: &std::path::Path, reply: impl Fn(&Request) -> Reply + Send + Sync + 'static) {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    let reply = std::sync::Arc::new(reply);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let reply = std::sync::Arc::clone(&reply);
+            std::thread::spawn(move || handle(stream, &*reply));
+        }
+    });
+}
+
+/// Answers one request; every answer closes the connection.
+fn handle<S: Read + Write + Send + 'static>(mut stream: S, reply: &dyn Fn(&Request) -> Reply) {
+    let Some((request, _)) = read_request(&mut stream) else {
+        return;
+    };
+    match reply(&request) {
+        Reply::Hang => std::thread::sleep(Duration::from_secs(120)),
+        Reply::Answer(status, headers, body) => answer(&mut stream, status, &headers, &body),
+        Reply::Cut(bytes) => {
+            let _ = stream.write_all(&bytes);
+        }
+    }
 }
 
 /// Picks requests by method and path.
@@ -494,4 +511,102 @@ fn the_test_base64_helpers_agree() {
     for text in ["", "a", "ab", "abc", "pusher:pa\"ss"] {
         assert_eq!(base64_decode(&base64(text)), text.as_bytes());
     }
+}
+
+/// The bug: `--log-dir FILE` failed each build with "File exists".
+#[test]
+fn build_with_a_log_dir_that_is_a_file_says_not_a_directory() {
+    let test = crate::test::Test::fixture("build").file("logs", "a file\n");
+    let (code, stdout, stderr) = run(&test, &["build", "--log-dir", "logs"], &[]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("`logs` is not a directory"),
+        "{stdout}{stderr}"
+    );
+    assert!(!stderr.contains("File exists"), "{stderr}");
+    assert_eq!(test.read("logs"), "a file\n");
+}
+
+/// The bug: `build --dry-run` on a fresh copy without `generated/`
+/// reported the base targets as failed and exited 1.
+#[test]
+#[ignore = "needs a Docker daemon; .ci/run sets it up"]
+fn docker_build_dry_run_on_a_fresh_copy_fails_nothing() {
+    let test = fixture("bdtest-fresh-dry", &[]);
+    assert!(!test.path().join("generated").exists());
+    let (code, stdout, stderr) = run(&test, &["build", "--dry-run", "--report", "dry.json"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&test.read("dry.json")).unwrap();
+    let statuses: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["would-build"; 3], "{report}");
+    assert!(
+        !test.path().join("generated").exists(),
+        "a dry run writes nothing"
+    );
+}
+
+/// A Docker daemon (Engine API on a Unix socket at `path`) that has the base image, not the
+/// target, and dies in the middle of the first build's answer.
+fn dying_daemon(path: &std::path::Path) {
+    serve_unix(path, |request| {
+        let json = |status: u16, body: &str| {
+            Reply::Answer(
+                status,
+                vec![("Content-Type".into(), "application/json".into())],
+                body.as_bytes().to_vec(),
+            )
+        };
+        let path = request.path.split('?').next().unwrap_or_default();
+        if path.ends_with("/_ping") {
+            return Reply::Answer(200, Vec::new(), b"OK".to_vec());
+        }
+        if path.ends_with("/version") {
+            return json(200, r#"{"ApiVersion":"1.41","Version":"20.10.0"}"#);
+        }
+        if path.contains("/images/debian:bookworm-slim/json") {
+            return json(200, r#"{"Id":"sha256:0123","RepoDigests":[]}"#);
+        }
+        if path.contains("/images/") {
+            return json(404, r#"{"message":"No such image"}"#);
+        }
+        if path.ends_with("/build") {
+            let chunk = r#"{"stream":"Step 1/3 : FROM debian:bookworm-slim\n"}"#;
+            return Reply::Cut(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n",
+                    chunk.len()
+                )
+                .into_bytes(),
+            );
+        }
+        json(404, r#"{"message":"not here"}"#)
+    });
+}
+
+/// The bug: a daemon that died mid-build gave "error reading a body from
+/// connection", with no word of the daemon.
+#[test]
+fn build_names_the_docker_daemon_that_closes_the_connection_mid_build() {
+    let test = fixture("bdtest-dying", &[]);
+    let sockets = tempfile::tempdir().unwrap();
+    let socket = sockets.path().join("docker.sock");
+    dying_daemon(&socket);
+    let host = format!("unix://{}", socket.display());
+    let (code, stdout, stderr) = run(
+        &test,
+        &["build", "--target", "bdtest-dying:base-python3.11-bookworm"],
+        &[("DOCKER_HOST", host.as_str())],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "the Docker daemon at {host} closed the connection: is it running?"
+        )),
+        "{stdout}{stderr}"
+    );
 }
