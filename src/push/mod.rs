@@ -239,10 +239,10 @@ pub async fn push(
                         Failure::Other { .. } | Failure::Denied { status: 403 }
                     );
                     let described = failure.describe(&job.registry, &job.repository, attempts);
-                    let message = if whole_registry {
-                        described
-                    } else {
+                    let message = if matches!(failure, Failure::Other { .. }) {
                         format!("cannot push to `{}`: {described}", job.repository)
+                    } else {
+                        described
                     };
                     checks.push(CheckFailure {
                         registry: job.registry.host.clone(),

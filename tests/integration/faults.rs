@@ -34,6 +34,8 @@ enum Reply {
     Answer(u16, Vec<(String, String)>, Vec<u8>),
     /// Writes these bytes and closes the connection mid-answer.
     Cut(Vec<u8>),
+    /// Writes these bytes and then never another.
+    Stall(Vec<u8>),
 }
 
 /// Reads a request head (and drops its body); `None` when the client left.
@@ -124,6 +126,11 @@ fn handle<S: Read + Write + Send + 'static>(mut stream: S, reply: &dyn Fn(&Reque
         Reply::Answer(status, headers, body) => answer(&mut stream, status, &headers, &body),
         Reply::Cut(bytes) => {
             let _ = stream.write_all(&bytes);
+        }
+        Reply::Stall(bytes) => {
+            let _ = stream.write_all(&bytes);
+            let _ = stream.flush();
+            std::thread::sleep(Duration::from_secs(120));
         }
     }
 }
@@ -553,7 +560,13 @@ fn docker_build_dry_run_on_a_fresh_copy_fails_nothing() {
 /// A Docker daemon (Engine API on a Unix socket at `path`) that has the base image, not the
 /// target, and dies in the middle of the first build's answer.
 fn dying_daemon(path: &std::path::Path) {
-    serve_unix(path, |request| {
+    fake_daemon(path, Reply::Cut);
+}
+
+/// A Docker daemon that has the base image, not the target, and answers a
+/// build with its first line, then `end` of the answer so far.
+fn fake_daemon(path: &std::path::Path, end: fn(Vec<u8>) -> Reply) {
+    serve_unix(path, move |request| {
         let json = |status: u16, body: &str| {
             Reply::Answer(
                 status,
@@ -576,7 +589,7 @@ fn dying_daemon(path: &std::path::Path) {
         }
         if path.ends_with("/build") {
             let chunk = r#"{"stream":"Step 1/3 : FROM debian:bookworm-slim\n"}"#;
-            return Reply::Cut(
+            return end(
                 format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n",
                     chunk.len()
@@ -609,4 +622,75 @@ fn build_names_the_docker_daemon_that_closes_the_connection_mid_build() {
         )),
         "{stdout}{stderr}"
     );
+}
+
+/// The bug: a log was written only when its build ended, and a new run
+/// truncated the previous log first: killed (SIGKILL) mid-build, a run
+/// left an empty log where a good one was.
+#[test]
+fn build_killed_mid_way_leaves_the_previous_log_whole_after_streaming_its_own() {
+    let test = fixture("bdtest-kill", &[]);
+    let sockets = tempfile::tempdir().unwrap();
+    let stalling = sockets.path().join("stalling.sock");
+    fake_daemon(&stalling, Reply::Stall);
+    let logs = test.path().join(".bentoml-docker/logs");
+    let log = logs.join("bdtest-kill_base-python3.11-bookworm.log");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(&log, "the previous run's whole log\n").unwrap();
+    let mut child = std::process::Command::new(crate::test::BIN)
+        .args(["build", "--target", "bdtest-kill:base-python3.11-bookworm"])
+        .current_dir(test.path())
+        .env("DOCKER_HOST", format!("unix://{}", stalling.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = || {
+        std::fs::read_dir(&logs)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".partial"))
+    };
+    // Streamed: the build's first line is on disk while the build runs.
+    let started = Instant::now();
+    let streaming = loop {
+        if let Some(path) = partial()
+            && std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("Step 1/3 : FROM debian:bookworm-slim")
+        {
+            break path;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the build's first line never reached the disk"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "the previous run's whole log\n"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "the previous run's whole log\n",
+        "SIGKILL left the previous log whole"
+    );
+    // The next run replaces the log when it ends, and removes the partial
+    // log of the killed one.
+    let dying = sockets.path().join("dying.sock");
+    dying_daemon(&dying);
+    let (code, stdout, stderr) = run(
+        &test,
+        &["build", "--target", "bdtest-kill:base-python3.11-bookworm"],
+        &[("DOCKER_HOST", &format!("unix://{}", dying.display()))],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("closed the connection"), "{text}");
+    assert!(!streaming.exists());
+    assert_eq!(partial(), None);
 }
