@@ -244,6 +244,25 @@ impl crate::push::Reporter for Lines {
         let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
         let _ = writeln!(std::io::stderr().lock(), "{now} {}", push_line(outcome));
     }
+
+    fn check_failed(&self, failure: &crate::push::CheckFailure, pushes: usize) {
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{now} {}",
+            check_line(failure, pushes)
+        );
+    }
+}
+
+/// A failed credential check, with how many pushes it stops (the summary
+/// says why, once).
+fn check_line(failure: &crate::push::CheckFailure, pushes: usize) -> String {
+    format!(
+        "failed the credential check of {}: {pushes} {} not attempted",
+        failure.registry,
+        if pushes == 1 { "push" } else { "pushes" }
+    )
 }
 
 impl crate::push::Reporter for Bars {
@@ -258,6 +277,11 @@ impl crate::push::Reporter for Bars {
         }
         self.overall.inc(1);
         let _ = self.multi.println(push_line(outcome));
+    }
+
+    fn check_failed(&self, failure: &crate::push::CheckFailure, pushes: usize) {
+        self.overall.inc(pushes as u64);
+        let _ = self.multi.println(check_line(failure, pushes));
     }
 }
 

@@ -143,6 +143,8 @@ pub trait Reporter: Send + Sync {
     fn started(&self, job: &Job);
     /// A push ended.
     fn finished(&self, outcome: &Outcome);
+    /// A credential check failed: its `pushes` will not be attempted.
+    fn check_failed(&self, failure: &CheckFailure, pushes: usize);
 }
 
 /// The pushes of `targets`: each to every registry that has a repository
@@ -259,12 +261,14 @@ pub async fn push(
             () = &mut interrupt => interrupted = true,
         }
     }
+    let mut not_attempted = vec![0; checks.len()];
     for (i, job) in jobs.iter().enumerate() {
         let failure = checked
             .iter()
             .find(|c| c.repository == job.repository)
             .and_then(|c| c.failure);
         if let Some(index) = failure {
+            not_attempted[index] += 1;
             let check = &checks[index];
             let outcome = Outcome {
                 target: job.target.clone(),
@@ -276,9 +280,12 @@ pub async fn push(
                 attempts: check.attempts,
                 seconds: 0.0,
             };
-            reporter.finished(&outcome);
             outcomes[i] = Some(outcome);
         }
+    }
+    // Said once per failed check, not once per target.
+    for (check, pushes) in checks.iter().zip(not_attempted) {
+        reporter.check_failed(check, pushes);
     }
     // Every job's names, to describe the pushes an interruption cut off.
     let names: Vec<(String, String, String)> = jobs
@@ -628,6 +635,7 @@ mod tests {
     impl Reporter for Quiet {
         fn started(&self, _: &Job) {}
         fn finished(&self, _: &Outcome) {}
+        fn check_failed(&self, _: &CheckFailure, _: usize) {}
     }
 
     fn setup() -> (Arc<Fake>, Vec<Job>) {

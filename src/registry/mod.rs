@@ -553,6 +553,49 @@ mod tests {
     }
 
     #[test]
+    fn registry_errors_become_what_they_mean() {
+        use oci_client::errors::{OciDistributionError as E, OciEnvelope, OciError, OciErrorCode};
+        let bound = Duration::from_secs(1);
+        let server = |code: u16| E::ServerError {
+            code,
+            url: "http://r.example/v2/a/blobs/uploads/u?_state=x".into(),
+            message: "{}".into(),
+        };
+        let envelope = |code: OciErrorCode| E::RegistryError {
+            envelope: OciEnvelope {
+                errors: vec![OciError {
+                    code,
+                    message: "no".into(),
+                    detail: serde_json::Value::Null,
+                }],
+            },
+            url: "http://r.example/v2/".into(),
+        };
+        assert_eq!(
+            failure(&server(401), bound),
+            Failure::Denied { status: 401 }
+        );
+        assert_eq!(
+            failure(&server(403), bound),
+            Failure::Denied { status: 403 }
+        );
+        assert_eq!(
+            failure(&envelope(OciErrorCode::Unauthorized), bound),
+            Failure::Denied { status: 401 }
+        );
+        assert_eq!(
+            failure(&envelope(OciErrorCode::Denied), bound),
+            Failure::Denied { status: 403 }
+        );
+        assert!(failure(&server(503), bound).transient());
+        assert!(failure(&server(429), bound).transient());
+        assert!(failure(&envelope(OciErrorCode::Toomanyrequests), bound).transient());
+        assert!(!failure(&server(400), bound).transient());
+        let found = failure(&envelope(OciErrorCode::ManifestUnknown), bound);
+        assert!(!found.transient());
+    }
+
+    #[test]
     fn loopback_registries_use_plain_http() {
         assert!(is_loopback("127.0.0.1:5000") && is_loopback("localhost:5000"));
         assert!(!is_loopback("docker.io") && !is_loopback("ghcr.io"));
