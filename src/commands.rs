@@ -600,8 +600,8 @@ fn push_command(args: &crate::cli::PushArgs, out: &mut dyn Write) -> Result<(), 
     run_push(&manifest, &plan, &args.selection, &settings, out)
 }
 
-/// Seconds the original's `-pth` waits for each answer of a registry
-/// (`push --timeout`'s default).
+/// Seconds a registry request may take before it fails, for `-pth` (which
+/// has no flag for it); `push --timeout` defaults to the same.
 const REGISTRY_TIMEOUT: u64 = 60;
 
 /// How to push, whichever command line asked.

@@ -2,7 +2,9 @@
 //! `<repository of its package>:<tag>`, several at once, retrying what may
 //! pass (connection errors, 5xx, 429) with backoff, and then asking the
 //! registry itself for the tag's digest to check that what arrived is what
-//! was pushed. Registry messages are scrubbed of credentials.
+//! was pushed. Registry messages are scrubbed of credentials. Credentials
+//! are checked once per repository first; a registry that fails the check
+//! is reported once ([`CheckFailure`]), not once per target.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -243,7 +243,7 @@ impl Failure {
                 "authentication to `{host}` failed (401): check the variables its `user`/`pwd` name, {variables}"
             ),
             Self::Denied { status } => format!(
-                "`{host}` denied access to `{repository}` ({status}): check that the account in {} may push there",
+                "`{host}` denied access to `{repository}` ({status}): check what the account in {} may do there",
                 if variables.is_empty() {
                     "its `user` variable".to_string()
                 } else {
