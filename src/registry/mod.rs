@@ -13,7 +13,7 @@ use crate::manifest::Manifest;
 
 mod scrub;
 
-pub use scrub::{Scrubber, without_query_strings};
+pub use scrub::Scrubber;
 
 /// A user name and password. Never printed: `Debug` hides the password.
 #[derive(Clone, PartialEq, Eq)]

@@ -253,8 +253,7 @@ fn mask_authorization(text: &str) -> String {
 }
 
 /// `text` with the query string of every URL in it removed.
-#[must_use]
-pub fn without_query_strings(text: &str) -> String {
+fn without_query_strings(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(scheme) = rest.find("://") {
