@@ -694,3 +694,72 @@ fn build_killed_mid_way_leaves_the_previous_log_whole_after_streaming_its_own() 
     assert!(!streaming.exists());
     assert_eq!(partial(), None);
 }
+
+/// The bug: Ctrl-C after a target had reached the registry labelled it
+/// `skipped: interrupted`. Here the registry takes the push and never
+/// answers the verification; Ctrl-C then.
+#[test]
+#[ignore = "needs a Docker daemon and docker-registry; .ci/run sets them up"]
+fn registry_an_interrupted_push_labels_what_the_registry_took_pushed() {
+    let package = "bdtest-int-push";
+    cleanup(package);
+    let password = "interrupted-pass";
+    let server = registry(password);
+    let built = fixture(package, &[]);
+    let (code, stdout, stderr) = run(&built, &["build"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let proxy = hanging_proxy(server.port, |method, path| {
+        method == "HEAD" && path.contains("/manifests/")
+    });
+    let test = fixture(package, &[(format!("127.0.0.1:{proxy}"), "REG")]);
+    let target = format!("{package}:base-python3.11-bookworm");
+    let child = std::process::Command::new(crate::test::BIN)
+        .args([
+            "push",
+            "--target",
+            &target,
+            "--timeout",
+            "60",
+            "--report",
+            "push.json",
+        ])
+        .current_dir(test.path())
+        .env("NO_COLOR", "1")
+        .env("REG_USER", USER)
+        .env("REG_PASSWORD", password)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Pushed: the registry holds the tag (asked directly, not through the proxy).
+    let started = Instant::now();
+    while crate::registry::tags(server.port, password, &format!("bdtest/{package}")).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the push never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
+    let push = &report["pushes"][0];
+    assert_eq!(push["status"], "pushed", "{report}");
+    assert!(
+        push["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{report}"
+    );
+    assert!(
+        stdout.contains("1 pushed") && stdout.contains("(interrupted)"),
+        "{stdout}"
+    );
+    cleanup(package);
+}
