@@ -135,6 +135,10 @@ pub struct PushArgs {
     /// Attempts per push when the registry fails in a way that may pass (5xx, 429, connection).
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub attempts: u32,
+    /// Seconds to wait for each answer of a registry (for a push, for any
+    /// progress) before the attempt fails.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
     /// Write the summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,

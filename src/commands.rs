@@ -398,6 +398,7 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
         let settings = PushSettings {
             jobs: None,
             attempts: 4,
+            timeout: Duration::from_secs(REGISTRY_TIMEOUT),
             report: None,
             dry_run: false,
         };
@@ -555,6 +556,14 @@ fn run_build(
         message,
         help: Some("set it to a Unix time in seconds, such as `git log -1 --format=%ct`".into()),
     })?;
+    let log_dir = args
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| manifest.root.join(build::context::STATE_DIR).join("logs"));
+    build::log::check_directory(&log_dir).map_err(|e| Error::Selection {
+        message: format!("cannot write logs in `{}`: {e}", log_dir.display()),
+        help: Some("give `--log-dir` a directory (it is created when missing)".into()),
+    })?;
     let options = build::Options {
         jobs: jobs_or_cpus(args.jobs),
         keep_going: args.keep_going,
@@ -564,10 +573,7 @@ fn run_build(
         build_args,
         labels,
         source_date_epoch,
-        log_dir: args
-            .log_dir
-            .clone()
-            .unwrap_or_else(|| manifest.root.join(build::context::STATE_DIR).join("logs")),
+        log_dir,
         dry_run: args.dry_run,
         test: args.test,
         test_only,
@@ -656,16 +662,23 @@ fn push_command(args: &crate::cli::PushArgs, out: &mut dyn Write) -> Result<(), 
     let settings = PushSettings {
         jobs: args.jobs,
         attempts: args.attempts,
+        timeout: Duration::from_secs(args.timeout),
         report: args.report.clone(),
         dry_run: args.dry_run,
     };
     run_push(&manifest, &plan, &args.selection, &settings, out)
 }
 
+/// Seconds a registry request may take before it fails, for `-pth` (which
+/// has no flag for it); `push --timeout` defaults to the same.
+const REGISTRY_TIMEOUT: u64 = 60;
+
 /// How to push, whichever command line asked.
 struct PushSettings {
     jobs: Option<usize>,
     attempts: u32,
+    /// The bound of each registry request, and of a push without progress.
+    timeout: Duration,
     report: Option<PathBuf>,
     dry_run: bool,
 }
@@ -706,7 +719,7 @@ fn run_push(
     let plain = plain(&registries);
     let scrubber = Arc::new(crate::registry::Scrubber::new(&plain));
     let api: Arc<dyn crate::registry::Registry> =
-        Arc::new(crate::registry::Distribution::new(&plain));
+        Arc::new(crate::registry::Distribution::new(&plain, args.timeout));
     let options = crate::push::Options {
         jobs: jobs_or_cpus(args.jobs),
         attempts: args.attempts.max(1),
@@ -714,7 +727,8 @@ fn run_push(
     };
     let runtime = runtime()?;
     let summary = runtime.block_on(async {
-        let engine: Arc<dyn Engine> = Arc::new(Docker::connect().await?);
+        let engine: Arc<dyn Engine> =
+            Arc::new(Docker::connect().await?.with_push_stall(args.timeout));
         let reporter = crate::draw::progress(Some(jobs.len()));
         let summary =
             crate::push::push(jobs, engine, api, scrubber, &options, reporter, ctrl_c()).await;
@@ -787,155 +801,45 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Error> 
     Ok(())
 }
 
-/// Whether a local `repository@digest` (as the daemon records it, with
-/// Docker Hub names shortened) is `repository` at `digest`.
-fn same_image(recorded: &str, repository: &str, digest: &str) -> bool {
-    let short = |name: &str| {
-        let name = name.strip_prefix("docker.io/").unwrap_or(name);
-        name.strip_prefix("library/").unwrap_or(name).to_string()
-    };
-    recorded
-        .split_once('@')
-        .is_some_and(|(name, d)| d == digest && short(name) == short(repository))
-}
-
-/// One row of `status`.
-#[derive(serde::Serialize)]
-struct TagState {
-    target: String,
-    registry: String,
-    reference: String,
-    state: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    digest: Option<String>,
-}
-
 fn status_command(args: &crate::cli::PushArgs, out: &mut dyn Write) -> Result<(), Error> {
     let (manifest, _) = load(&args.manifest.manifest)?;
-    let plan = Plan::new(
-        &manifest,
-        &options(&args.matrix, PathBuf::from("generated")),
-    )?;
+    let options = options(&args.matrix, PathBuf::from("generated"));
+    let plan = Plan::new(&manifest, &options)?;
     let targets = select(&plan, &args.selection)?;
+    // "Extra" is judged against the whole matrix, not the selection.
+    let produced = crate::status::produced(&manifest, &options)?;
     let registries = registries(&manifest)?;
     let plain = plain(&registries);
     let scrubber = crate::registry::Scrubber::new(&plain);
-    let api = crate::registry::Distribution::new(&plain);
+    let api = crate::registry::Distribution::new(&plain, Duration::from_secs(args.timeout));
     let runtime = runtime()?;
-    // "Extra" is judged against the whole matrix, not the selection.
-    let whole = MatrixArgs {
-        bentoml_version: args.matrix.bentoml_version.clone(),
-        cuda_version: args.matrix.cuda_version.clone(),
-        python_versions: Vec::new(),
-        release_types: Vec::new(),
-    };
-    let whole = Plan::new(&manifest, &options(&whole, PathBuf::from("generated")))?;
     let states = runtime.block_on(async {
         let engine = Docker::connect().await.ok();
-        let mut states = Vec::new();
-        for registry in &registries {
-            let credentials = registry.credentials.as_ref();
-            let mut packages: Vec<&str> = targets.iter().map(|t| t.package.as_str()).collect();
-            packages.dedup();
-            for package in packages {
-                let Some(repository) = registry.repository(package) else {
-                    continue;
-                };
-                let row = |target: &str,
-                           reference: String,
-                           state: String,
-                           digest: Option<String>| TagState {
-                    target: target.to_string(),
-                    registry: registry.host.clone(),
-                    reference,
-                    state,
-                    digest,
-                };
-                let held =
-                    match crate::registry::Registry::tags(&api, repository, credentials).await {
-                        Ok(held) => held,
-                        Err(e) => {
-                            let message = scrubber.scrub(&format!("cannot list the tags: {e}"));
-                            states.push(row(
-                                "",
-                                repository.to_string(),
-                                "error".into(),
-                                Some(message),
-                            ));
-                            continue;
-                        }
-                    };
-                for target in targets.iter().filter(|t| t.package == package) {
-                    let reference = format!("{repository}:{}", target.tag);
-                    if !held.contains(&target.tag) {
-                        states.push(row(&target.name, reference, "missing".into(), None));
-                        continue;
-                    }
-                    let digest = match crate::registry::Registry::digest(
-                        &api,
-                        repository,
-                        &target.tag,
-                        credentials,
-                    )
-                    .await
-                    {
-                        Ok(digest) => digest,
-                        Err(e) => {
-                            let message = scrubber.scrub(&e);
-                            states.push(row(
-                                &target.name,
-                                reference,
-                                "error".into(),
-                                Some(message),
-                            ));
-                            continue;
-                        }
-                    };
-                    let state = match (&engine, &digest) {
-                        (None, _) => "unknown (no Docker daemon)",
-                        (Some(engine), Some(d)) => {
-                            match engine.inspect(&target.name).await.ok().flatten() {
-                                None => "no local image",
-                                Some(image)
-                                    if image
-                                        .repo_digests
-                                        .iter()
-                                        .any(|r| same_image(r, repository, d)) =>
-                                {
-                                    "current"
-                                }
-                                Some(_) => "not the local build",
-                            }
-                        }
-                        (Some(_), None) => "missing",
-                    };
-                    states.push(row(&target.name, reference, state.into(), digest));
-                }
-                let planned: Vec<&str> = whole
-                    .targets
-                    .iter()
-                    .filter(|t| t.package == package)
-                    .map(|t| t.tag.as_str())
-                    .collect();
-                for tag in held.iter().filter(|t| !planned.contains(&t.as_str())) {
-                    states.push(row("", format!("{repository}:{tag}"), "extra".into(), None));
-                }
-            }
-        }
-        states
+        crate::status::status(
+            &targets,
+            &produced,
+            &registries,
+            &api,
+            engine.as_ref().map(|e| e as &dyn Engine),
+            &scrubber,
+        )
+        .await
     });
     let rows: Vec<Vec<String>> = states
         .iter()
         .map(|s| {
             vec![
                 s.reference.clone(),
-                s.state.clone(),
+                s.state.as_str().to_string(),
                 s.digest.clone().unwrap_or_default(),
             ]
         })
         .collect();
     crate::draw::table(&["TAG", "STATE", "DIGEST"], &rows, out)?;
-    let not_current = states.iter().filter(|s| s.state != "current").count();
+    let not_current = states
+        .iter()
+        .filter(|s| s.state != crate::status::State::Current)
+        .count();
     writeln!(
         out,
         "{} current, {not_current} not",
@@ -952,31 +856,7 @@ fn status_command(args: &crate::cli::PushArgs, out: &mut dyn Write) -> Result<()
 
 #[cfg(test)]
 mod tests {
-    use super::{same_image, without_credentials};
-
-    #[test]
-    fn docker_hub_names_recorded_short_are_the_same_image() {
-        assert!(same_image(
-            "bentoml/bento-server@sha256:1",
-            "docker.io/bentoml/bento-server",
-            "sha256:1"
-        ));
-        assert!(same_image(
-            "debian@sha256:1",
-            "docker.io/library/debian",
-            "sha256:1"
-        ));
-        assert!(same_image(
-            "127.0.0.1:5000/a/b@sha256:1",
-            "127.0.0.1:5000/a/b",
-            "sha256:1"
-        ));
-        assert!(!same_image(
-            "127.0.0.1:5000/a/b@sha256:2",
-            "127.0.0.1:5000/a/b",
-            "sha256:1"
-        ));
-    }
+    use super::without_credentials;
 
     #[test]
     fn clone_urls_lose_their_credentials() {

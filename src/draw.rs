@@ -244,6 +244,25 @@ impl crate::push::Reporter for Lines {
         let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
         let _ = writeln!(std::io::stderr().lock(), "{now} {}", push_line(outcome));
     }
+
+    fn check_failed(&self, failure: &crate::push::CheckFailure, pushes: usize) {
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{now} {}",
+            check_line(failure, pushes)
+        );
+    }
+}
+
+/// A failed credential check, with how many pushes it stops (the summary
+/// says why, once).
+fn check_line(failure: &crate::push::CheckFailure, pushes: usize) -> String {
+    format!(
+        "failed the credential check of {}: {pushes} {} not attempted",
+        failure.registry,
+        if pushes == 1 { "push" } else { "pushes" }
+    )
 }
 
 impl crate::push::Reporter for Bars {
@@ -258,6 +277,11 @@ impl crate::push::Reporter for Bars {
         }
         self.overall.inc(1);
         let _ = self.multi.println(push_line(outcome));
+    }
+
+    fn check_failed(&self, failure: &crate::push::CheckFailure, pushes: usize) {
+        self.overall.inc(pushes as u64);
+        let _ = self.multi.println(check_line(failure, pushes));
     }
 }
 
@@ -310,15 +334,24 @@ pub fn push_summary(summary: &crate::push::Summary, out: &mut dyn Write) -> std:
         .pushes
         .iter()
         .map(|p| {
+            // A failed credential check is said once, below the table.
+            let checked = summary
+                .checks
+                .iter()
+                .any(|c| Some(&c.message) == p.reason.as_ref());
             vec![
                 p.target.clone(),
                 p.registry.clone(),
                 p.status.as_str().to_string(),
-                p.digest
-                    .clone()
-                    .filter(|_| p.status == crate::push::Status::Pushed)
-                    .or_else(|| p.reason.clone())
-                    .unwrap_or_default(),
+                if checked {
+                    "not pushed: the credential check failed (below)".to_string()
+                } else {
+                    p.digest
+                        .clone()
+                        .filter(|_| p.status == crate::push::Status::Pushed)
+                        .or_else(|| p.reason.clone())
+                        .unwrap_or_default()
+                },
             ]
         })
         .collect();
@@ -327,10 +360,14 @@ pub fn push_summary(summary: &crate::push::Summary, out: &mut dyn Write) -> std:
         &rows,
         out,
     )?;
+    for check in &summary.checks {
+        writeln!(out, "error: {}", check.message)?;
+    }
     let mut totals = Vec::new();
     for status in [
         crate::push::Status::Pushed,
         crate::push::Status::Failed,
+        crate::push::Status::Cancelled,
         crate::push::Status::Skipped,
     ] {
         let n = summary.count(&status);

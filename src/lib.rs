@@ -20,6 +20,7 @@ pub mod plan;
 pub mod push;
 pub mod registry;
 pub mod render;
+pub mod status;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod inputs;
+pub mod log;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
@@ -517,7 +518,7 @@ impl Job {
             .options
             .log_dir
             .join(log_name(name).replace(".log", ".test.log"));
-        let mut log = match open_log(&log_path) {
+        let mut log = match log::Log::create(&log_path) {
             Ok(file) => file,
             Err(e) => {
                 outcome.status = Status::Failed;
@@ -609,6 +610,11 @@ impl Job {
         let dockerfile_path = self.context.root().join(&target.dockerfile);
         let dockerfile = match std::fs::read_to_string(&dockerfile_path) {
             Ok(text) => text,
+            // A real run generates it first: a dry run has nothing to judge.
+            Err(e) if self.options.dry_run && e.kind() == std::io::ErrorKind::NotFound => {
+                return Outcome::new(name, Status::WouldBuild)
+                    .because("its Dockerfile is not generated yet");
+            }
             Err(e) => return fail(format!("cannot read `{}`: {e}", dockerfile_path.display())),
         };
         let mut build_args: Vec<(String, String)> = target
@@ -660,7 +666,7 @@ impl Job {
             network: self.options.network.clone(),
         };
         let log_path = self.options.log_dir.join(log_name(name));
-        let log = match open_log(&log_path) {
+        let log = match log::Log::create(&log_path) {
             Ok(file) => Mutex::new(file),
             Err(e) => {
                 return fail(format!(
@@ -715,13 +721,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn open_log(path: &Path) -> std::io::Result<std::io::BufWriter<std::fs::File>> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    Ok(std::io::BufWriter::new(std::fs::File::create(path)?))
 }
 
 fn tail(path: &Path, n: usize) -> Vec<String> {
@@ -1056,6 +1055,59 @@ releases:
             Some("timed out after 50ms")
         );
         assert_eq!(engine.images.lock().unwrap().len(), 1, "nothing was tagged");
+    }
+
+    /// The bug: `build --dry-run` on a fresh copy (no `generated/`)
+    /// reported the base targets as failed and exited 1.
+    #[tokio::test]
+    async fn a_dry_run_without_generated_dockerfiles_fails_nothing() {
+        let repo = Repo::new();
+        std::fs::remove_dir_all(repo.dir.path().join("generated")).unwrap();
+        let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+        let options = Options {
+            dry_run: true,
+            ..repo.options()
+        };
+        let summary = repo.build(&engine, &options).await;
+        assert!(summary.success(), "{summary:?}");
+        assert!(
+            summary
+                .targets
+                .iter()
+                .all(|t| t.status == Status::WouldBuild),
+            "{summary:?}"
+        );
+        assert!(engine.built.lock().unwrap().is_empty());
+    }
+
+    /// The bug: a build's log stayed empty until the build ended.
+    #[tokio::test]
+    async fn a_build_log_is_on_disk_while_the_build_runs() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake {
+            delay: Duration::from_millis(600),
+            ..Fake::with_images(&["debian:bookworm-slim"])
+        });
+        let options = repo.options();
+        let logs = options.log_dir.clone();
+        let building = repo.build(&engine, &options);
+        let looking = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut seen = String::new();
+            for entry in std::fs::read_dir(&logs).unwrap().flatten() {
+                seen.push_str(&std::fs::read_to_string(entry.path()).unwrap());
+            }
+            seen
+        };
+        let (summary, seen) = tokio::join!(building, looking);
+        assert!(summary.success());
+        assert!(seen.contains("building server:base-python3.11"), "{seen:?}");
+        let names: Vec<String> = std::fs::read_dir(&logs)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| n.ends_with(".log")), "{names:?}");
     }
 
     #[tokio::test]

@@ -18,6 +18,11 @@ pub struct Docker {
     client: Client,
     /// Runs in containers, removed however they end.
     runs: super::Runs,
+    /// How long a push may go without a word from the daemon (a registry
+    /// that takes the connection and never answers leaves it silent).
+    push_stall: std::time::Duration,
+    /// Where the daemon listens, for messages.
+    address: String,
 }
 
 impl Docker {
@@ -36,7 +41,22 @@ impl Docker {
         Ok(Self {
             client,
             runs: super::Runs::default(),
+            push_stall: std::time::Duration::from_secs(60),
+            // As `connect_with_local_defaults` picks it.
+            address: std::env::var("DOCKER_HOST")
+                .ok()
+                .filter(|h| h.starts_with("unix://"))
+                .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string()),
         })
+    }
+
+    /// The same daemon, a push failing after `limit` without progress.
+    #[must_use]
+    pub fn with_push_stall(self, limit: std::time::Duration) -> Self {
+        Self {
+            push_stall: limit,
+            ..self
+        }
     }
 }
 
@@ -149,6 +169,24 @@ fn other(e: &bollard::errors::Error) -> Error {
     Error::Other(e.to_string())
 }
 
+impl Docker {
+    /// An error of a request's answer: a daemon that went away mid-way
+    /// (killed, restarted) is named, rather than the HTTP client's words.
+    fn lost(&self, e: &bollard::errors::Error) -> Error {
+        use bollard::errors::Error as E;
+        match e {
+            E::HyperResponseError { .. }
+            | E::HyperLegacyError { .. }
+            | E::IOError { .. }
+            | E::RequestTimeoutError => Error::Other(format!(
+                "the Docker daemon at {} closed the connection: is it running? ({e})",
+                self.address
+            )),
+            e => other(e),
+        }
+    }
+}
+
 impl Engine for Docker {
     fn name(&self) -> &'static str {
         "docker"
@@ -219,7 +257,7 @@ impl Engine for Docker {
             while let Some(item) = stream.next().await {
                 let info = item.map_err(|e| match e {
                     bollard::errors::Error::DockerStreamError { error } => Error::Build(error),
-                    e => other(&e),
+                    e => self.lost(&e),
                 })?;
                 if let Some(text) = info.stream {
                     pending.push_str(&text);
@@ -292,7 +330,19 @@ impl Engine for Docker {
                 .client
                 .push_image(repository, Some(options), credentials);
             let mut digest = None;
-            while let Some(item) = stream.next().await {
+            loop {
+                let Ok(next) = tokio::time::timeout(self.push_stall, stream.next()).await else {
+                    return Err(Error::Push {
+                        message: format!(
+                            "the registry did not answer the daemon within {} s",
+                            self.push_stall.as_secs_f64()
+                        ),
+                        transient: true,
+                    });
+                };
+                let Some(item) = next else {
+                    break;
+                };
                 let info = item.map_err(|e| match e {
                     bollard::errors::Error::DockerStreamError { error } => push_error(error),
                     e => push_error(e.to_string()),

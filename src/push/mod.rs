@@ -2,7 +2,9 @@
 //! `<repository of its package>:<tag>`, several at once, retrying what may
 //! pass (connection errors, 5xx, 429) with backoff, and then asking the
 //! registry itself for the tag's digest to check that what arrived is what
-//! was pushed. Registry messages are scrubbed of credentials.
+//! was pushed. Registry messages are scrubbed of credentials. Credentials
+//! are checked once per repository first; a registry that fails the check
+//! is reported once ([`CheckFailure`]), not once per target.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::engine::{self, Engine};
 use crate::plan::Target;
-use crate::registry::{Enabled, Registry, Scrubber};
+use crate::registry::{Enabled, Failure, Registry, Scrubber};
 
 /// How to push.
 #[derive(Clone, Debug)]
@@ -29,11 +31,14 @@ pub struct Options {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
-    /// Pushed, and the registry holds the pushed digest.
+    /// Pushed, and the registry holds the pushed digest (unless `reason`
+    /// says an interruption came before that was checked).
     Pushed,
     /// The push or its verification failed.
     Failed,
-    /// Not attempted (no local image, or interrupted).
+    /// Stopped by an interruption while pushing.
+    Cancelled,
+    /// Not attempted (no local image, or interrupted before it started).
     Skipped,
 }
 
@@ -44,6 +49,7 @@ impl Status {
         match self {
             Self::Pushed => "pushed",
             Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
             Self::Skipped => "skipped",
         }
     }
@@ -87,10 +93,22 @@ pub struct Outcome {
     /// Why it failed or was skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Push attempts made.
+    /// Requests made: pushes, or for a failed credential check, its attempts.
     pub attempts: u32,
     /// Seconds spent.
     pub seconds: f64,
+}
+
+/// A registry (or one of its repositories) that failed the credential
+/// check: said once, not once per target.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckFailure {
+    /// The registry's key in the manifest.
+    pub registry: String,
+    /// What happened and what to check, credentials scrubbed.
+    pub message: String,
+    /// Attempts made.
+    pub attempts: u32,
 }
 
 /// Every push's outcome.
@@ -98,6 +116,9 @@ pub struct Outcome {
 pub struct Summary {
     /// One per target and registry.
     pub pushes: Vec<Outcome>,
+    /// The failed credential checks: their targets were not pushed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckFailure>,
     /// True when interrupted.
     pub interrupted: bool,
     /// Seconds for the run.
@@ -124,6 +145,8 @@ pub trait Reporter: Send + Sync {
     fn started(&self, job: &Job);
     /// A push ended.
     fn finished(&self, outcome: &Outcome);
+    /// A credential check failed: its `pushes` will not be attempted.
+    fn check_failed(&self, failure: &CheckFailure, pushes: usize);
 }
 
 /// The pushes of `targets`: each to every registry that has a repository
@@ -146,6 +169,33 @@ pub fn jobs(targets: &[&Target], registries: &[Arc<Enabled>]) -> Vec<Job> {
     jobs
 }
 
+/// The result of checking one repository's credentials.
+struct Checked {
+    repository: String,
+    /// Index into the summary's `checks` when it failed.
+    failure: Option<usize>,
+}
+
+/// How far a running push got, so that an interruption reports it truly.
+#[derive(Clone, Default)]
+struct Progress(Arc<std::sync::Mutex<Option<String>>>);
+
+impl Progress {
+    fn pushed(&self, digest: &str) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(digest.into());
+    }
+
+    fn digest(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 /// Pushes every job, `options.jobs` at once; stops starting new ones when
 /// `interrupt` resolves.
 pub async fn push(
@@ -163,44 +213,89 @@ pub async fn push(
     // Credentials are checked once per repository before any push: a wrong
     // password fails fast here, and an authentication error during a push
     // whose credentials were accepted is then a passing fault (a registry
-    // that failed the daemon's first requests), retried like one.
+    // that failed the daemon's first requests), retried like one. A
+    // registry that refuses the credentials or does not answer fails all
+    // its repositories at once: it is said, and waited for, once.
     let mut interrupted = false;
     tokio::pin!(interrupt);
-    let mut checked: Vec<(String, Result<(), String>)> = Vec::new();
+    let mut checks: Vec<CheckFailure> = Vec::new();
+    let mut checked: Vec<Checked> = Vec::new();
+    let mut failed_hosts: Vec<(String, usize)> = Vec::new();
     for job in &jobs {
         if interrupted {
             break;
         }
-        if !checked.iter().any(|(r, _)| *r == job.repository) {
-            tokio::select! {
-                result = check(job, &*registry, &scrubber, options) => {
-                    checked.push((job.repository.clone(), result));
-                }
-                () = &mut interrupt => interrupted = true,
+        if checked.iter().any(|c| c.repository == job.repository) {
+            continue;
+        }
+        if let Some((_, index)) = failed_hosts.iter().find(|(h, _)| *h == job.registry.host) {
+            checked.push(Checked {
+                repository: job.repository.clone(),
+                failure: Some(*index),
+            });
+            continue;
+        }
+        tokio::select! {
+            result = check(job, &*registry, options) => {
+                let failure = result.err().map(|(failure, attempts)| {
+                    let whole_registry = !matches!(
+                        failure,
+                        Failure::Other { .. } | Failure::Denied { status: 403 }
+                    );
+                    let described = failure.describe(&job.registry, &job.repository, attempts);
+                    let message = if matches!(failure, Failure::Other { .. }) {
+                        format!("cannot push to `{}`: {described}", job.repository)
+                    } else {
+                        described
+                    };
+                    checks.push(CheckFailure {
+                        registry: job.registry.host.clone(),
+                        message: scrubber.scrub(&message),
+                        attempts,
+                    });
+                    if whole_registry {
+                        failed_hosts.push((job.registry.host.clone(), checks.len() - 1));
+                    }
+                    checks.len() - 1
+                });
+                checked.push(Checked { repository: job.repository.clone(), failure });
             }
+            () = &mut interrupt => interrupted = true,
         }
     }
+    let mut not_attempted = vec![0; checks.len()];
     for (i, job) in jobs.iter().enumerate() {
-        if let Some((_, Err(reason))) = checked.iter().find(|(r, _)| *r == job.repository) {
+        let failure = checked
+            .iter()
+            .find(|c| c.repository == job.repository)
+            .and_then(|c| c.failure);
+        if let Some(index) = failure {
+            not_attempted[index] += 1;
+            let check = &checks[index];
             let outcome = Outcome {
                 target: job.target.clone(),
                 registry: job.registry.host.clone(),
                 reference: job.reference(),
                 status: Status::Failed,
                 digest: None,
-                reason: Some(reason.clone()),
-                attempts: 0,
+                reason: Some(check.message.clone()),
+                attempts: check.attempts,
                 seconds: 0.0,
             };
-            reporter.finished(&outcome);
             outcomes[i] = Some(outcome);
         }
+    }
+    // Said once per failed check, not once per target.
+    for (check, pushes) in checks.iter().zip(not_attempted) {
+        reporter.check_failed(check, pushes);
     }
     // Every job's names, to describe the pushes an interruption cut off.
     let names: Vec<(String, String, String)> = jobs
         .iter()
         .map(|j| (j.target.clone(), j.registry.host.clone(), j.reference()))
         .collect();
+    let progress: Vec<Progress> = (0..total).map(|_| Progress::default()).collect();
+    let mut started_jobs = vec![false; total];
     let jobs: Vec<(usize, Job)> = jobs
         .into_iter()
         .enumerate()
@@ -213,14 +308,17 @@ pub async fn push(
             let Some((i, job)) = pending.next() else {
                 break;
             };
+            started_jobs[i] = true;
             let engine = Arc::clone(&engine);
             let registry = Arc::clone(&registry);
             let scrubber = Arc::clone(&scrubber);
             let reporter = Arc::clone(&reporter);
+            let progress = progress[i].clone();
             let options = options.clone();
             running.spawn(async move {
                 reporter.started(&job);
-                let outcome = push_one(&job, &*engine, &*registry, &scrubber, &options).await;
+                let outcome =
+                    push_one(&job, &*engine, &*registry, &scrubber, &options, &progress).await;
                 reporter.finished(&outcome);
                 (i, outcome)
             });
@@ -247,25 +345,36 @@ pub async fn push(
         }
     }
     let mut pushes = Vec::with_capacity(total);
-    for ((target, registry, reference), outcome) in names.into_iter().zip(outcomes) {
-        match outcome {
-            Some(outcome) => pushes.push(outcome),
-            None => {
-                pushes.push(Outcome {
-                    target,
-                    registry,
-                    reference,
-                    status: Status::Skipped,
-                    digest: None,
-                    reason: Some("interrupted".into()),
-                    attempts: 0,
-                    seconds: 0.0,
-                });
-            }
+    for (i, ((target, registry, reference), outcome)) in names.into_iter().zip(outcomes).enumerate()
+    {
+        if let Some(outcome) = outcome {
+            pushes.push(outcome);
+            continue;
         }
+        // Cut off: what it had done decides what it is called.
+        let (status, digest, reason) = match progress[i].digest() {
+            Some(digest) => (
+                Status::Pushed,
+                Some(digest),
+                "interrupted before the registry was asked to confirm it",
+            ),
+            None if started_jobs[i] => (Status::Cancelled, None, "interrupted while pushing"),
+            None => (Status::Skipped, None, "interrupted"),
+        };
+        pushes.push(Outcome {
+            target,
+            registry,
+            reference,
+            status,
+            digest,
+            reason: Some(reason.into()),
+            attempts: 0,
+            seconds: 0.0,
+        });
     }
     Summary {
         pushes,
+        checks,
         interrupted,
         seconds: started.elapsed().as_secs_f64(),
     }
@@ -324,31 +433,38 @@ fn after(attempts: u32) -> String {
 }
 
 /// Proves that the job's credentials may push to its repository (before
-/// any image is pushed), retrying what may pass.
+/// any image is pushed), retrying what may pass; a failure comes with the
+/// attempts made.
 async fn check(
     job: &Job,
     registry: &dyn Registry,
-    scrubber: &Scrubber,
     options: &Options,
-) -> Result<(), String> {
+) -> Result<(), (Failure, u32)> {
     // After a registry fault, an authentication error may only mean that
     // the fault broke the authentication handshake: retry it then too.
     let (result, attempts) = retrying(
         options,
         || registry.writable(&job.repository, job.registry.credentials.as_ref()),
-        |message: &String, faulted| {
-            (engine::transient(message) || (faulted && authentication_failed(message)))
+        |failure: &Failure, faulted| {
+            (failure.transient() || (faulted && matches!(failure, Failure::Denied { .. })))
                 .then_some(true)
         },
     )
     .await;
-    result.map_err(|message| {
-        scrubber.scrub(&format!(
-            "cannot push to `{}`: {message}{}",
-            job.repository,
-            after(attempts)
-        ))
-    })
+    result.map_err(|failure| (failure, attempts))
+}
+
+/// A push error of the engine in words: a registry that refuses the
+/// connection is named, rather than quoting the client's error chain.
+fn push_error(job: &Job, message: &str, attempts: u32) -> String {
+    if message.to_ascii_lowercase().contains("connection refused") {
+        let failure = Failure::Unreachable {
+            refused: true,
+            message: String::new(),
+        };
+        return failure.describe(&job.registry, &job.repository, attempts);
+    }
+    format!("{message}{}", after(attempts))
 }
 
 async fn push_one(
@@ -357,6 +473,7 @@ async fn push_one(
     registry: &dyn Registry,
     scrubber: &Scrubber,
     options: &Options,
+    progress: &Progress,
 ) -> Outcome {
     let started = Instant::now();
     let mut outcome = Outcome {
@@ -407,22 +524,24 @@ async fn push_one(
     let pushed = match pushed {
         Ok(digest) => digest,
         Err(e) => {
-            outcome.reason = Some(format!("{e}{}", after(attempts)));
+            outcome.reason = Some(push_error(job, &e.to_string(), attempts));
             return finish(outcome);
         }
     };
+    progress.pushed(&pushed);
     // Ask the registry itself what the tag points to now.
-    let (held, _) = retrying(
+    let (held, tries) = retrying(
         options,
         || registry.digest(&job.repository, &job.tag, credentials),
-        |message: &String, _| engine::transient(message).then_some(true),
+        |failure: &Failure, _| failure.transient().then_some(true),
     )
     .await;
     let held = match held {
         Ok(held) => held,
-        Err(message) => {
+        Err(failure) => {
             outcome.reason = Some(format!(
-                "pushed {pushed}, but the registry could not be asked for it: {message}"
+                "pushed {pushed}, but the registry could not be asked for it: {}",
+                failure.describe(&job.registry, &job.repository, tries)
             ));
             return finish(outcome);
         }
@@ -455,6 +574,10 @@ mod tests {
         answers: Mutex<HashMap<String, String>>,
         /// The credential check never answers.
         hanging: bool,
+        /// The credential check fails so for these hosts.
+        refusing: HashMap<String, Failure>,
+        /// Asked for a digest, it never answers.
+        verifying_hangs: bool,
     }
 
     impl Registry for Held {
@@ -463,8 +586,11 @@ mod tests {
             repository: &'a str,
             tag: &'a str,
             _: Option<&'a Credentials>,
-        ) -> crate::engine::BoxFuture<'a, Result<Option<String>, String>> {
+        ) -> crate::engine::BoxFuture<'a, Result<Option<String>, Failure>> {
             Box::pin(async move {
+                if self.verifying_hangs {
+                    std::future::pending::<()>().await;
+                }
                 let reference = format!("{repository}:{tag}");
                 if let Some(answer) = self.answers.lock().unwrap().get(&reference) {
                     return Ok(Some(answer.clone()));
@@ -488,20 +614,21 @@ mod tests {
             &'a self,
             _: &'a str,
             _: Option<&'a Credentials>,
-        ) -> crate::engine::BoxFuture<'a, Result<Vec<String>, String>> {
+        ) -> crate::engine::BoxFuture<'a, Result<Vec<String>, Failure>> {
             Box::pin(async { Ok(Vec::new()) })
         }
 
         fn writable<'a>(
             &'a self,
-            _: &'a str,
+            repository: &'a str,
             _: Option<&'a Credentials>,
-        ) -> crate::engine::BoxFuture<'a, Result<(), String>> {
+        ) -> crate::engine::BoxFuture<'a, Result<(), Failure>> {
             Box::pin(async move {
                 if self.hanging {
                     std::future::pending::<()>().await;
                 }
-                Ok(())
+                let host = repository.split('/').next().unwrap_or_default();
+                self.refusing.get(host).map_or(Ok(()), |f| Err(f.clone()))
             })
         }
     }
@@ -510,6 +637,7 @@ mod tests {
     impl Reporter for Quiet {
         fn started(&self, _: &Job) {}
         fn finished(&self, _: &Outcome) {}
+        fn check_failed(&self, _: &CheckFailure, _: usize) {}
     }
 
     fn setup() -> (Arc<Fake>, Vec<Job>) {
@@ -522,6 +650,7 @@ mod tests {
                     username: "u".into(),
                     password: password.into(),
                 }),
+                variables: vec![format!("{host}_USER"), format!("{host}_PASSWORD")],
             })
         };
         let registries = [
@@ -551,11 +680,22 @@ mod tests {
     }
 
     async fn run(engine: &Arc<Fake>, jobs: Vec<Job>, held: HashMap<String, String>) -> Summary {
+        refused(engine, jobs, held, HashMap::new()).await
+    }
+
+    async fn refused(
+        engine: &Arc<Fake>,
+        jobs: Vec<Job>,
+        held: HashMap<String, String>,
+        refusing: HashMap<String, Failure>,
+    ) -> Summary {
         let registries: Vec<Enabled> = jobs.iter().map(|j| (*j.registry).clone()).collect();
         let registry = Arc::new(Held {
             engine: Arc::clone(engine),
             answers: Mutex::new(held),
             hanging: false,
+            refusing,
+            verifying_hangs: false,
         });
         let engine: Arc<dyn Engine> = Arc::clone(engine) as Arc<dyn Engine>;
         push(
@@ -647,6 +787,8 @@ mod tests {
             engine: Arc::clone(&engine),
             answers: Mutex::new(HashMap::new()),
             hanging: false,
+            refusing: HashMap::new(),
+            verifying_hangs: false,
         });
         let dyn_engine: Arc<dyn Engine> = Arc::clone(&engine) as Arc<dyn Engine>;
         let interrupt = tokio::time::sleep(Duration::from_millis(50));
@@ -661,7 +803,14 @@ mod tests {
         )
         .await;
         assert!(summary.interrupted);
-        assert_eq!(summary.count(&Status::Skipped), 4);
+        // Two were pushing (two at once), two had not started.
+        assert_eq!(
+            (
+                summary.count(&Status::Cancelled),
+                summary.count(&Status::Skipped)
+            ),
+            (2, 2)
+        );
         assert!(
             summary
                 .pushes
@@ -681,6 +830,8 @@ mod tests {
             engine: Arc::clone(&engine),
             answers: Mutex::new(HashMap::new()),
             hanging: true,
+            refusing: HashMap::new(),
+            verifying_hangs: false,
         });
         let options = options();
         let pushing = push(
@@ -708,5 +859,102 @@ mod tests {
         let summary = run(&engine, jobs, HashMap::new()).await;
         assert_eq!(summary.pushes[0].status, Status::Skipped);
         assert_eq!(summary.count(&Status::Pushed), 3);
+    }
+
+    /// The bug: targets already pushed when Ctrl-C came were reported
+    /// `skipped: interrupted`, as if nothing had reached the registry.
+    #[tokio::test]
+    async fn an_interrupted_push_labels_what_was_already_pushed_pushed() {
+        let (engine, jobs) = setup();
+        let registries: Vec<Enabled> = jobs.iter().map(|j| (*j.registry).clone()).collect();
+        let registry = Arc::new(Held {
+            engine: Arc::clone(&engine),
+            answers: Mutex::new(HashMap::new()),
+            hanging: false,
+            refusing: HashMap::new(),
+            verifying_hangs: true,
+        });
+        let summary = push(
+            jobs,
+            Arc::clone(&engine) as Arc<dyn Engine>,
+            registry,
+            Arc::new(Scrubber::new(&registries)),
+            &options(),
+            Arc::new(Quiet),
+            tokio::time::sleep(Duration::from_millis(100)),
+        )
+        .await;
+        assert!(summary.interrupted);
+        // Two at once: two pushed (their verification cut off), two never started.
+        assert_eq!(engine.pushed.lock().unwrap().len(), 2);
+        assert_eq!(
+            (
+                summary.count(&Status::Pushed),
+                summary.count(&Status::Skipped)
+            ),
+            (2, 2),
+            "{summary:?}"
+        );
+        for pushed in summary.pushes.iter().filter(|p| p.status == Status::Pushed) {
+            assert!(
+                pushed
+                    .digest
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with("sha256:"))
+            );
+        }
+    }
+
+    /// The bug: a wrong password printed the registry's 401 once per
+    /// target, and the report said `"attempts": 0` beside "after 4 attempts".
+    #[tokio::test]
+    async fn refused_credentials_are_said_once_per_registry_in_words() {
+        let (engine, jobs) = setup();
+        let refusing =
+            HashMap::from([("one.example".to_string(), Failure::Denied { status: 401 })]);
+        let summary = refused(&engine, jobs, HashMap::new(), refusing).await;
+        assert_eq!(summary.checks.len(), 1, "{summary:?}");
+        assert_eq!(
+            summary.checks[0].message,
+            "authentication to `one.example` failed (401): check the variables its `user`/`pwd` name, `one.example_USER` and `one.example_PASSWORD`"
+        );
+        let failed: Vec<&Outcome> = summary
+            .pushes
+            .iter()
+            .filter(|p| p.status == Status::Failed)
+            .collect();
+        assert_eq!(failed.len(), 2);
+        assert!(
+            failed
+                .iter()
+                .all(|p| p.registry == "one.example" && p.attempts == 1)
+        );
+        assert_eq!(summary.count(&Status::Pushed), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_check_reports_the_attempts_its_message_names() {
+        let (engine, jobs) = setup();
+        let refusing = HashMap::from([(
+            "two.example".to_string(),
+            Failure::Unreachable {
+                refused: true,
+                message: String::new(),
+            },
+        )]);
+        let summary = refused(&engine, jobs, HashMap::new(), refusing).await;
+        assert_eq!(
+            summary.checks[0].message,
+            "`two.example` refused the connection after 3 attempts: is it running?"
+        );
+        assert_eq!(summary.checks[0].attempts, 3);
+        assert!(
+            summary
+                .pushes
+                .iter()
+                .filter(|p| p.registry == "two.example")
+                .all(|p| p.attempts == 3 && p.status == Status::Failed),
+            "{summary:?}"
+        );
     }
 }

@@ -6,9 +6,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::engine::BoxFuture;
 use crate::manifest::Manifest;
+
+mod scrub;
+
+pub use scrub::Scrubber;
 
 /// A user name and password. Never printed: `Debug` hides the password.
 #[derive(Clone, PartialEq, Eq)]
@@ -37,6 +42,8 @@ pub struct Enabled {
     pub repositories: Vec<(String, String)>,
     /// Its credentials, when `user`/`pwd` are given.
     pub credentials: Option<Credentials>,
+    /// The names of the variables `user` and `pwd` name, for messages.
+    pub variables: Vec<String>,
 }
 
 impl Enabled {
@@ -161,40 +168,107 @@ pub fn enabled(manifest: &Manifest, variables: &Variables) -> Result<Vec<Enabled
             credentials: username
                 .zip(password)
                 .map(|(username, password)| Credentials { username, password }),
+            variables: [&registry.user, &registry.pwd]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
         });
     }
     Ok(registries)
 }
 
-/// Removes every credential from text that may quote one (registry errors).
-#[derive(Clone, Debug, Default)]
-pub struct Scrubber {
-    secrets: Vec<String>,
+/// Why a request to a registry failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The registry refused the credentials (401) or what they may do (403).
+    Denied {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The connection could not be made: refused, or the name did not resolve.
+    Unreachable {
+        /// True when the host refused the connection (nothing listens).
+        refused: bool,
+        /// What the client said, for the other cases.
+        message: String,
+    },
+    /// No answer within the bound.
+    Silent {
+        /// The bound.
+        after: Duration,
+    },
+    /// Anything else: a 5xx or 429, a malformed answer, a cut connection.
+    Other {
+        /// What was said (may quote credentials: scrub it).
+        message: String,
+        /// Whether retrying may help.
+        transient: bool,
+    },
 }
 
-impl Scrubber {
-    /// A scrubber for the passwords of `registries`.
+impl Failure {
+    /// Whether retrying may help.
     #[must_use]
-    pub fn new(registries: &[Enabled]) -> Self {
-        let mut secrets: Vec<String> = registries
-            .iter()
-            .filter_map(|r| r.credentials.as_ref())
-            .map(|c| c.password.clone())
-            .filter(|p| !p.is_empty())
-            .collect();
-        // Longest first, so that a secret containing another is hidden whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        Self { secrets }
+    pub fn transient(&self) -> bool {
+        match self {
+            Self::Denied { .. } => false,
+            Self::Unreachable { .. } | Self::Silent { .. } => true,
+            Self::Other { transient, .. } => *transient,
+        }
     }
 
-    /// `text` with every secret replaced by `***`.
+    /// What happened, in words, for `registry` (and `repository`, when the
+    /// request concerned one), after `attempts`: what to check next, and
+    /// never the registry's raw answer when the status says it all.
     #[must_use]
-    pub fn scrub(&self, text: &str) -> String {
-        let mut text = text.to_string();
-        for secret in &self.secrets {
-            text = text.replace(secret.as_str(), "***");
+    pub fn describe(&self, registry: &Enabled, repository: &str, attempts: u32) -> String {
+        let host = &registry.host;
+        let after = if attempts > 1 {
+            format!(" after {attempts} attempts")
+        } else {
+            String::new()
+        };
+        let variables = registry
+            .variables
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        match self {
+            Self::Denied { status: 401 } if variables.is_empty() => format!(
+                "`{host}` requires authentication (401): name the variables that hold its credentials with `user` and `pwd` in the manifest"
+            ),
+            Self::Denied { status: 401 } => format!(
+                "authentication to `{host}` failed (401): check the variables its `user`/`pwd` name, {variables}"
+            ),
+            Self::Denied { status } => format!(
+                "`{host}` denied access to `{repository}` ({status}): check what the account in {} may do there",
+                if variables.is_empty() {
+                    "its `user` variable".to_string()
+                } else {
+                    variables
+                }
+            ),
+            Self::Unreachable { refused: true, .. } => {
+                format!("`{host}` refused the connection{after}: is it running?")
+            }
+            Self::Unreachable { message, .. } => format!(
+                "`{host}` could not be reached{after} ({message}): is the name right, and is it running?"
+            ),
+            Self::Silent { after: bound } => format!(
+                "`{host}` did not answer within {} s{after}: is it overloaded, or is a proxy in between stuck? (`--timeout` sets the bound)",
+                bound.as_secs_f64()
+            ),
+            Self::Other { message, .. } => {
+                let after = if attempts > 1 {
+                    format!(" (after {attempts} attempts)")
+                } else {
+                    String::new()
+                };
+                format!("`{host}` failed: {message}{after}")
+            }
         }
-        text
     }
 }
 
@@ -206,21 +280,21 @@ pub trait Registry: Send + Sync {
         repository: &'a str,
         tag: &'a str,
         credentials: Option<&'a Credentials>,
-    ) -> BoxFuture<'a, Result<Option<String>, String>>;
+    ) -> BoxFuture<'a, Result<Option<String>, Failure>>;
 
     /// Every tag of `repository`.
     fn tags<'a>(
         &'a self,
         repository: &'a str,
         credentials: Option<&'a Credentials>,
-    ) -> BoxFuture<'a, Result<Vec<String>, String>>;
+    ) -> BoxFuture<'a, Result<Vec<String>, Failure>>;
 
     /// Whether `credentials` may push to `repository`: an error says why not.
     fn writable<'a>(
         &'a self,
         repository: &'a str,
         credentials: Option<&'a Credentials>,
-    ) -> BoxFuture<'a, Result<(), String>>;
+    ) -> BoxFuture<'a, Result<(), Failure>>;
 }
 
 /// The OCI empty blob (`{}`): what [`Registry::writable`] uploads to prove
@@ -231,9 +305,12 @@ const EMPTY_BLOB_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
 /// The OCI distribution API, over HTTPS, or plain HTTP for loopback
-/// registries (as Docker treats 127.0.0.0/8 as insecure).
+/// registries (as Docker treats 127.0.0.0/8 as insecure). Every request is
+/// bounded: a registry that takes the connection and never answers fails
+/// it as [`Failure::Silent`].
 pub struct Distribution {
     client: oci_client::Client,
+    timeout: Duration,
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -242,9 +319,9 @@ fn is_loopback(host: &str) -> bool {
 }
 
 impl Distribution {
-    /// A client for `registries`.
+    /// A client for `registries`, each request bounded by `timeout`.
     #[must_use]
-    pub fn new(registries: &[Enabled]) -> Self {
+    pub fn new(registries: &[Enabled], timeout: Duration) -> Self {
         let insecure: Vec<String> = registries
             .iter()
             .flat_map(|r| {
@@ -256,10 +333,26 @@ impl Distribution {
             .collect();
         let config = oci_client::client::ClientConfig {
             protocol: oci_client::client::ClientProtocol::HttpsExcept(insecure),
+            connect_timeout: Some(timeout),
+            read_timeout: Some(timeout),
             ..Default::default()
         };
         Self {
             client: oci_client::Client::new(config),
+            timeout,
+        }
+    }
+
+    /// `request`, failed as [`Failure::Silent`] past the bound.
+    async fn bounded<T>(
+        &self,
+        request: impl Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(self.timeout, request).await {
+            Ok(result) => result.map_err(|e| failure(&e, self.timeout)),
+            Err(_) => Err(Failure::Silent {
+                after: self.timeout,
+            }),
         }
     }
 }
@@ -287,9 +380,61 @@ fn chain(error: &dyn std::error::Error) -> String {
     message
 }
 
-/// Whether a registry error says the repository or tag does not exist
-/// (looked for outside URLs and digests, so a port 4040 is not a 404).
-fn not_found(message: &str) -> bool {
+/// What an error of the OCI client means for the user.
+fn failure(error: &oci_client::errors::OciDistributionError, bound: Duration) -> Failure {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode as Code};
+    let message = chain(error);
+    match error {
+        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => {
+            Failure::Denied { status: 401 }
+        }
+        E::ServerError {
+            code: code @ (401 | 403),
+            ..
+        } => Failure::Denied { status: *code },
+        E::ServerError { code, .. } => Failure::Other {
+            transient: *code >= 500 || *code == 429,
+            message,
+        },
+        E::RegistryError { envelope, .. } => {
+            let codes: Vec<&Code> = envelope.errors.iter().map(|e| &e.code).collect();
+            if codes.contains(&&Code::Unauthorized) {
+                Failure::Denied { status: 401 }
+            } else if codes.contains(&&Code::Denied) {
+                Failure::Denied { status: 403 }
+            } else {
+                Failure::Other {
+                    transient: codes.contains(&&Code::Toomanyrequests),
+                    message,
+                }
+            }
+        }
+        E::RequestError(e) if e.is_timeout() => Failure::Silent { after: bound },
+        E::RequestError(e) if e.is_connect() => {
+            let refused = message.to_ascii_lowercase().contains("connection refused");
+            let cause = message.rsplit(": ").next().unwrap_or_default().to_string();
+            Failure::Unreachable {
+                refused,
+                message: cause,
+            }
+        }
+        E::RequestError(_) | E::IoError(_) => Failure::Other {
+            message,
+            transient: true,
+        },
+        _ => Failure::Other {
+            transient: crate::engine::transient(&message),
+            message,
+        },
+    }
+}
+
+/// Whether a failure says the repository or tag does not exist (looked for
+/// outside URLs and digests, so a port 4040 is not a 404).
+fn not_found(failure: &Failure) -> bool {
+    let Failure::Other { message, .. } = failure else {
+        return false;
+    };
     let words = crate::engine::without_locations(message);
     [
         "404",
@@ -303,10 +448,13 @@ fn not_found(message: &str) -> bool {
     .any(|m| words.contains(m))
 }
 
-fn reference(repository: &str, tag: &str) -> Result<oci_client::Reference, String> {
+fn reference(repository: &str, tag: &str) -> Result<oci_client::Reference, Failure> {
     format!("{repository}:{tag}")
         .parse()
-        .map_err(|e| format!("`{repository}:{tag}` is not a reference: {e}"))
+        .map_err(|e| Failure::Other {
+            message: format!("`{repository}:{tag}` is not a reference: {e}"),
+            transient: false,
+        })
 }
 
 impl Registry for Distribution {
@@ -315,23 +463,17 @@ impl Registry for Distribution {
         repository: &'a str,
         tag: &'a str,
         credentials: Option<&'a Credentials>,
-    ) -> BoxFuture<'a, Result<Option<String>, String>> {
+    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
         Box::pin(async move {
             let reference = reference(repository, tag)?;
+            let auth = auth(credentials);
             match self
-                .client
-                .fetch_manifest_digest(&reference, &auth(credentials))
+                .bounded(self.client.fetch_manifest_digest(&reference, &auth))
                 .await
             {
                 Ok(digest) => Ok(Some(digest)),
-                Err(e) => {
-                    let message = chain(&e);
-                    if not_found(&message) {
-                        Ok(None)
-                    } else {
-                        Err(message)
-                    }
-                }
+                Err(failure) if not_found(&failure) => Ok(None),
+                Err(failure) => Err(failure),
             }
         })
     }
@@ -343,19 +485,21 @@ impl Registry for Distribution {
         &'a self,
         repository: &'a str,
         credentials: Option<&'a Credentials>,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, Result<(), Failure>> {
         Box::pin(async move {
             let reference = reference(repository, "latest")?;
             let auth = auth(credentials);
-            self.client
-                .auth(&reference, &auth, oci_client::RegistryOperation::Push)
-                .await
-                .map_err(|e| chain(&e))?;
-            self.client
-                .push_blob(&reference, EMPTY_BLOB, EMPTY_BLOB_DIGEST)
-                .await
-                .map(drop)
-                .map_err(|e| chain(&e))
+            self.bounded(
+                self.client
+                    .auth(&reference, &auth, oci_client::RegistryOperation::Push),
+            )
+            .await?;
+            self.bounded(
+                self.client
+                    .push_blob(&reference, EMPTY_BLOB, EMPTY_BLOB_DIGEST),
+            )
+            .await
+            .map(drop)
         })
     }
 
@@ -363,23 +507,17 @@ impl Registry for Distribution {
         &'a self,
         repository: &'a str,
         credentials: Option<&'a Credentials>,
-    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
+    ) -> BoxFuture<'a, Result<Vec<String>, Failure>> {
         Box::pin(async move {
             let reference = reference(repository, "latest")?;
+            let auth = auth(credentials);
             match self
-                .client
-                .list_tags(&reference, &auth(credentials), None, None)
+                .bounded(self.client.list_tags(&reference, &auth, None, None))
                 .await
             {
                 Ok(response) => Ok(response.tags),
-                Err(e) => {
-                    let message = chain(&e);
-                    if not_found(&message) {
-                        Ok(Vec::new())
-                    } else {
-                        Err(message)
-                    }
-                }
+                Err(failure) if not_found(&failure) => Ok(Vec::new()),
+                Err(failure) => Err(failure),
             }
         })
     }
@@ -390,7 +528,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secrets_are_scrubbed_and_never_debug_printed() {
+    fn passwords_are_never_debug_printed() {
         let registry = Enabled {
             host: "r".into(),
             repositories: Vec::new(),
@@ -398,12 +536,8 @@ mod tests {
                 username: "u".into(),
                 password: "s3cret".into(),
             }),
+            variables: Vec::new(),
         };
-        let scrubber = Scrubber::new(std::slice::from_ref(&registry));
-        assert_eq!(
-            scrubber.scrub("login u:s3cret failed"),
-            "login u:*** failed"
-        );
         assert!(!format!("{registry:?}").contains("s3cret"));
     }
 
@@ -416,6 +550,49 @@ mod tests {
             write!(digest, "{byte:02x}").unwrap();
         }
         assert_eq!(digest, EMPTY_BLOB_DIGEST);
+    }
+
+    #[test]
+    fn registry_errors_become_what_they_mean() {
+        use oci_client::errors::{OciDistributionError as E, OciEnvelope, OciError, OciErrorCode};
+        let bound = Duration::from_secs(1);
+        let server = |code: u16| E::ServerError {
+            code,
+            url: "http://r.example/v2/a/blobs/uploads/u?_state=x".into(),
+            message: "{}".into(),
+        };
+        let envelope = |code: OciErrorCode| E::RegistryError {
+            envelope: OciEnvelope {
+                errors: vec![OciError {
+                    code,
+                    message: "no".into(),
+                    detail: serde_json::Value::Null,
+                }],
+            },
+            url: "http://r.example/v2/".into(),
+        };
+        assert_eq!(
+            failure(&server(401), bound),
+            Failure::Denied { status: 401 }
+        );
+        assert_eq!(
+            failure(&server(403), bound),
+            Failure::Denied { status: 403 }
+        );
+        assert_eq!(
+            failure(&envelope(OciErrorCode::Unauthorized), bound),
+            Failure::Denied { status: 401 }
+        );
+        assert_eq!(
+            failure(&envelope(OciErrorCode::Denied), bound),
+            Failure::Denied { status: 403 }
+        );
+        assert!(failure(&server(503), bound).transient());
+        assert!(failure(&server(429), bound).transient());
+        assert!(failure(&envelope(OciErrorCode::Toomanyrequests), bound).transient());
+        assert!(!failure(&server(400), bound).transient());
+        let found = failure(&envelope(OciErrorCode::ManifestUnknown), bound);
+        assert!(!found.transient());
     }
 
     #[test]

@@ -577,6 +577,16 @@ fn cancels_running_builds(package: &str, signal: &str) {
     );
     let images = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", package]);
     assert_eq!(images, "", "no image is tagged");
+    // A cancelled build's log is in place, not left as a partial file.
+    let logs: Vec<String> = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        logs.len() == 2 && logs.iter().all(|l| l.ends_with(".log")),
+        "{logs:?}"
+    );
     cleanup(package);
 }
 

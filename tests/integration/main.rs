@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod docker;
+mod faults;
 mod generate;
 mod images;
 mod invalid;

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use crate::test::{BIN, Test};
 
-const USER: &str = "pusher";
+pub(crate) const USER: &str = "pusher";
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -27,7 +27,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -36,7 +36,7 @@ fn free_port() -> u16 {
 }
 
 /// A registry with one user, on a free port.
-fn registry(password: &str) -> Server {
+pub(crate) fn registry(password: &str) -> Server {
     registry_with(password, "")
 }
 
@@ -110,7 +110,7 @@ fn curl(port: u16, password: &str, path: &str, head: bool) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn tags(port: u16, password: &str, repository: &str) -> Vec<String> {
+pub(crate) fn tags(port: u16, password: &str, repository: &str) -> Vec<String> {
     let body = curl(
         port,
         password,
@@ -143,7 +143,7 @@ fn digest(port: u16, password: &str, repository: &str, tag: &str) -> String {
 
 /// The build fixture, quick to build (no network), one Python version,
 /// pushed to `registries`: (host:port as written, variable prefix).
-fn fixture(package: &str, registries: &[(String, &str)]) -> Test {
+pub(crate) fn fixture(package: &str, registries: &[(String, &str)]) -> Test {
     let mut manifest =
         std::fs::read_to_string(crate::test::fixtures().join("build/manifest.yml")).unwrap();
     manifest = manifest
@@ -166,7 +166,7 @@ fn fixture(package: &str, registries: &[(String, &str)]) -> Test {
         .file("templates/debian/runtime.Dockerfile.j2", "ARG PYTHON_VERSION\nFROM {{ metadata.package }}:{{ build_tag }}\nCOPY tools/hello.py /hello.py\n")
 }
 
-fn run(test: &Test, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+pub(crate) fn run(test: &Test, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut command = Command::new(BIN);
     command
         .args(args)
@@ -183,7 +183,7 @@ fn run(test: &Test, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String
     )
 }
 
-fn docker(args: &[&str]) {
+pub(crate) fn docker(args: &[&str]) {
     let output = Command::new("docker").args(args).output().unwrap();
     assert!(
         output.status.success(),
@@ -192,7 +192,7 @@ fn docker(args: &[&str]) {
     );
 }
 
-fn cleanup(package: &str) {
+pub(crate) fn cleanup(package: &str) {
     let output = Command::new("docker")
         .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
         .output()
@@ -207,7 +207,7 @@ fn cleanup(package: &str) {
     }
 }
 
-fn all_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+pub(crate) fn all_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         if entry.file_type().unwrap().is_dir() {
             all_files(&entry.path(), out);
@@ -375,7 +375,14 @@ fn registry_a_wrong_password_fails_fast_with_a_clear_message() {
     );
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert!(stdout.to_lowercase().contains("authoriz"), "{stdout}");
+    // Said once for the registry, in words, not the registry's JSON per target.
+    let said = format!(
+        "authentication to `127.0.0.1:{}` failed (401): check the variables its `user`/`pwd` name, `REG_USER` and `REG_PASSWORD`",
+        server.port
+    );
+    let all = format!("{stdout}{stderr}");
+    assert_eq!(all.matches(&said).count(), 1, "{all}");
+    assert!(!all.contains("errors") && !all.contains("url"), "{all}");
     let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
     // Refused when the credentials were checked, before any push: no retries.
     assert!(
@@ -383,7 +390,7 @@ fn registry_a_wrong_password_fails_fast_with_a_clear_message() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|p| p["attempts"] == 0),
+            .all(|p| p["attempts"] == 1 && p["status"] == "failed"),
         "{report}"
     );
     assert!(!stdout.contains("a-wrong-one") && !stderr.contains("a-wrong-one"));
@@ -420,7 +427,7 @@ fn registry_read_only_access_fails_before_any_push() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|p| p["attempts"] == 0),
+            .all(|p| p["attempts"] == 1 && p["status"] == "failed"),
         "{report}"
     );
     cleanup(package);
@@ -482,6 +489,8 @@ fn registry_that_is_down_fails_after_bounded_retries() {
             "push",
             "--attempts",
             "3",
+            "--report",
+            "push.json",
             "--target",
             &format!("{package}:base-python3.11-bookworm"),
         ],
@@ -489,11 +498,14 @@ fn registry_that_is_down_fails_after_bounded_retries() {
     );
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(started.elapsed() < Duration::from_secs(60));
-    assert!(stdout.contains("after 3 attempts"), "{stdout}");
-    assert!(
-        stdout.to_lowercase().contains("connection refused"),
-        "{stdout}"
-    );
+    // In words, once, not the HTTP client's error chain.
+    let said =
+        format!("`127.0.0.1:{port}` refused the connection after 3 attempts: is it running?");
+    let all = format!("{stdout}{stderr}");
+    assert_eq!(all.matches(&said).count(), 1, "{all}");
+    assert!(!all.contains("error sending request"), "{all}");
+    let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
+    assert_eq!(report["pushes"][0]["attempts"], 3, "{report}");
     cleanup(package);
 }
 
@@ -589,5 +601,63 @@ fn registry_two_registries_with_their_own_credentials_both_receive_every_tag() {
     let repository = format!("bdtest/{package}");
     assert_eq!(tags(one.port, "first-pass", &repository), TAGS);
     assert_eq!(tags(two.port, "second-pass", &repository), TAGS);
+    cleanup(package);
+}
+
+/// The exact sequence that failed: six tags pushed (two Python versions
+/// given on the command line, not the manifest's), then `status` with the
+/// same selection: it said `6 current, 6 not`, each current tag counted a
+/// second time as `extra`, and exited 1.
+#[test]
+#[ignore = "needs a Docker daemon and docker-registry; .ci/run sets them up"]
+fn registry_status_right_after_pushing_six_tags_reports_six_current_and_exits_0() {
+    let package = "bdtest-status6";
+    let password = "status-six-pass";
+    cleanup(package);
+    let server = registry(password);
+    let host = format!("127.0.0.1:{}", server.port);
+    let test = fixture(package, &[(host, "REG")]);
+    let env = [("REG_USER", USER), ("REG_PASSWORD", password)];
+    let versions = ["-p", "3.12", "-p", "3.13"];
+    let with = |command: &str, more: &[&'static str]| {
+        let mut args = vec![command];
+        args.extend(versions);
+        args.extend(more);
+        run(&test, &args, &env)
+    };
+    let (code, stdout, stderr) = with("build", &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = with("push", &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("6 pushed"), "{stdout}");
+    assert_eq!(
+        tags(server.port, password, &format!("bdtest/{package}")).len(),
+        6
+    );
+    let (code, stdout, stderr) = with("status", &["--report", "status.json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("6 current, 0 not"), "{stdout}");
+    let status: serde_json::Value = serde_json::from_str(&test.read("status.json")).unwrap();
+    let states: Vec<&str> = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["current"; 6], "{status}");
+    // Without `-p` the matrix is the manifest's 3.11: its tags are missing,
+    // and the pushed ones, which that matrix does not produce, are extra.
+    let (code, stdout, stderr) = run(&test, &["status", "--report", "status.json"], &env);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&test.read("status.json")).unwrap();
+    let count = |state: &str| {
+        status
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["state"] == state)
+            .count()
+    };
+    assert_eq!((count("missing"), count("extra")), (3, 6), "{status}");
     cleanup(package);
 }
