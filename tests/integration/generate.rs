@@ -399,6 +399,7 @@ fn an_output_path_that_is_not_a_directory_fails_before_anything_is_touched() {
         for args in [
             vec!["generate", "-b", "0.13.0", "--dump-metadata", "-o", path],
             vec!["-bv", "0.13.0", "-dm", "-dd", path],
+            vec!["check", "-b", "0.13.0", "-o", path],
         ] {
             test = test.args(&args);
             let output = test.failure(2);
