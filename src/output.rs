@@ -764,7 +764,10 @@ fn owner_gone(rest: &str) -> bool {
 #[derive(Debug)]
 pub struct Lock {
     path: PathBuf,
-    file: fs::File,
+    /// `None` where this run may not create files beside the directory:
+    /// it cannot write the directory either, so it has nothing to guard
+    /// (and an unchanged tree is still found up to date).
+    file: Option<fs::File>,
 }
 
 impl Lock {
@@ -788,13 +791,24 @@ impl Lock {
             if stop.load(Ordering::SeqCst) {
                 return Err(Error::Interrupted);
             }
-            let file = open_lock(&path)?;
+            let file = match open_lock(&path) {
+                Ok(file) => file,
+                Err(Error::Io { .. })
+                    if rustix::fs::access(&parent, rustix::fs::Access::WRITE_OK).is_err() =>
+                {
+                    return Ok(Self { path, file: None });
+                }
+                Err(e) => return Err(e),
+            };
             match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
                 // The run before may have removed the file after it was
                 // opened here: then this lock guards nothing, take the new one.
                 Ok(()) if same_file(&file, &path) => {
                     remove_abandoned(&parent, &name);
-                    return Ok(Self { path, file });
+                    return Ok(Self {
+                        path,
+                        file: Some(file),
+                    });
                 }
                 Ok(()) | Err(Errno::INTR) => {}
                 Err(Errno::WOULDBLOCK) => {
@@ -815,7 +829,9 @@ impl Drop for Lock {
     fn drop(&mut self) {
         // Removed while still held: a run that opened it meanwhile finds it
         // gone once it has the lock, and takes a new one.
-        if same_file(&self.file, &self.path) {
+        if let Some(file) = &self.file
+            && same_file(file, &self.path)
+        {
             let _ = fs::remove_file(&self.path);
         }
     }

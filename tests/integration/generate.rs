@@ -757,6 +757,34 @@ fn an_old_tree_that_cannot_be_removed_is_not_replaced() {
     );
 }
 
+/// A run that may not write beside the output cannot take its lock, nor
+/// write anything: an up-to-date tree is still up to date for it.
+#[test]
+fn an_up_to_date_tree_in_a_directory_the_run_may_not_write_is_up_to_date() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = Test::fixture("seed").args(&["-bv", "0.13.0"]);
+    test.success();
+    // Everyone may read the repo; only its owner (root) may write it.
+    for dir in [test.path(), &test.path().join("generated")] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let before = listing(test.path());
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .args(["-bv", "0.13.0"])
+        .current_dir(test.path())
+        .output()
+        .expect("setpriv (util-linux) is installed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("up to date"), "{stdout}");
+    assert_eq!(listing(test.path()), before);
+}
+
 /// Pairs of runs on one output at once: each pair ends with one run's
 /// whole result, tree and metadata alike, and nothing else left.
 #[test]
