@@ -664,6 +664,54 @@ fn a_signal_while_rendering_exits_130_with_the_previous_tree() {
     }
 }
 
+/// Whether process `pid` has a handler for `signal` (`SigCgt` in
+/// `/proc/PID/status`).
+fn catches(pid: u32, signal: rustix::process::Signal) -> bool {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal.as_raw() - 1)) != 0)
+}
+
+/// A signal that comes while the manifest is still being read (nothing is
+/// written yet) exits 130 too, not by the signal's default action.
+#[test]
+fn a_signal_while_the_manifest_is_read_exits_130() {
+    use rustix::process::Signal;
+    let mut manifest =
+        fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml")).unwrap();
+    // Slow to read and check: the signal comes before anything is rendered.
+    manifest = manifest.replace("  centos:\n", &many_debian_releases(1000));
+    let test = Test::fixture("seed")
+        .manifest(&manifest)
+        .file("generated/old/Dockerfile", "old");
+    for signal in [Signal::TERM, Signal::HUP] {
+        let run = Running::start(test.path(), &["generate", "-b", "0.13.0"], &[]);
+        let started = std::time::Instant::now();
+        while !catches(run.child.id(), signal) {
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "no handler for {signal:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        run.signal(signal);
+        let (code, stderr) = run.finish();
+        assert_eq!(code, Some(130), "{signal:?}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert_eq!(
+            test.tree("generated"),
+            "=== generated/old/Dockerfile\nold\n"
+        );
+        assert_eq!(
+            names(test.path()),
+            ["generated", "manifest.yml", "templates", "tools"]
+        );
+    }
+}
+
 /// kill -9 at many moments, alternating two versions so that every run
 /// replaces the tree: after a rerun, nothing but its output is left.
 #[test]
