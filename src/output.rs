@@ -894,10 +894,10 @@ fn describe(kind: fs::FileType) -> &'static str {
     }
 }
 
-/// Where the directory `path` really is: `path`, or where the symbolic link
-/// `path` points (the tree is replaced there and the link kept), or, when
-/// it does not exist yet, under the first of its parents that does.
-/// Nothing is touched.
+/// Where the directory `path` really is: `path` itself when it is a
+/// directory or does not exist yet (then the first of its parents that
+/// exists must be a directory), or where the symbolic link `path` points
+/// (the tree is replaced there and the link kept). Nothing is touched.
 ///
 /// # Errors
 /// When `path` (or that parent) exists and is not a directory, or is a
@@ -927,7 +927,7 @@ fn resolve(
         expected,
     };
     match fs::symlink_metadata(path) {
-        Ok(metadata) if fits(&metadata) => absolute(path).map_err(io_error("resolve", path)),
+        Ok(metadata) if fits(&metadata) => Ok(path.to_path_buf()),
         Ok(metadata) if metadata.is_symlink() => {
             let to = fs::read_link(path).map_err(io_error("read the link", path))?;
             let broken = |why| Error::BrokenLink {
@@ -966,12 +966,7 @@ fn resolve(
                     parent
                 };
                 match fs::metadata(shown) {
-                    Ok(metadata) if metadata.is_dir() => {
-                        let rest = path.strip_prefix(parent).unwrap_or(path);
-                        return Ok(fs::canonicalize(shown)
-                            .map_err(io_error("resolve", shown))?
-                            .join(rest));
-                    }
+                    Ok(metadata) if metadata.is_dir() => return Ok(path.to_path_buf()),
                     Ok(metadata) => {
                         return Err(wrong(
                             shown,
@@ -987,7 +982,7 @@ fn resolve(
                     Err(e) => return Err(io_error("read", shown)(e)),
                 }
             }
-            absolute(path).map_err(io_error("resolve", path))
+            Ok(path.to_path_buf())
         }
         Err(e) => Err(io_error("read", path)(e)),
     }
@@ -1386,9 +1381,10 @@ mod tests {
             resolve_directory(&link).unwrap(),
             fs::canonicalize(&real).unwrap()
         );
+        assert_eq!(resolve_directory(&real).unwrap(), real);
         assert_eq!(
             resolve_directory(&link.join("new")).unwrap(),
-            fs::canonicalize(&real).unwrap().join("new")
+            link.join("new")
         );
         let error = resolve_file(&link).unwrap_err();
         assert!(
