@@ -608,41 +608,57 @@ impl Staging {
 }
 
 /// The first entry of the tree at `dir` that could not be removed: a
-/// directory this process may not empty, or an immutable file (`access(2)`
-/// answers `EPERM` for those alone: not even root may unlink them). Checked
-/// before a tree is swapped in, so that the previous one is never left
-/// beside it, half removed.
+/// directory this process may not empty, an immutable or append-only file
+/// or directory (not even root may unlink those), or another file system
+/// mounted inside. Checked before a tree is swapped in, so that the
+/// previous one is never left beside it, half removed.
 fn unremovable(dir: &Path) -> Option<(PathBuf, io::Error)> {
+    let device = match fs::symlink_metadata(dir) {
+        Ok(metadata) => metadata.dev(),
+        Err(e) => return Some((dir.to_path_buf(), e)),
+    };
+    unremovable_in(dir, device)
+}
+
+fn unremovable_in(dir: &Path, device: u64) -> Option<(PathBuf, io::Error)> {
     use rustix::fs::Access;
     if let Err(e) = rustix::fs::access(dir, Access::READ_OK | Access::WRITE_OK | Access::EXEC_OK) {
         return Some((dir.to_path_buf(), e.into()));
+    }
+    if pinned(dir) {
+        return Some((dir.to_path_buf(), Errno::PERM.into()));
     }
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => return Some((dir.to_path_buf(), e)),
     };
     for entry in entries {
-        let entry = match entry {
-            Ok(entry) => entry,
+        let (path, metadata) = match entry.and_then(|e| Ok((e.path(), e.metadata()?))) {
+            Ok(found) => found,
             Err(e) => return Some((dir.to_path_buf(), e)),
         };
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(kind) if kind.is_dir() => {
-                if let Some(found) = unremovable(&path) {
-                    return Some(found);
-                }
+        if metadata.dev() != device {
+            return Some((path, Errno::BUSY.into()));
+        }
+        if metadata.is_dir() {
+            if let Some(found) = unremovable_in(&path, device) {
+                return Some(found);
             }
-            Ok(kind) if kind.is_symlink() => {}
-            Ok(_) => {
-                if let Err(Errno::PERM) = rustix::fs::access(&path, Access::WRITE_OK) {
-                    return Some((path, Errno::PERM.into()));
-                }
-            }
-            Err(e) => return Some((path, e)),
+        } else if metadata.is_file() && pinned(&path) {
+            return Some((path, Errno::PERM.into()));
         }
     }
     None
+}
+
+/// Whether the file or directory `path` is immutable or append-only
+/// (`chattr +i`, `+a`); `false` where that cannot be told.
+fn pinned(path: &Path) -> bool {
+    use rustix::fs::{IFlags, Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    rustix::fs::open(path, flags, Mode::empty())
+        .and_then(rustix::fs::ioctl_getflags)
+        .is_ok_and(|f| f.intersects(IFlags::IMMUTABLE | IFlags::APPEND))
 }
 
 /// Swaps two paths with `renameat2(RENAME_EXCHANGE)`; where the file system

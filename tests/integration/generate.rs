@@ -760,49 +760,55 @@ fn a_killed_generation_leaves_no_staging_behind_after_a_rerun() {
 
 #[test]
 fn an_old_tree_that_cannot_be_removed_is_not_replaced() {
-    /// Makes a file immutable (not even root may remove it) until dropped.
-    struct Immutable(std::path::PathBuf);
-    impl Drop for Immutable {
+    /// A file made immutable or append-only (not even root may remove
+    /// it), made ordinary again when dropped.
+    struct Pinned(std::path::PathBuf, &'static str);
+    impl Drop for Pinned {
         fn drop(&mut self) {
-            let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+            let _ = Command::new("chattr")
+                .arg(self.1.replace('+', "-"))
+                .arg(&self.0)
+                .status();
         }
     }
-    let test = Test::fixture("seed")
-        .file("generated/old/Dockerfile", "old")
-        .args(&["-bv", "0.13.0", "-dm"]);
-    let file = test.path().join("generated/old/Dockerfile");
-    let status = Command::new("chattr")
-        .arg("+i")
-        .arg(&file)
-        .status()
-        .expect("chattr (e2fsprogs) is installed");
-    assert!(
-        status.success(),
-        "chattr +i failed: the test needs root on ext4 or alike"
-    );
-    let _guard = Immutable(file);
-    let output = test.failure(1);
-    // As one line, whatever the wrapping.
-    let message = output
-        .stderr
-        .split(|c: char| c.is_whitespace() || c == '\u{2502}')
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    assert!(
-        message.contains("generated/old/Dockerfile` cannot be removed")
-            && message.contains("Operation not permitted"),
-        "{}",
-        output.stderr
-    );
-    assert_eq!(
-        test.tree("generated"),
-        "=== generated/old/Dockerfile\nold\n"
-    );
-    assert_eq!(
-        names(test.path()),
-        ["generated", "manifest.yml", "templates", "tools"]
-    );
+    for attribute in ["+i", "+a"] {
+        let test = Test::fixture("seed")
+            .file("generated/old/Dockerfile", "old")
+            .args(&["-bv", "0.13.0", "-dm"]);
+        let file = test.path().join("generated/old/Dockerfile");
+        let status = Command::new("chattr")
+            .arg(attribute)
+            .arg(&file)
+            .status()
+            .expect("chattr (e2fsprogs) is installed");
+        assert!(
+            status.success(),
+            "chattr {attribute} failed: the test needs root on ext4 or alike"
+        );
+        let _guard = Pinned(file, attribute);
+        let output = test.failure(1);
+        // As one line, whatever the wrapping.
+        let message = output
+            .stderr
+            .split(|c: char| c.is_whitespace() || c == '\u{2502}')
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            message.contains("generated/old/Dockerfile` cannot be removed")
+                && message.contains("Operation not permitted"),
+            "{}",
+            output.stderr
+        );
+        assert_eq!(
+            test.tree("generated"),
+            "=== generated/old/Dockerfile\nold\n"
+        );
+        assert_eq!(
+            names(test.path()),
+            ["generated", "manifest.yml", "templates", "tools"]
+        );
+    }
 }
 
 /// A run that may not write beside the output cannot take its lock, nor
