@@ -96,6 +96,9 @@ fn options(matrix: &MatrixArgs, output_dir: PathBuf) -> plan::Options {
 }
 
 fn generate_command(args: &GenerateArgs, out: &mut dyn Write) -> Result<(), Error> {
+    if !args.dry_run {
+        crate::interrupt::watch();
+    }
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
     let matrix = Matrix::new(&manifest, &options(&args.matrix, relative))?;
@@ -153,7 +156,22 @@ fn run_generate(
         metadata: metadata.clone(),
         check_only: false,
     };
-    let generated = generate::generate(manifest, matrix, renderer, &destination)?;
+    let watch = crate::interrupt::watch();
+    if let Some(watch) = watch {
+        watch.cooperate();
+    }
+    let waiting = |lock: &Path| {
+        eprintln!(
+            "waiting for another run to finish writing `{}` (it holds `{}`)",
+            output.display(),
+            lock.display()
+        );
+    };
+    let control = generate::Control {
+        stop: watch.map(crate::interrupt::Watch::flag),
+        waiting: Some(&waiting),
+    };
+    let generated = generate::generate_with(manifest, matrix, renderer, &destination, control)?;
     writeln!(
         out,
         "{} {} files in {} directories for {} targets {} `{}`{}",
@@ -336,6 +354,9 @@ fn write_table(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// The original tool: generate, then build (`-bi`) and push (`-pth`).
 fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
+    if !args.dry_run {
+        crate::interrupt::watch();
+    }
     let stop = args.stop_at_generate || args.generate.contains(&GenerateWhat::Dockerfiles);
     let build = !stop && (args.build_images || args.generate.contains(&GenerateWhat::Images));
     let push = !stop && args.push_to_hub;
@@ -407,6 +428,9 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
     Ok(())
 }
 fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
+    if !args.build.dry_run {
+        crate::interrupt::watch();
+    }
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
     let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
@@ -600,7 +624,7 @@ fn run_build(
             context,
             &options,
             crate::draw::progress(None),
-            ctrl_c(),
+            crate::interrupt::signalled(),
         )
         .await;
         Ok::<_, Error>(summary)
@@ -730,8 +754,16 @@ fn run_push(
         let engine: Arc<dyn Engine> =
             Arc::new(Docker::connect().await?.with_push_stall(args.timeout));
         let reporter = crate::draw::progress(Some(jobs.len()));
-        let summary =
-            crate::push::push(jobs, engine, api, scrubber, &options, reporter, ctrl_c()).await;
+        let summary = crate::push::push(
+            jobs,
+            engine,
+            api,
+            scrubber,
+            &options,
+            reporter,
+            crate::interrupt::signalled(),
+        )
+        .await;
         Ok::<_, Error>(summary)
     })?;
     crate::draw::push_summary(&summary, out)?;
@@ -755,31 +787,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
-}
-
-/// Resolves on Ctrl-C, SIGTERM (a CI job cancelled), SIGHUP (the terminal
-/// or session gone) or SIGQUIT: what stops a build or a push, so that the
-/// builders it started (buildah runs in a process group of its own) are
-/// stopped too. A signal that cannot be watched never resolves.
-async fn ctrl_c() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let kinds = [
-        SignalKind::interrupt(),
-        SignalKind::terminate(),
-        SignalKind::hangup(),
-        SignalKind::quit(),
-    ];
-    let watched = kinds.into_iter().map(|kind| {
-        Box::pin(async move {
-            match signal(kind) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        })
-    });
-    futures_util::future::select_all(watched).await;
 }
 
 /// `--jobs`, by default the number of CPUs.

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::diagnostic::{Problem, Problems};
 use crate::manifest::Manifest;
-use crate::output::{AtomicFile, Outcome, Tree};
+use crate::output::{self, AtomicFile, Lock, Outcome, Tree};
 use crate::plan::Matrix;
 use crate::render::{Renderer, context};
 
@@ -58,10 +59,26 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Output(#[from] crate::output::Error),
+    /// A signal stopped the run: before the new tree was swapped in, the
+    /// previous one is left as it was.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// How a run that writes is steered from outside.
+#[derive(Clone, Copy, Default)]
+pub struct Control<'a> {
+    /// Set when the run must stop (a signal came): looked at while waiting
+    /// for another run and between targets.
+    pub stop: Option<&'a AtomicBool>,
+    /// Called once, with the lock file, when another run writing the same
+    /// output has to be waited for.
+    pub waiting: Option<&'a dyn Fn(&Path)>,
 }
 
 /// Renders every target of the matrix into `destination`, one target at a
-/// time: memory does not grow with the number of targets.
+/// time: memory does not grow with the number of targets. Never stopped,
+/// and silent while it waits for another run: see [`generate_with`].
 ///
 /// # Errors
 /// When a template fails (nothing is written then) or output cannot be written.
@@ -71,8 +88,37 @@ pub fn generate(
     renderer: &Renderer,
     destination: &Destination,
 ) -> Result<Generated, Error> {
+    generate_with(manifest, matrix, renderer, destination, Control::default())
+}
+
+/// [`generate`], steered by `control`. The output directory (and
+/// `metadata.json`) must be a directory (a regular file) or not exist yet;
+/// a symbolic link is followed. Writing runs on one output take turns under
+/// its [`Lock`].
+///
+/// # Errors
+/// When the output paths are not what they must be (before anything is
+/// touched), a template fails (nothing is written then), output cannot be
+/// written, or `control` says stop.
+pub fn generate_with(
+    manifest: &Manifest,
+    matrix: &Matrix,
+    renderer: &Renderer,
+    destination: &Destination,
+    control: Control<'_>,
+) -> Result<Generated, Error> {
+    let never = AtomicBool::new(false);
+    let stop = control.stop.unwrap_or(&never);
+    let stopped = || stop.load(Ordering::SeqCst);
+    let output = output::resolve_directory(&destination.output)?;
+    let metadata_path = destination
+        .metadata
+        .as_deref()
+        .filter(|_| !destination.check_only)
+        .map(output::resolve_file)
+        .transpose()?;
     let mut tree = if destination.check_only {
-        Tree::check(&destination.output)
+        Tree::check(&output)
     } else {
         let templates: Vec<_> = manifest
             .distros
@@ -81,16 +127,23 @@ pub fn generate(
             .map(|r| manifest.root.join(&r.spec.templates_dir))
             .collect();
         Tree::new(
-            &destination.output,
+            &output,
             &manifest.file,
             &templates,
             &renderer.output_names(),
         )?
     };
-    let mut metadata = destination
-        .metadata
+    let _lock = if destination.check_only {
+        None
+    } else {
+        let lock = Lock::acquire(&output, stop, control.waiting.unwrap_or(&|_| {}));
+        Some(lock.map_err(|e| match e {
+            output::Error::Interrupted => Error::Interrupted,
+            e => Error::Output(e),
+        })?)
+    };
+    let mut metadata = metadata_path
         .as_deref()
-        .filter(|_| !destination.check_only)
         .map(MetadataWriter::new)
         .transpose()?;
     let mut problems = Vec::new();
@@ -111,6 +164,9 @@ pub fn generate(
     // index are kept per directory.
     let mut written: HashMap<PathBuf, (u64, usize)> = HashMap::new();
     for target in matrix.targets(manifest) {
+        if stopped() {
+            return Err(Error::Interrupted);
+        }
         let Some(spec) = manifest
             .distro(&target.distro)
             .and_then(|d| d.releases.iter().find(|r| r.version == target.release))
@@ -178,11 +234,19 @@ pub fn generate(
     if !problems.is_empty() {
         return Err(Error::Render(Problems::new(problems)));
     }
+    if stopped() {
+        return Err(Error::Interrupted);
+    }
     let outcome = tree.commit()?;
     summary.unchanged = outcome == Outcome::Unchanged;
     summary.stale = outcome == Outcome::Stale;
     if let Some(writer) = metadata {
         summary.metadata_changed = writer.finish()?;
+    }
+    // Past the swap the new tree (and its metadata) is whole: kept, but
+    // the run still reports that it was told to stop.
+    if stopped() {
+        return Err(Error::Interrupted);
     }
     Ok(summary)
 }

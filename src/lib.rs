@@ -14,6 +14,7 @@ mod draw;
 pub mod engine;
 pub mod generate;
 pub mod git;
+pub mod interrupt;
 pub mod manifest;
 pub mod output;
 pub mod plan;
@@ -109,8 +110,16 @@ impl Error {
             | Self::Registry(_)
             | Self::Generate(
                 generate::Error::Render(_)
-                | generate::Error::Output(output::Error::WouldReplaceRepo { .. }),
+                | generate::Error::Output(
+                    output::Error::WouldReplaceRepo { .. }
+                    | output::Error::WrongKind { .. }
+                    | output::Error::BrokenLink { .. },
+                ),
             ) => 2,
+            Self::Interrupted
+            | Self::Generate(
+                generate::Error::Interrupted | generate::Error::Output(output::Error::Interrupted),
+            ) => 130,
             Self::Generate(generate::Error::Output(_))
             | Self::Context(_)
             | Self::Engine(_)
@@ -118,7 +127,6 @@ impl Error {
             | Self::PushFailed { .. }
             | Self::NotCurrent { .. }
             | Self::Stdout(_) => 1,
-            Self::Interrupted => 130,
         }
     }
 }

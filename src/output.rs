@@ -2,11 +2,21 @@
 //! built in a fresh directory beside it and swapped in with one atomic
 //! `rename(2)` exchange; single files go through a temporary file and a
 //! rename. A failure or a kill at any moment leaves the previous tree as it was.
+//!
+//! Runs that write the same directory take turns under a lock beside it, and
+//! each staging tree or temporary file is named after its run's PID and
+//! locked by it while it lives: what a killed run left is recognised, and
+//! removed by the next run, and a live run's is never touched.
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rustix::fs::FlockOperation;
+use rustix::io::Errno;
 
 /// Why output could not be written.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -31,6 +41,48 @@ pub enum Error {
         /// What it holds.
         reason: String,
     },
+    /// A path that must be a directory (or a regular file) is something else.
+    #[error("`{path}` is {found}, not {expected}")]
+    #[diagnostic(help("name another path, or move this one out of the way; it was left as it is"))]
+    WrongKind {
+        /// The path given (or the first of its parents that exists).
+        path: PathBuf,
+        /// What it is.
+        found: String,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A symbolic link that leads nowhere.
+    #[error("`{path}` is a symbolic link to `{to}`, which {why}")]
+    #[diagnostic(help(
+        "links are followed (the link is kept): create what it points to, or remove the link"
+    ))]
+    BrokenLink {
+        /// The link.
+        path: PathBuf,
+        /// What it points to.
+        to: PathBuf,
+        /// `does not exist`, or a loop.
+        why: &'static str,
+    },
+    /// The previous tree holds a file or directory that cannot be removed,
+    /// so the new tree is not swapped in (it would be left beside it).
+    #[error("cannot replace `{path}`: `{blocking}` cannot be removed")]
+    #[diagnostic(help(
+        "make it removable (permissions, `chattr -i`) or remove it, then run again; nothing was changed"
+    ))]
+    Unremovable {
+        /// The directory that would be replaced.
+        path: PathBuf,
+        /// What cannot be removed.
+        blocking: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A signal came while waiting for the lock.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
@@ -466,33 +518,30 @@ fn foreign_file(dir: &Path, names: &[&str]) -> Option<PathBuf> {
 pub struct Staging {
     target: PathBuf,
     dir: tempfile::TempDir,
+    /// Held while the tree lives: a run that finds it locked leaves it.
+    _held: Option<fs::File>,
 }
 
 impl Staging {
     /// Starts a new tree for `target`, beside it (so the swap is a rename on
-    /// one file system). `manifest` must not end up inside what is replaced.
+    /// one file system), named `.<name>.staging-<pid>-<random>`.
     ///
     /// # Errors
-    /// When the directory cannot be created, or `target` holds the manifest.
+    /// When the directory cannot be created.
     pub fn new(target: &Path) -> Result<Self, Error> {
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let (parent, name) = split(target);
         fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
-        let name = target
-            .file_name()
-            .map_or_else(|| "generated".into(), |n| n.to_string_lossy().into_owned());
-        remove_stale(&parent, &name);
         let dir = tempfile::Builder::new()
-            .prefix(&format!(".{name}{STAGING_SUFFIX}"))
+            .prefix(&staging_prefix(&name))
             .tempdir_in(&parent)
             .map_err(io_error("create a directory in", &parent))?;
+        let held = hold(dir.path());
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
             .map_err(io_error("set permissions of", dir.path()))?;
         Ok(Self {
             target: target.to_path_buf(),
             dir,
+            _held: held,
         })
     }
 
@@ -508,13 +557,34 @@ impl Staging {
         fs::write(&path, contents).map_err(io_error("write", &path))
     }
 
-    /// Puts the new tree in place of the old one, atomically.
+    /// Puts the new tree in place of the old one, atomically, and removes
+    /// the old one.
     ///
     /// # Errors
-    /// When the swap fails; the old tree is then untouched.
+    /// When the old tree could not be removed whole (checked first: the new
+    /// tree is not swapped in then), or the swap fails; the old tree is then
+    /// untouched.
     pub fn commit(self) -> Result<(), Error> {
+        let old = fs::symlink_metadata(&self.target);
+        if let Ok(metadata) = &old {
+            // Resolved before, but something may have taken its place since.
+            if !metadata.is_dir() {
+                return Err(Error::WrongKind {
+                    path: self.target.clone(),
+                    found: describe(metadata.file_type()).into(),
+                    expected: "a directory",
+                });
+            }
+            if let Some((blocking, source)) = unremovable(&self.target) {
+                return Err(Error::Unremovable {
+                    path: self.target.clone(),
+                    blocking,
+                    source,
+                });
+            }
+        }
         let staging = self.dir.keep();
-        let swapped = match fs::symlink_metadata(&self.target) {
+        let swapped = match old {
             Ok(_) => exchange(&staging, &self.target),
             Err(e) if e.kind() == io::ErrorKind::NotFound => fs::rename(&staging, &self.target),
             Err(e) => Err(e),
@@ -537,6 +607,60 @@ impl Staging {
     }
 }
 
+/// The first entry of the tree at `dir` that could not be removed: a
+/// directory this process may not empty, an immutable or append-only file
+/// or directory (not even root may unlink those), or another file system
+/// mounted inside. Checked before a tree is swapped in, so that the
+/// previous one is never left beside it, half removed.
+fn unremovable(dir: &Path) -> Option<(PathBuf, io::Error)> {
+    let device = match fs::symlink_metadata(dir) {
+        Ok(metadata) => metadata.dev(),
+        Err(e) => return Some((dir.to_path_buf(), e)),
+    };
+    unremovable_in(dir, device)
+}
+
+fn unremovable_in(dir: &Path, device: u64) -> Option<(PathBuf, io::Error)> {
+    use rustix::fs::Access;
+    if let Err(e) = rustix::fs::access(dir, Access::READ_OK | Access::WRITE_OK | Access::EXEC_OK) {
+        return Some((dir.to_path_buf(), e.into()));
+    }
+    if pinned(dir) {
+        return Some((dir.to_path_buf(), Errno::PERM.into()));
+    }
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return Some((dir.to_path_buf(), e)),
+    };
+    for entry in entries {
+        let (path, metadata) = match entry.and_then(|e| Ok((e.path(), e.metadata()?))) {
+            Ok(found) => found,
+            Err(e) => return Some((dir.to_path_buf(), e)),
+        };
+        if metadata.dev() != device {
+            return Some((path, Errno::BUSY.into()));
+        }
+        if metadata.is_dir() {
+            if let Some(found) = unremovable_in(&path, device) {
+                return Some(found);
+            }
+        } else if metadata.is_file() && pinned(&path) {
+            return Some((path, Errno::PERM.into()));
+        }
+    }
+    None
+}
+
+/// Whether the file or directory `path` is immutable or append-only
+/// (`chattr +i`, `+a`); `false` where that cannot be told.
+fn pinned(path: &Path) -> bool {
+    use rustix::fs::{IFlags, Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    rustix::fs::open(path, flags, Mode::empty())
+        .and_then(rustix::fs::ioctl_getflags)
+        .is_ok_and(|f| f.intersects(IFlags::IMMUTABLE | IFlags::APPEND))
+}
+
 /// Swaps two paths with `renameat2(RENAME_EXCHANGE)`; where the file system
 /// cannot, falls back to two renames (a short window without `target`).
 fn exchange(staging: &Path, target: &Path) -> io::Result<()> {
@@ -548,7 +672,7 @@ fn exchange(staging: &Path, target: &Path) -> io::Result<()> {
         rustix::fs::RenameFlags::EXCHANGE,
     ) {
         Ok(()) => Ok(()),
-        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP) => {
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
             let mut old = staging.as_os_str().to_os_string();
             old.push(".old");
             let old = PathBuf::from(old);
@@ -560,16 +684,323 @@ fn exchange(staging: &Path, target: &Path) -> io::Result<()> {
     }
 }
 
-/// Removes trees a killed run left beside the target.
-fn remove_stale(parent: &Path, name: &str) {
+/// The directory holding `target`, and `target`'s name.
+fn split(target: &Path) -> (PathBuf, String) {
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .map_or_else(|| "generated".into(), |n| n.to_string_lossy().into_owned());
+    (parent, name)
+}
+
+/// The start of the name of every staging tree or temporary file of `name`,
+/// before the owner's PID.
+fn staging_prefix(name: &str) -> String {
+    format!(".{name}{STAGING_SUFFIX}{}-", std::process::id())
+}
+
+/// Opens `path` and takes an exclusive `flock(2)` on it, held as long as
+/// the file is open; `None` where the file system cannot lock.
+fn hold(path: &Path) -> Option<fs::File> {
+    let file = fs::File::open(path).ok()?;
+    rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).ok()?;
+    Some(file)
+}
+
+/// Removes what killed runs left beside `name` in `parent`: staging trees
+/// and temporary files (`.<name>.staging-<pid>-…`) that no live run holds.
+/// A live run holds a `flock(2)` on each, so a run whose PID was reused
+/// since still counts as gone. A temporary file is created an instant
+/// before it is locked, and not always under the directory's lock: it also
+/// needs its owner's PID gone, or no change for a minute.
+fn remove_abandoned(parent: &Path, name: &str) {
     let prefix = format!(".{name}{STAGING_SUFFIX}");
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = fs::remove_dir_all(entry.path());
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let path = entry.path();
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
+        let held = held_by_another(&path);
+        if metadata.is_dir() {
+            if held != Some(true) && (held.is_some() || owner_gone(rest)) {
+                let _ = fs::remove_dir_all(&path);
+            }
+        } else if metadata.is_file() {
+            let idle = metadata
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(60));
+            if held == Some(false) && (owner_gone(rest) || idle) {
+                let _ = fs::remove_file(&path);
+            }
         }
+    }
+}
+
+/// Whether a live process holds the `flock(2)` of `path`; `None` where it
+/// cannot be told.
+fn held_by_another(path: &Path) -> Option<bool> {
+    let file = fs::File::open(path).ok()?;
+    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Some(false),
+        Err(Errno::WOULDBLOCK) => Some(true),
+        Err(_) => None,
+    }
+}
+
+/// Whether the run that named a staging entry `<pid>-…` is gone: no such
+/// process, or this one (which has not made its own yet), or a name
+/// without a PID (made before names carried one).
+fn owner_gone(rest: &str) -> bool {
+    let Some(pid) = rest
+        .split_once('-')
+        .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return true;
+    };
+    pid == rustix::process::getpid() || rustix::process::test_kill_process(pid) == Err(Errno::SRCH)
+}
+
+/// Runs that write the same directory take turns: each holds an exclusive
+/// `flock(2)` on `.<name>.lock` beside it (beside, as the directory itself
+/// is swapped away) while it writes. The file is removed when the lock is
+/// released; one a killed run left is taken over.
+#[derive(Debug)]
+pub struct Lock {
+    path: PathBuf,
+    /// `None` where this run may not create files beside the directory:
+    /// it cannot write the directory either, so it has nothing to guard
+    /// (and an unchanged tree is still found up to date).
+    file: Option<fs::File>,
+}
+
+impl Lock {
+    /// Takes the lock of the directory `target`, waiting for the run that
+    /// holds it (`waiting` is called once then, with the lock's path), and
+    /// removes what killed runs left beside `target`.
+    ///
+    /// # Errors
+    /// When `stop` is set before the lock is had, or the lock file cannot
+    /// be created or is not a regular file.
+    pub fn acquire(
+        target: &Path,
+        stop: &AtomicBool,
+        waiting: &dyn Fn(&Path),
+    ) -> Result<Self, Error> {
+        let (parent, name) = split(target);
+        fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
+        let path = parent.join(format!(".{name}.lock"));
+        let mut told = false;
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return Err(Error::Interrupted);
+            }
+            let file = match open_lock(&path) {
+                Ok(file) => file,
+                Err(Error::Io { .. })
+                    if rustix::fs::access(&parent, rustix::fs::Access::WRITE_OK).is_err() =>
+                {
+                    return Ok(Self { path, file: None });
+                }
+                Err(e) => return Err(e),
+            };
+            match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                // The run before may have removed the file after it was
+                // opened here: then this lock guards nothing, take the new one.
+                Ok(()) if same_file(&file, &path) => {
+                    remove_abandoned(&parent, &name);
+                    return Ok(Self {
+                        path,
+                        file: Some(file),
+                    });
+                }
+                Ok(()) | Err(Errno::INTR) => {}
+                Err(Errno::WOULDBLOCK) => {
+                    if !told {
+                        waiting(&path);
+                        told = true;
+                    }
+                    // Polled rather than blocked on, so that a signal stops the wait.
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(io_error("lock", &path)(e.into())),
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Removed while still held: a run that opened it meanwhile finds it
+        // gone once it has the lock, and takes a new one.
+        if let Some(file) = &self.file
+            && same_file(file, &self.path)
+        {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Opens (creating) the lock file, which must be a regular file: never
+/// through a symbolic link, and never opening a device or a fifo.
+fn open_lock(path: &Path) -> Result<fs::File, Error> {
+    use rustix::fs::{Mode, OFlags};
+    let wrong = |found: &str| Error::WrongKind {
+        path: path.to_path_buf(),
+        found: found.to_string(),
+        expected: "a regular file (the lock of the output directory)",
+    };
+    if let Ok(metadata) = fs::symlink_metadata(path)
+        && !metadata.is_file()
+    {
+        return Err(wrong(describe(metadata.file_type())));
+    }
+    let flags =
+        OFlags::CREATE | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let file = match rustix::fs::open(path, flags, Mode::from_bits_truncate(0o644)) {
+        Ok(fd) => fs::File::from(fd),
+        Err(Errno::LOOP) => return Err(wrong("a symbolic link")),
+        Err(e) => return Err(io_error("open the lock", path)(e.into())),
+    };
+    match file.metadata() {
+        Ok(metadata) if metadata.is_file() => Ok(file),
+        Ok(metadata) => Err(wrong(describe(metadata.file_type()))),
+        Err(e) => Err(io_error("open the lock", path)(e)),
+    }
+}
+
+/// Whether `path` (not followed) is the file open as `file`.
+fn same_file(file: &fs::File, path: &Path) -> bool {
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// What a file is, in words.
+fn describe(kind: fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_file() {
+        "a regular file"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_fifo() {
+        "a fifo"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "a special file"
+    }
+}
+
+/// Where the directory `path` really is: `path` itself when it is a
+/// directory or does not exist yet (then the first of its parents that
+/// exists must be a directory), or where the symbolic link `path` points
+/// (the tree is replaced there and the link kept). Nothing is touched.
+///
+/// # Errors
+/// When `path` (or that parent) exists and is not a directory, or is a
+/// link that leads nowhere.
+pub fn resolve_directory(path: &Path) -> Result<PathBuf, Error> {
+    resolve(path, "a directory", fs::Metadata::is_dir)
+}
+
+/// Where the file `path` really is, as [`resolve_directory`] for a
+/// directory: it must be a regular file (or a link to one) when it exists.
+///
+/// # Errors
+/// When `path` exists and is not a regular file, its first existing parent
+/// is not a directory, or it is a link that leads nowhere.
+pub fn resolve_file(path: &Path) -> Result<PathBuf, Error> {
+    resolve(path, "a regular file", fs::Metadata::is_file)
+}
+
+fn resolve(
+    path: &Path,
+    expected: &'static str,
+    fits: fn(&fs::Metadata) -> bool,
+) -> Result<PathBuf, Error> {
+    let wrong = |path: &Path, found: String, expected| Error::WrongKind {
+        path: path.to_path_buf(),
+        found,
+        expected,
+    };
+    match fs::symlink_metadata(path) {
+        Ok(metadata) if fits(&metadata) => Ok(path.to_path_buf()),
+        Ok(metadata) if metadata.is_symlink() => {
+            let to = fs::read_link(path).map_err(io_error("read the link", path))?;
+            let broken = |why| Error::BrokenLink {
+                path: path.to_path_buf(),
+                to: to.clone(),
+                why,
+            };
+            match fs::metadata(path) {
+                Ok(metadata) if fits(&metadata) => {
+                    fs::canonicalize(path).map_err(io_error("resolve", path))
+                }
+                Ok(metadata) => Err(wrong(
+                    path,
+                    format!("a symbolic link to {}", describe(metadata.file_type())),
+                    expected,
+                )),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Err(broken("does not exist")),
+                Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
+                    Err(broken("leads back to itself"))
+                }
+                Err(e) => Err(io_error("read", path)(e)),
+            }
+        }
+        Ok(metadata) => Err(wrong(path, describe(metadata.file_type()).into(), expected)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            // Created later: the closest parent that exists must be a directory.
+            for parent in path.ancestors().skip(1) {
+                let shown = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                match fs::metadata(shown) {
+                    Ok(metadata) if metadata.is_dir() => return Ok(path.to_path_buf()),
+                    Ok(metadata) => {
+                        return Err(wrong(
+                            shown,
+                            describe(metadata.file_type()).into(),
+                            "a directory",
+                        ));
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                        ) => {}
+                    Err(e) => return Err(io_error("read", shown)(e)),
+                }
+            }
+            Ok(path.to_path_buf())
+        }
+        Err(e) => Err(io_error("read", path)(e)),
     }
 }
 
@@ -595,20 +1026,26 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Starts writing `path`.
+    /// Starts writing `path` (where it points, when it is a symbolic link),
+    /// through `.<name>.staging-<pid>-…` beside it; removes those that killed
+    /// runs left.
     ///
     /// # Errors
-    /// When the temporary file cannot be created.
+    /// When `path` exists and is not a regular file, or the temporary file
+    /// cannot be created.
     pub fn new(path: &Path) -> Result<Self, Error> {
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        fs::create_dir_all(parent).map_err(io_error("create", parent))?;
-        let file = tempfile::NamedTempFile::new_in(parent)
-            .map_err(io_error("create a file in", parent))?;
+        let path = resolve_file(path)?;
+        let (parent, name) = split(&path);
+        fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
+        remove_abandoned(&parent, &name);
+        let file = tempfile::Builder::new()
+            .prefix(&staging_prefix(&name))
+            .tempfile_in(&parent)
+            .map_err(io_error("create a file in", &parent))?;
+        // Held until the file is closed: it is live for `remove_abandoned`.
+        let _ = rustix::fs::flock(file.as_file(), FlockOperation::NonBlockingLockExclusive);
         Ok(Self {
-            path: path.to_path_buf(),
+            path,
             file: io::BufWriter::new(file),
         })
     }
@@ -827,6 +1264,155 @@ mod tests {
         assert_eq!(
             fs::read_to_string(target.join("a/Dockerfile")).unwrap(),
             "old"
+        );
+    }
+
+    #[test]
+    fn the_lock_admits_one_run_at_a_time_and_goes_with_the_last() {
+        use std::sync::atomic::AtomicUsize;
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("generated");
+        let never = AtomicBool::new(false);
+        let inside = AtomicUsize::new(0);
+        let waited = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..10 {
+                        let _lock = Lock::acquire(&target, &never, &|_| {
+                            waited.fetch_add(1, Ordering::SeqCst);
+                        })
+                        .unwrap();
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        std::thread::sleep(Duration::from_millis(1));
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert!(waited.load(Ordering::SeqCst) > 0);
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "the lock file is left"
+        );
+    }
+
+    #[test]
+    fn waiting_for_the_lock_stops_when_told() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("generated");
+        let never = AtomicBool::new(false);
+        let _held = Lock::acquire(&target, &never, &|_| panic!("not held yet")).unwrap();
+        let stop = AtomicBool::new(false);
+        let error = Lock::acquire(&target, &stop, &|lock| {
+            assert_eq!(lock, tmp.path().join(".generated.lock"));
+            stop.store(true, Ordering::SeqCst);
+        })
+        .unwrap_err();
+        assert!(matches!(error, Error::Interrupted), "{error}");
+    }
+
+    #[test]
+    fn a_later_run_removes_abandoned_staging_and_never_a_live_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("generated");
+        fs::create_dir_all(&target).unwrap();
+        let live = Staging::new(&target).unwrap();
+        live.write(Path::new("a/Dockerfile"), b"live").unwrap();
+        let live_file = AtomicFile::new(&tmp.path().join("metadata.json")).unwrap();
+        // What killed runs left: their PIDs are gone (or reused), their locks released.
+        for name in [
+            ".generated.staging-2147483646-AbC123",
+            ".generated.staging-1-AbC123",
+            ".generated.staging-XyZ789",
+            ".generated.staging-2147483646-AbC123.old",
+        ] {
+            fs::create_dir_all(tmp.path().join(name).join("a")).unwrap();
+            fs::write(tmp.path().join(name).join("a/Dockerfile"), "left").unwrap();
+        }
+        fs::write(
+            tmp.path().join(".metadata.json.staging-2147483646-AbC123"),
+            "{}",
+        )
+        .unwrap();
+        // Not ours: a name that only looks alike.
+        fs::write(tmp.path().join(".generated.staging"), "mine").unwrap();
+        let never = AtomicBool::new(false);
+        let _lock = Lock::acquire(&target, &never, &|_| {}).unwrap();
+        let _other = AtomicFile::new(&tmp.path().join("metadata.json")).unwrap();
+        let mut left: Vec<String> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !n.starts_with(".metadata.json.staging-"))
+            .collect();
+        left.sort();
+        let live_name = live.dir.path().file_name().unwrap().to_str().unwrap();
+        let mut expected = vec![
+            ".generated.lock".to_string(),
+            ".generated.staging".to_string(),
+            live_name.to_string(),
+            "generated".to_string(),
+        ];
+        expected.sort();
+        assert_eq!(left, expected);
+        assert!(live_name.starts_with(&format!(".generated.staging-{}-", std::process::id())));
+        // The two live temporary files of metadata.json are kept, the abandoned one not.
+        let temporaries = fs::read_dir(tmp.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".metadata.json.staging-")
+            })
+            .count();
+        assert_eq!(temporaries, 2);
+        drop(live_file);
+        live.commit().unwrap();
+        assert_eq!(
+            fs::read_to_string(target.join("a/Dockerfile")).unwrap(),
+            "live"
+        );
+    }
+
+    #[test]
+    fn paths_that_are_not_directories_are_named_and_links_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let error = resolve_directory(&file).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("`{}` is a regular file, not a directory", file.display())
+        );
+        let error = resolve_directory(&file.join("generated")).unwrap_err();
+        assert!(matches!(error, Error::WrongKind { ref path, .. } if *path == file));
+        let real = tmp.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(
+            resolve_directory(&link).unwrap(),
+            fs::canonicalize(&real).unwrap()
+        );
+        assert_eq!(resolve_directory(&real).unwrap(), real);
+        assert_eq!(
+            resolve_directory(&link.join("new")).unwrap(),
+            link.join("new")
+        );
+        let error = resolve_file(&link).unwrap_err();
+        assert!(
+            error.to_string().contains("a symbolic link to a directory"),
+            "{error}"
+        );
+        let looping = tmp.path().join("loop");
+        std::os::unix::fs::symlink(&looping, &looping).unwrap();
+        let error = resolve_directory(&looping).unwrap_err();
+        assert!(
+            error.to_string().contains("leads back to itself"),
+            "{error}"
         );
     }
 }

@@ -190,10 +190,13 @@ fn walk(
         } else {
             format!("{prefix}/{name}")
         };
-        // The tool's own state, and a `generated/` being swapped in.
-        let staging = prefix.is_empty() && name.starts_with('.') && name.contains(".staging-");
+        // A run in progress: a `generated/` (or `metadata.json`) being
+        // swapped in, and the lock beside `generated/`, gone at any moment.
+        let running = prefix.is_empty()
+            && name.starts_with('.')
+            && (name.contains(".staging-") || name.ends_with(".lock"));
         // `.env` holds the registry credentials: never sent to a builder.
-        if path == STATE_DIR || path == ".env" || staging {
+        if path == STATE_DIR || path == ".env" || running {
             continue;
         }
         let kind = entry.file_type()?;
@@ -251,6 +254,25 @@ mod tests {
         assert_eq!(
             names(&context),
             [".dockerignore", "logs/keep.log", "tools/run.sh"]
+        );
+    }
+
+    #[test]
+    fn a_concurrent_runs_staging_trees_and_lock_are_never_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in [
+            ".generated.staging-4242-AbC123/app/debian12/Dockerfile",
+            ".metadata.json.staging-4242-AbC123",
+            ".generated.lock",
+            "generated/app/debian12/Dockerfile",
+        ] {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        }
+        assert_eq!(
+            names(&Context::scan(dir.path()).unwrap()),
+            ["generated/app/debian12/Dockerfile"]
         );
     }
 

@@ -1,6 +1,7 @@
 //! `generate` and the original flags on the seed-format fixture.
 
 use std::fs;
+use std::path::Path;
 use std::process::Command;
 
 use crate::test::{BIN, Test};
@@ -315,4 +316,608 @@ fn the_shipped_images_repo_documents_each_package() {
         .filter(|l| l.starts_with("| ") && l.contains("-python"))
         .count();
     assert_eq!(tags, 76, "one row per target");
+}
+
+/// Names in `dir`, sorted, each with what it is (`d` directory, `f` file,
+/// `l` link, `p` fifo, `s` socket, `c` device) and its inode: a listing
+/// that changes when anything is renamed, replaced or created.
+fn listing(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let metadata = fs::symlink_metadata(e.path()).unwrap();
+            let kind = metadata.file_type();
+            let letter = if kind.is_dir() {
+                'd'
+            } else if kind.is_symlink() {
+                'l'
+            } else if kind.is_fifo() {
+                'p'
+            } else if kind.is_socket() {
+                's'
+            } else if kind.is_char_device() {
+                'c'
+            } else {
+                'f'
+            };
+            format!(
+                "{letter} {} {}",
+                e.file_name().to_string_lossy(),
+                metadata.ino()
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A fifo, a unix socket and a character device made in `dir`; the socket
+/// lives as long as the listener. The device is left out where this
+/// process may not make one.
+fn special_files(dir: &Path) -> (Vec<&'static str>, std::os::unix::net::UnixListener) {
+    use rustix::fs::{FileType, Mode};
+    let mode = Mode::from_bits_truncate(0o644);
+    rustix::fs::mknodat(rustix::fs::CWD, dir.join("fifo"), FileType::Fifo, mode, 0).unwrap();
+    let socket = std::os::unix::net::UnixListener::bind(dir.join("socket")).unwrap();
+    let mut made = vec!["fifo", "socket"];
+    // (1, 3) is what /dev/null is; this one is only a name in a temp dir.
+    let device = rustix::fs::makedev(1, 3);
+    match rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.join("device"),
+        FileType::CharacterDevice,
+        mode,
+        device,
+    ) {
+        Ok(()) => made.push("device"),
+        Err(e) => eprintln!("no device node tested: {e}"),
+    }
+    (made, socket)
+}
+
+#[test]
+fn an_output_path_that_is_not_a_directory_fails_before_anything_is_touched() {
+    let mut test = Test::fixture("seed").file("file", "precious");
+    let (special, _socket) = special_files(test.path());
+    let before = listing(test.path());
+    let mut paths = vec!["file", "file/generated"];
+    paths.extend(special);
+    for path in paths {
+        let named = path.split('/').next().unwrap();
+        for args in [
+            vec!["generate", "-b", "0.13.0", "--dump-metadata", "-o", path],
+            vec!["-bv", "0.13.0", "-dm", "-dd", path],
+            vec!["check", "-b", "0.13.0", "-o", path],
+        ] {
+            test = test.args(&args);
+            let output = test.failure(2);
+            assert!(
+                output.stderr.contains(&format!("`{named}` is a"))
+                    && output.stderr.contains("not a directory"),
+                "{args:?}: {}",
+                output.stderr
+            );
+            assert_eq!(listing(test.path()), before, "{args:?} touched something");
+        }
+    }
+    assert_eq!(test.read("file"), "precious");
+}
+
+#[test]
+fn a_metadata_path_that_is_not_a_regular_file_fails_before_anything_is_touched() {
+    let mut test = Test::fixture("seed").file("metadata.json/keep", "kept");
+    let before = listing(test.path());
+    for args in [
+        vec!["-bv", "0.13.0", "-dm"],
+        vec!["generate", "-b", "0.13.0", "--dump-metadata"],
+    ] {
+        test = test.args(&args);
+        let output = test.failure(2);
+        assert!(
+            output
+                .stderr
+                .contains("metadata.json` is a directory, not a regular file"),
+            "{}",
+            output.stderr
+        );
+        assert_eq!(listing(test.path()), before);
+    }
+    fs::remove_dir_all(test.path().join("metadata.json")).unwrap();
+    let (_, _socket) = special_files(test.path());
+    fs::rename(test.path().join("fifo"), test.path().join("metadata.json")).unwrap();
+    let before = listing(test.path());
+    let test = test.args(&["-bv", "0.13.0", "-dm"]);
+    let output = test.failure(2);
+    assert!(
+        output
+            .stderr
+            .contains("metadata.json` is a fifo, not a regular file"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(listing(test.path()), before);
+}
+
+#[test]
+fn a_symlinked_output_directory_is_followed_and_the_link_kept() {
+    let test = Test::fixture("seed").file("elsewhere/out/stale/Dockerfile", "old");
+    std::os::unix::fs::symlink("elsewhere/out", test.path().join("generated")).unwrap();
+    let test = test.args(&["generate", "-b", "0.13.0"]);
+    test.success();
+    assert_eq!(
+        fs::read_link(test.path().join("generated")).unwrap(),
+        Path::new("elsewhere/out")
+    );
+    let out = test.path().join("elsewhere/out");
+    assert!(out.join("model-server/debian10/Dockerfile").exists());
+    assert!(!out.join("stale").exists());
+    assert_eq!(names(&test.path().join("elsewhere")), ["out"]);
+    assert_eq!(
+        names(test.path()),
+        [
+            "elsewhere",
+            "generated",
+            "manifest.yml",
+            "templates",
+            "tools"
+        ]
+    );
+    let output = test.success();
+    assert!(output.stdout.starts_with("up to date"), "{}", output.stdout);
+
+    // A link that leads nowhere is refused, and nothing is created for it.
+    fs::remove_dir_all(&out).unwrap();
+    let before = listing(test.path());
+    let output = test.failure(2);
+    assert!(
+        output
+            .stderr
+            .contains("generated` is a symbolic link to `elsewhere/out`, which does not exist"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(listing(test.path()), before);
+    assert!(names(&test.path().join("elsewhere")).is_empty());
+}
+
+/// Holds the lock of `generated` in `dir`, as a run does.
+fn hold_lock(dir: &Path) -> fs::File {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".generated.lock"))
+        .unwrap();
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    file
+}
+
+/// A run of the binary in `dir` whose standard error is read as it comes.
+struct Running {
+    child: std::process::Child,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(BIN)
+            .args(args)
+            .envs(envs.iter().copied())
+            .env("NO_COLOR", "1")
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pipe = child.stderr.take().unwrap();
+        let (send, stderr) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, stderr }
+    }
+
+    /// Waits until the run says that it waits for the lock.
+    fn until_waiting(&self) -> String {
+        let line = self
+            .stderr
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the run says that it waits for the lock");
+        assert!(line.starts_with("waiting for another run"), "{line}");
+        line
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
+    /// The exit code and the rest of standard error.
+    fn finish(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().unwrap();
+        let rest: Vec<String> = self.stderr.iter().collect();
+        (status.code(), rest.join("\n"))
+    }
+}
+
+#[test]
+fn a_second_run_waits_for_the_lock_with_a_message() {
+    let test = Test::fixture("seed");
+    let lock = hold_lock(test.path());
+    let run = Running::start(test.path(), &["generate", "-b", "0.13.0"], &[]);
+    let line = run.until_waiting();
+    assert!(line.contains("`./generated`"), "{line}");
+    assert!(line.contains(".generated.lock`"), "{line}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        !test.path().join("generated").exists(),
+        "written without the lock"
+    );
+    drop(lock);
+    let (code, stderr) = run.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        test.path()
+            .join("generated/model-server/debian10/Dockerfile")
+            .exists()
+    );
+    // The lock file goes with the run that held it last.
+    assert_eq!(
+        names(test.path()),
+        ["generated", "manifest.yml", "templates", "tools"]
+    );
+}
+
+#[test]
+fn build_takes_the_lock_while_it_writes_generated() {
+    let test = Test::fixture("seed");
+    let reference = Test::fixture("seed").args(&["generate", "-b", "0.13.0"]);
+    reference.success();
+    let lock = hold_lock(test.path());
+    // No daemon there: the build fails once generated/ is written.
+    let docker = format!("unix://{}/no-daemon.sock", test.path().display());
+    let run = Running::start(
+        test.path(),
+        &["build", "-b", "0.13.0"],
+        &[("DOCKER_HOST", &docker)],
+    );
+    run.until_waiting();
+    assert!(
+        !test.path().join("generated").exists(),
+        "written without the lock"
+    );
+    drop(lock);
+    let (code, stderr) = run.finish();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(test.tree("generated"), reference.tree("generated"));
+}
+
+#[test]
+fn a_signal_while_waiting_for_the_lock_exits_130_and_changes_nothing() {
+    use rustix::process::Signal;
+    let test = Test::fixture("seed").file("generated/old/Dockerfile", "old");
+    let lock = hold_lock(test.path());
+    let before = listing(test.path());
+    for signal in [Signal::INT, Signal::TERM, Signal::HUP, Signal::QUIT] {
+        let run = Running::start(test.path(), &["-bv", "0.13.0", "-dm"], &[]);
+        run.until_waiting();
+        run.signal(signal);
+        let (code, stderr) = run.finish();
+        assert_eq!(code, Some(130), "{signal:?}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert_eq!(listing(test.path()), before, "{signal:?}");
+        assert_eq!(
+            test.tree("generated"),
+            "=== generated/old/Dockerfile\nold\n"
+        );
+    }
+    drop(lock);
+}
+
+#[test]
+fn a_signal_while_rendering_exits_130_with_the_previous_tree() {
+    use rustix::process::Signal;
+    let mut manifest =
+        fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml")).unwrap();
+    // Long enough to render that the signal lands before the swap.
+    manifest = manifest.replace("  centos:\n", &many_debian_releases(200));
+    let test = Test::fixture("seed")
+        .manifest(&manifest)
+        .file("generated/old/Dockerfile", "old");
+    for signal in [Signal::INT, Signal::TERM, Signal::HUP, Signal::QUIT] {
+        let lock = hold_lock(test.path());
+        let run = Running::start(test.path(), &["-bv", "0.13.0", "-dm"], &[]);
+        run.until_waiting();
+        drop(lock);
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        run.signal(signal);
+        let (code, stderr) = run.finish();
+        assert_eq!(code, Some(130), "{signal:?}: {stderr}");
+        assert_eq!(
+            test.tree("generated"),
+            "=== generated/old/Dockerfile\nold\n",
+            "{signal:?}"
+        );
+        assert_eq!(
+            names(test.path()),
+            ["generated", "manifest.yml", "templates", "tools"],
+            "{signal:?}: a staging tree, metadata or the lock was left"
+        );
+    }
+}
+
+/// Whether process `pid` has a handler for `signal` (`SigCgt` in
+/// `/proc/PID/status`).
+fn catches(pid: u32, signal: rustix::process::Signal) -> bool {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal.as_raw() - 1)) != 0)
+}
+
+/// A signal that comes while the manifest is still being read (nothing is
+/// written yet) exits 130 too, not by the signal's default action.
+#[test]
+fn a_signal_while_the_manifest_is_read_exits_130() {
+    use rustix::process::Signal;
+    let mut manifest =
+        fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml")).unwrap();
+    // Slow to read and check: the signal comes before anything is rendered.
+    manifest = manifest.replace("  centos:\n", &many_debian_releases(1000));
+    let test = Test::fixture("seed")
+        .manifest(&manifest)
+        .file("generated/old/Dockerfile", "old");
+    for signal in [Signal::TERM, Signal::HUP] {
+        let run = Running::start(test.path(), &["generate", "-b", "0.13.0"], &[]);
+        let started = std::time::Instant::now();
+        while !catches(run.child.id(), signal) {
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "no handler for {signal:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        run.signal(signal);
+        let (code, stderr) = run.finish();
+        assert_eq!(code, Some(130), "{signal:?}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert_eq!(
+            test.tree("generated"),
+            "=== generated/old/Dockerfile\nold\n"
+        );
+        assert_eq!(
+            names(test.path()),
+            ["generated", "manifest.yml", "templates", "tools"]
+        );
+    }
+}
+
+/// kill -9 at many moments, alternating two versions so that every run
+/// replaces the tree: after a rerun, nothing but its output is left.
+#[test]
+fn a_killed_generation_leaves_no_staging_behind_after_a_rerun() {
+    let mut manifest =
+        fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml")).unwrap();
+    manifest = manifest.replace("  centos:\n", &many_debian_releases(30));
+    let mut test = Test::fixture("seed").manifest(&manifest);
+    let expected = [
+        "generated",
+        "manifest.yml",
+        "metadata.json",
+        "templates",
+        "tools",
+    ];
+    let mut complete = std::collections::HashMap::new();
+    for version in ["0.13.0", "0.14.0"] {
+        let reference = Test::fixture("seed")
+            .manifest(&manifest)
+            .args(&["-bv", version, "-dm"]);
+        reference.success();
+        complete.insert(version, reference.tree("generated"));
+    }
+    for (i, delay_ms) in [1, 4, 10, 25, 50, 100, 200, 400].into_iter().enumerate() {
+        let version = if i % 2 == 0 { "0.13.0" } else { "0.14.0" };
+        let mut child = Command::new(BIN)
+            .args(["-bv", version, "-dm"])
+            .current_dir(test.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        // The rerun asks for what is there when the kill came after the swap.
+        test = test.args(&["-bv", version, "-dm"]);
+        test.success();
+        assert_eq!(
+            names(test.path()),
+            expected,
+            "after a kill at {delay_ms} ms"
+        );
+        assert!(test.tree("generated") == complete[version]);
+    }
+}
+
+#[test]
+fn an_old_tree_that_cannot_be_removed_is_not_replaced() {
+    /// A file made immutable or append-only (not even root may remove
+    /// it), made ordinary again when dropped.
+    struct Pinned(std::path::PathBuf, &'static str);
+    impl Drop for Pinned {
+        fn drop(&mut self) {
+            let _ = Command::new("chattr")
+                .arg(self.1.replace('+', "-"))
+                .arg(&self.0)
+                .status();
+        }
+    }
+    for attribute in ["+i", "+a"] {
+        let test = Test::fixture("seed")
+            .file("generated/old/Dockerfile", "old")
+            .args(&["-bv", "0.13.0", "-dm"]);
+        let file = test.path().join("generated/old/Dockerfile");
+        let status = Command::new("chattr")
+            .arg(attribute)
+            .arg(&file)
+            .status()
+            .expect("chattr (e2fsprogs) is installed");
+        assert!(
+            status.success(),
+            "chattr {attribute} failed: the test needs root on ext4 or alike"
+        );
+        let _guard = Pinned(file, attribute);
+        let output = test.failure(1);
+        // As one line, whatever the wrapping.
+        let message = output
+            .stderr
+            .split(|c: char| c.is_whitespace() || c == '\u{2502}')
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            message.contains("generated/old/Dockerfile` cannot be removed")
+                && message.contains("Operation not permitted"),
+            "{}",
+            output.stderr
+        );
+        assert_eq!(
+            test.tree("generated"),
+            "=== generated/old/Dockerfile\nold\n"
+        );
+        assert_eq!(
+            names(test.path()),
+            ["generated", "manifest.yml", "templates", "tools"]
+        );
+    }
+}
+
+/// A run that may not write beside the output cannot take its lock, nor
+/// write anything: an up-to-date tree is still up to date for it.
+#[test]
+fn an_up_to_date_tree_in_a_directory_the_run_may_not_write_is_up_to_date() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = Test::fixture("seed").args(&["-bv", "0.13.0"]);
+    test.success();
+    // Everyone may read the repo; only its owner (root) may write it.
+    for dir in [test.path(), &test.path().join("generated")] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let before = listing(test.path());
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .args(["-bv", "0.13.0"])
+        .current_dir(test.path())
+        .output()
+        .expect("setpriv (util-linux) is installed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("up to date"), "{stdout}");
+    assert_eq!(listing(test.path()), before);
+}
+
+/// Pairs of runs on one output at once: each pair ends with one run's
+/// whole result, tree and metadata alike, and nothing else left.
+#[test]
+fn concurrent_runs_leave_one_whole_tree_each_time() {
+    let mut manifest =
+        fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml")).unwrap();
+    // Long enough to write that the runs of a pair overlap.
+    manifest = manifest.replace("  centos:\n", &many_debian_releases(10));
+    let versions = ["0.13.0", "0.14.0"];
+    let reference: Vec<(String, String)> = versions
+        .iter()
+        .map(|version| {
+            let test = Test::fixture("seed").manifest(&manifest).args(&[
+                "generate",
+                "-b",
+                version,
+                "--dump-metadata",
+            ]);
+            test.success();
+            (test.tree("generated"), test.read("metadata.json"))
+        })
+        .collect();
+    let test = Test::fixture("seed").manifest(&manifest);
+    for pair in 0..50 {
+        let children: Vec<_> = versions
+            .iter()
+            .map(|version| {
+                Command::new(BIN)
+                    .args(["generate", "-b", version, "--dump-metadata"])
+                    .current_dir(test.path())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            assert!(child.wait().unwrap().success(), "pair {pair}: a run failed");
+        }
+        let result = (test.tree("generated"), test.read("metadata.json"));
+        assert!(
+            reference.contains(&result),
+            "pair {pair}: the tree and metadata are not one run's whole result"
+        );
+        assert_eq!(
+            names(test.path()),
+            [
+                "generated",
+                "manifest.yml",
+                "metadata.json",
+                "templates",
+                "tools"
+            ],
+            "pair {pair}"
+        );
+    }
+}
+
+/// `docker build images/` by hand must not send a run's staging tree or
+/// lock either.
+#[test]
+fn the_images_dockerignore_excludes_staging_trees_and_the_lock() {
+    let ignore =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("images/.dockerignore"))
+            .unwrap();
+    let patterns: Vec<globset::GlobMatcher> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        .map(|l| globset::Glob::new(l).unwrap().compile_matcher())
+        .collect();
+    for name in [
+        ".generated.lock",
+        ".generated.staging-4242-AbC123",
+        ".metadata.json.staging-4242-AbC123",
+    ] {
+        assert!(
+            patterns.iter().any(|p| p.is_match(name)),
+            "`{name}` is not excluded by images/.dockerignore"
+        );
+    }
 }

@@ -1,0 +1,120 @@
+//! What stops a run: Ctrl-C, SIGTERM (a CI job cancelled), SIGHUP (the
+//! terminal or session gone) or SIGQUIT, all alike, exiting 130. The async
+//! commands (build, test, push) await [`signalled`] and stop what they
+//! started; `generate` works synchronously and looks at the flag of
+//! [`watch`] between steps, so that a signal never leaves half a tree.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// The process's [`Watch`], once [`watch`] started it.
+static WATCH: OnceLock<Option<Watch>> = OnceLock::new();
+
+/// Resolves when one of the signals comes, or at once when the [`Watch`]
+/// saw one already (between `generate` and the build that follows). The
+/// handlers are installed by the call (which must be inside a Tokio
+/// runtime), not on first poll, so no signal between the two is lost. A
+/// signal that cannot be watched never resolves.
+pub fn signalled() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let kinds = [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::quit(),
+    ];
+    let watched: Vec<_> = kinds
+        .into_iter()
+        .filter_map(|kind| signal(kind).ok())
+        .collect();
+    async move {
+        let seen = WATCH
+            .get()
+            .and_then(Option::as_ref)
+            .is_some_and(|watch| watch.signalled.load(Ordering::SeqCst));
+        if seen {
+            return;
+        }
+        if watched.is_empty() {
+            std::future::pending::<()>().await;
+        }
+        let waits = watched.into_iter().map(|mut signal| {
+            Box::pin(async move {
+                signal.recv().await;
+            })
+        });
+        futures_util::future::select_all(waits).await;
+    }
+}
+
+/// The signals, watched for synchronous work from a thread of their own,
+/// from the first call of [`watch`] to the end of the process.
+#[derive(Debug)]
+pub struct Watch {
+    signalled: AtomicBool,
+    /// Whether the work looks at `signalled` yet: until then a signal ends
+    /// the process at once. A lock, so that the process never ends once the
+    /// work has begun writing.
+    cooperating: Mutex<bool>,
+}
+
+impl Watch {
+    /// From now on a signal only sets [`Watch::flag`], and the work stops
+    /// itself cleanly where it looks at it.
+    pub fn cooperate(&self) {
+        *self
+            .cooperating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+    }
+
+    /// Set once a signal came.
+    #[must_use]
+    pub fn flag(&self) -> &AtomicBool {
+        &self.signalled
+    }
+}
+
+/// Starts watching the signals (once per process). Until
+/// [`Watch::cooperate`] a signal exits at once with 130, as nothing has
+/// been written yet (a manifest is being read, templates compiled): the
+/// default actions would exit 129, 131 or 143 instead. `None` when no
+/// watching thread could be started: the signals keep their default actions.
+pub fn watch() -> Option<&'static Watch> {
+    WATCH
+        .get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            let signal = {
+                let _entered = runtime.enter();
+                signalled()
+            };
+            std::thread::Builder::new()
+                .name("signals".into())
+                .spawn(move || {
+                    runtime.block_on(signal);
+                    // Set by the time `watch` returned: this thread is its last step.
+                    let Some(watch) = WATCH.wait() else {
+                        return;
+                    };
+                    let cooperating = watch
+                        .cooperating
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    watch.signalled.store(true, Ordering::SeqCst);
+                    if !*cooperating {
+                        eprintln!("{:?}", miette::Report::new(crate::Error::Interrupted));
+                        std::process::exit(130);
+                    }
+                })
+                .ok()?;
+            Some(Watch {
+                signalled: AtomicBool::new(false),
+                cooperating: Mutex::new(false),
+            })
+        })
+        .as_ref()
+}
