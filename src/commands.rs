@@ -17,7 +17,7 @@ use crate::diagnostic::Problems;
 use crate::diagnostic::suggestion;
 use crate::engine::{Engine, buildah::Buildah, docker::Docker};
 use crate::generate::{self, Destination};
-use crate::manifest::{self, Manifest};
+use crate::manifest::{self, Manifest, ReleaseType};
 use crate::plan::{self, Matrix, Plan};
 use crate::render::{Renderer, context::slash_path};
 
@@ -201,27 +201,45 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
     let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
-    let mut problems = Vec::new();
+    // A fresh generation beside nothing of the user's, compared file by file.
+    let fresh = tempfile::Builder::new()
+        .prefix("bentoml-docker-check-")
+        .tempdir()
+        .map_err(|source| {
+            generate::Error::Output(crate::output::Error::Io {
+                action: "create a directory in",
+                path: std::env::temp_dir(),
+                source,
+            })
+        })?;
+    let rendered = fresh.path().join("generated");
     let destination = Destination {
-        output: output.clone(),
+        output: rendered.clone(),
         metadata: None,
-        check_only: true,
+        check_only: false,
     };
-    if generate::generate(&manifest, &plan.matrix, &renderer, &destination)?.stale {
-        problems.push(
-            crate::diagnostic::Problem::plain(format!(
-                "`{}` is stale: it is not what the manifest and templates generate",
-                output.display()
-            ))
-            .help("run `bentoml-docker generate` and commit the result"),
-        );
-    }
+    generate::generate(&manifest, &plan.matrix, &renderer, &destination)?;
+    let stale = crate::check::compare(&rendered, &output).map_err(|source| {
+        generate::Error::Output(crate::output::Error::Io {
+            action: "read",
+            path: output.clone(),
+            source,
+        })
+    })?;
+    let mut problems = Vec::new();
+    problems.extend(crate::check::stale_problem(
+        &output,
+        &stale,
+        &regenerate_command(args),
+    ));
     let context = Context::scan(&manifest.root).map_err(Error::Context)?;
     problems.extend(crate::check::dockerfiles(
         &manifest, &plan, &context, &renderer,
     ));
     if !problems.is_empty() {
-        return Err(Error::Invalid(Problems::new(problems)));
+        return Err(Error::CheckFailed(
+            Problems::new(problems).problems().to_vec(),
+        ));
     }
     let mut files: Vec<&Path> = plan
         .targets
@@ -237,6 +255,55 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
         files.len()
     )?;
     Ok(())
+}
+
+/// The `generate` command line that writes what `check` compared with.
+fn regenerate_command(args: &crate::cli::CheckArgs) -> String {
+    let mut command = String::from("bentoml-docker generate");
+    let mut push = |flag: &str, value: &str| {
+        command.push(' ');
+        command.push_str(flag);
+        command.push(' ');
+        command.push_str(&shell_word(value));
+    };
+    if args.manifest.manifest != Path::new("manifest.yml") {
+        push("-m", &args.manifest.manifest.to_string_lossy());
+    }
+    let matrix = &args.matrix;
+    if let Some(version) = &matrix.bentoml_version {
+        push("-b", version);
+    }
+    if let Some(version) = &matrix.cuda_version {
+        push("--cuda-version", version);
+    }
+    if !matrix.python_versions.is_empty() {
+        push("-p", &matrix.python_versions.join(","));
+    }
+    if !matrix.release_types.is_empty() {
+        let types: Vec<String> = matrix
+            .release_types
+            .iter()
+            .map(|&t| ReleaseType::from(t).to_string())
+            .collect();
+        push("-r", &types.join(","));
+    }
+    if let Some(output) = &args.output.output {
+        push("-o", &output.to_string_lossy());
+    }
+    command
+}
+
+/// `text` as one shell word: quoted when it holds anything but plain characters.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./,:=+@".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<(), Error> {
@@ -741,7 +808,7 @@ struct TagState {
     digest: Option<String>,
 }
 
-fn status_command(args: &crate::cli::PushArgs, out: &mut dyn Write) -> Result<(), Error> {
+fn status_command(args: &crate::cli::StatusArgs, out: &mut dyn Write) -> Result<(), Error> {
     let (manifest, _) = load(&args.manifest.manifest)?;
     let plan = Plan::new(
         &manifest,

@@ -9,6 +9,7 @@ fn help_texts() {
         ("help_generate", &["generate", "--help"][..]),
         ("help_validate", &["validate", "--help"][..]),
         ("help_plan", &["plan", "--help"][..]),
+        ("help_status", &["status", "--help"][..]),
     ] {
         let output = Test::new().args(args).success();
         insta::assert_snapshot!(name, output.stdout);
@@ -152,4 +153,191 @@ fn completions_and_the_man_page_come_from_the_command_line_definition() {
         man.contains(".TH bentoml-docker 1") && man.contains("generate"),
         "{man}"
     );
+}
+
+/// `status --help` described `--jobs`, `--attempts` and `--dry-run`, which
+/// only `push` uses.
+#[test]
+fn status_help_describes_no_push_options() {
+    let help = Test::new().args(&["status", "--help"]).success().stdout;
+    for option in ["--jobs", "--attempts", "--dry-run"] {
+        assert!(!help.contains(option), "{option} in\n{help}");
+    }
+    assert!(help.contains("--report"), "{help}");
+    Test::new().args(&["status", "--attempts", "2"]).failure(2);
+}
+
+/// `-g` was shown in `--help` but rejected: the original took
+/// `-g dockerfiles` and `-g images`.
+#[test]
+fn the_original_g_flag_shown_in_help_is_accepted() {
+    let help = Test::new().args(&["--help"]).success().stdout;
+    assert!(help.contains("-g, --generate <WHAT>"), "{help}");
+    for flag in [
+        &["-g", "dockerfiles"][..],
+        &["-g=dockerfiles"],
+        &["--g", "dockerfiles"],
+    ] {
+        let mut args = vec!["-bv", "0.13.0"];
+        args.extend_from_slice(flag);
+        let test = Test::fixture("seed").args(&args);
+        let output = test.success();
+        assert!(
+            output.stdout.starts_with("generated 26 files"),
+            "{}",
+            output.stdout
+        );
+        assert!(
+            test.path()
+                .join("generated/model-server/debian10/Dockerfile")
+                .is_file()
+        );
+    }
+    let output = Test::fixture("seed")
+        .args(&["-bv", "0.13.0", "-g", "everything"])
+        .failure(2);
+    assert!(
+        output
+            .stderr
+            .contains("[possible values: dockerfiles, images]"),
+        "{}",
+        output.stderr
+    );
+}
+
+/// A subcommand's error suggested `-mf PATH` (and `-bv`), the original's
+/// flags, where the subcommand takes `-m` (and `-b`).
+#[test]
+fn subcommand_errors_name_the_flags_the_subcommand_takes() {
+    let output = Test::new().args(&["generate", "-m", "nope.yml"]).failure(2);
+    assert!(
+        output.stderr.contains("pass the manifest with `-m PATH`"),
+        "{}",
+        output.stderr
+    );
+    let output = Test::new()
+        .args(&["-mf", "nope.yml", "-bv", "1"])
+        .failure(2);
+    assert!(
+        output.stderr.contains("pass the manifest with `-mf PATH`"),
+        "{}",
+        output.stderr
+    );
+
+    let output = Test::fixture("seed").args(&["plan"]).failure(2);
+    assert!(
+        output
+            .stderr
+            .contains("pass `-b VERSION` (e.g. `-b 1.3.0`)"),
+        "{}",
+        output.stderr
+    );
+    let output = Test::fixture("seed").args(&["-dr"]).failure(2);
+    assert!(
+        output
+            .stderr
+            .contains("pass `-bv VERSION` (e.g. `-bv 1.3.0`)"),
+        "{}",
+        output.stderr
+    );
+
+    // In a located problem of the manifest too.
+    let manifest =
+        std::fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml")).unwrap();
+    let manifest = manifest.replacen(
+        "    - LANG=C.UTF-8\n",
+        "    - LANG=C.UTF-8\n    - BENTOML_VERSION=1\n",
+        1,
+    );
+    let test = Test::fixture("seed")
+        .manifest(&manifest)
+        .args(&["validate"]);
+    let output = test.failure(2);
+    assert!(
+        output
+            .stderr
+            .contains("pass the BentoML version with `-b`,"),
+        "{}",
+        output.stderr
+    );
+    let output = test.args(&["-bv", "1", "-dr"]).failure(2);
+    assert!(
+        output
+            .stderr
+            .contains("pass the BentoML version with `-bv`,"),
+        "{}",
+        output.stderr
+    );
+}
+
+/// A number flag given something else answered in the parser's terms
+/// ("invalid digit found in string"); `-j 0` was taken as 1.
+#[test]
+fn number_flags_say_what_they_expect_in_words() {
+    for (args, expected) in [
+        (&["build", "-j", "0"][..], "must be 1 or more"),
+        (
+            &["build", "--timeout", "soon"],
+            "expected a whole number, 1 or more",
+        ),
+        (
+            &["-bv", "1", "-t", "1h"],
+            "expected a whole number, 1 or more",
+        ),
+        (&["push", "--attempts", "0"], "must be 1 or more"),
+        (&["test", "-j", "99999999999999999999999"], "too large"),
+    ] {
+        let output = Test::new().args(args).failure(2);
+        assert!(
+            output.stderr.contains(expected),
+            "{args:?}: {}",
+            output.stderr
+        );
+        assert!(
+            !output.stderr.contains("invalid digit"),
+            "{}",
+            output.stderr
+        );
+    }
+}
+
+/// `build -sag` said "unexpected argument '--stop_at_generate'": a flag the
+/// user never typed, with no word on where `-sag` works.
+#[test]
+fn an_original_flag_given_to_a_subcommand_gets_a_tip() {
+    let output = Test::new().args(&["build", "-sag"]).failure(2);
+    assert!(
+        output.stderr.contains(
+            "tip: `-sag` (`--stop_at_generate`) is a flag of the original command line, which takes it without a subcommand"
+        ),
+        "{}",
+        output.stderr
+    );
+}
+
+/// Every command's exit code for invalid input and for usage errors is 2;
+/// `--help` and `--version` are 0.
+#[test]
+fn every_command_exits_2_on_invalid_input_and_usage_errors() {
+    for command in [
+        "generate", "validate", "plan", "check", "build", "test", "push", "status",
+    ] {
+        let output = Test::fixture("seed")
+            .file("manifest.yml", "packages: [\n")
+            .args(&[command])
+            .failure(2);
+        assert!(
+            output.stderr.contains("invalid YAML"),
+            "{command}: {}",
+            output.stderr
+        );
+        Test::new().args(&[command, "--no-such-flag"]).failure(2);
+        Test::new().args(&[command, "--help"]).success();
+    }
+    Test::fixture("seed")
+        .file("manifest.yml", "packages: [\n")
+        .args(&["-bv", "1"])
+        .failure(2);
+    Test::new().args(&["--version"]).success();
+    Test::new().args(&["completions", "tcsh"]).failure(2);
 }
