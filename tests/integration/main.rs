@@ -8,4 +8,5 @@ mod images;
 mod invalid;
 mod plan;
 mod registry;
+mod setup;
 mod test;
