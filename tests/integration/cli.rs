@@ -341,3 +341,59 @@ fn every_command_exits_2_on_invalid_input_and_usage_errors() {
     Test::new().args(&["--version"]).success();
     Test::new().args(&["completions", "tcsh"]).failure(2);
 }
+
+/// A manifest the YAML parser rejects was reported in the parser's own
+/// terms, meant for the program's author: "cannot deserialize null into
+/// string; use Option<String>", "use from_str_multiple", "invalid u64".
+#[test]
+fn yaml_errors_are_said_in_words_not_in_the_parsers_terms() {
+    for (yaml, expected) in [
+        (
+            "~: 1\n",
+            "a key is empty (`~`, `null` or nothing): keys are names",
+        ),
+        (
+            "[a]: 1\n",
+            "a key that is not a name (a list, a mapping or nothing)",
+        ),
+        (
+            "--- 1\n--- 2\n",
+            "more than one YAML document (`---`): the manifest is a single document",
+        ),
+        (
+            "x: !!int abc\n",
+            "the value is tagged as a whole number but is not one",
+        ),
+        ("x: !!bool yes\n", "not a boolean: write `true` or `false`"),
+        (
+            "x: !!binary gA==\n",
+            "a YAML tag bentoml-docker does not read",
+        ),
+        (
+            "x: !!timestamp 2001\n",
+            "a YAML tag bentoml-docker does not read",
+        ),
+        (
+            "x: &a [*a]\n",
+            "an alias refers to a node that contains it (a cycle)",
+        ),
+        ("a: 1\na: 2\n", "duplicate key `a`"),
+    ] {
+        let output = Test::new().manifest(yaml).args(&["validate"]).failure(2);
+        let stderr = output.stderr.replace(['\n', '│'], " ");
+        let stderr = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(stderr.contains(expected), "{yaml}: {}", output.stderr);
+        for internal in [
+            "Option<",
+            "deserialize",
+            "from_str",
+            "Policy",
+            "u64",
+            "strict mode",
+            "weak",
+            "Options",
+        ] {
+            assert!(!stderr.contains(internal), "{yaml}: {}", output.stderr);
+        }
+    }
+}
