@@ -605,9 +605,12 @@ fn run_build(
         return Err(Error::Interrupted);
     }
     if !summary.success() {
-        return Err(Error::BuildFailed {
-            failed: summary.count(&build::Status::Failed),
-            skipped: summary.count(&build::Status::Skipped),
+        let failed = summary.count(&build::Status::Failed);
+        let skipped = summary.count(&build::Status::Skipped);
+        return Err(if test_only {
+            Error::TestsFailed { failed, skipped }
+        } else {
+            Error::BuildFailed { failed, skipped }
         });
     }
     Ok(())
@@ -736,9 +739,10 @@ fn run_push(
 
 /// The runtime of the commands that talk to an engine or a registry.
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?)
+        .build()
+        .map_err(Error::Runtime)
 }
 
 /// Resolves on Ctrl-C, SIGTERM (a CI job cancelled), SIGHUP (the terminal
@@ -779,8 +783,16 @@ fn plain(registries: &[Arc<crate::registry::Enabled>]) -> Vec<crate::registry::E
 /// Writes `value` as JSON to `path`, atomically.
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Error> {
     let mut file = crate::output::AtomicFile::new(path).map_err(generate::Error::Output)?;
-    serde_json::to_writer_pretty(&mut file, value).map_err(std::io::Error::from)?;
-    writeln!(file)?;
+    serde_json::to_writer_pretty(&mut file, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(file))
+        .map_err(|source| {
+            generate::Error::Output(crate::output::Error::Io {
+                action: "write",
+                path: path.to_path_buf(),
+                source,
+            })
+        })?;
     file.commit().map_err(generate::Error::Output)?;
     Ok(())
 }

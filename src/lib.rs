@@ -69,6 +69,19 @@ pub enum Error {
         /// Targets not attempted.
         skipped: usize,
     },
+    /// Some image tests failed (`test`).
+    #[error(
+        "{failed} targets failed their tests; {skipped} were not tested (no image, or its base not tested)"
+    )]
+    TestsFailed {
+        /// Targets whose tests failed (or whose image is missing).
+        failed: usize,
+        /// Targets not tested.
+        skipped: usize,
+    },
+    /// The runtime that talks to an engine or a registry cannot start.
+    #[error("cannot start the runtime for the engine and registry calls")]
+    Runtime(#[source] std::io::Error),
     /// Registries cannot be used (a credential variable is not set).
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -120,6 +133,8 @@ impl Error {
             | Self::Context(_)
             | Self::Engine(_)
             | Self::BuildFailed { .. }
+            | Self::TestsFailed { .. }
+            | Self::Runtime(_)
             | Self::PushFailed { .. }
             | Self::NotCurrent { .. }
             | Self::CheckFailed(_)

@@ -397,3 +397,60 @@ fn yaml_errors_are_said_in_words_not_in_the_parsers_terms() {
         }
     }
 }
+
+/// A run that cannot reach its engine failed (1); it is not invalid input.
+#[test]
+fn a_build_without_a_docker_daemon_is_a_failure_not_invalid_input() {
+    let test = Test::fixture("seed");
+    let socket = test.path().join("no-daemon.sock");
+    for args in [
+        &["build", "-b", "0.13.0", "--package", "yatai-service"][..],
+        &["test", "-b", "0.13.0", "--package", "yatai-service"],
+    ] {
+        let output = std::process::Command::new(crate::test::BIN)
+            .args(args)
+            .current_dir(test.path())
+            .env("NO_COLOR", "1")
+            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot reach the Docker daemon"),
+            "{stderr}"
+        );
+    }
+}
+
+/// `test` of images never built said "0 builds failed, 2 skipped": it
+/// built nothing. It fails (1) and says what was not tested.
+#[test]
+#[ignore = "needs a Docker daemon; make test runs it"]
+fn docker_testing_images_never_built_fails_and_says_they_were_not_tested() {
+    let output = Test::fixture("seed")
+        .args(&[
+            "test",
+            "-b",
+            "0.13.0",
+            "-p",
+            "3.8",
+            "--package",
+            "model-server",
+            "--distro",
+            "alpine",
+        ])
+        .failure(1);
+    assert!(
+        output
+            .stderr
+            .contains("0 targets failed their tests; 2 were not tested"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        !output.stderr.contains("builds failed"),
+        "{}",
+        output.stderr
+    );
+}
