@@ -388,7 +388,7 @@ pub struct BuildOptions {
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
     /// An extra build argument `NAME=VALUE`; repeatable.
-    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = build_arg)]
     pub build_args: Vec<String>,
     /// Seconds allowed to each build.
     #[arg(
@@ -548,6 +548,19 @@ where
         Ok(_) => Err("must be 1 or more".into()),
         Err(e) if *e.kind() == IntErrorKind::PosOverflow => Err("too large".into()),
         Err(_) => Err("expected a whole number, 1 or more".into()),
+    }
+}
+
+/// `--build-arg NAME=VALUE`, NAME a word.
+fn build_arg(text: &str) -> Result<String, String> {
+    match text.split_once('=') {
+        Some((name, _))
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Ok(text.to_string())
+        }
+        Some(_) => Err("the NAME before `=` must be letters, digits and `_`".into()),
+        None => Err("expected NAME=VALUE".into()),
     }
 }
 

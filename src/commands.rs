@@ -415,6 +415,9 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
     let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
+    // Invalid input is found before anything is written.
+    select(&plan, &args.selection)?;
+    writable_report(args.build.report.as_deref())?;
     if args.build.dry_run {
         let destination = Destination {
             output: output.clone(),
@@ -440,6 +443,30 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
         )?;
     }
     run_build(&manifest, &plan, &args.selection, &args.build, false, out)
+}
+
+/// A `--report` path that can be written, checked before any work: a long
+/// run should not end in failing to write its report.
+fn writable_report(path: Option<&Path>) -> Result<(), Error> {
+    let Some(path) = path else { return Ok(()) };
+    let option = format!("`--report {}`", path.display());
+    if path.is_dir() {
+        return Err(Error::Selection {
+            message: format!("{option} is a directory"),
+            help: Some("name a file, e.g. `--report report.json`".into()),
+        });
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(Error::Selection {
+            message: format!("the directory of {option} does not exist"),
+            help: Some(format!("create `{}` first", parent.display())),
+        });
+    }
+    Ok(())
 }
 
 /// The targets the selection names (all when it names none).
@@ -531,6 +558,7 @@ fn run_build(
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let selected = select(plan, selection)?;
+    writable_report(args.report.as_deref())?;
     let targets = build::with_dependencies(plan, &selected);
     let mut build_args = Vec::new();
     for arg in &args.build_args {
@@ -679,6 +707,7 @@ fn run_push(
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let targets = select(plan, selection)?;
+    writable_report(args.report.as_deref())?;
     let registries = registries(manifest)?;
     let jobs = crate::push::jobs(&targets, &registries);
     if args.dry_run {
@@ -827,6 +856,7 @@ fn status_command(args: &crate::cli::StatusArgs, out: &mut dyn Write) -> Result<
         &options(&args.matrix, PathBuf::from("generated")),
     )?;
     let targets = select(&plan, &args.selection)?;
+    writable_report(args.report.as_deref())?;
     let registries = registries(&manifest)?;
     let plain = plain(&registries);
     let scrubber = crate::registry::Scrubber::new(&plain);

@@ -454,3 +454,50 @@ fn docker_testing_images_never_built_fails_and_says_they_were_not_tested() {
         output.stderr
     );
 }
+
+/// `build --target nope` regenerated `generated/` before saying the target
+/// does not exist; `--report DIR` failed only once every build was done;
+/// `--build-arg =x` was passed on with an empty name. Each is invalid input
+/// (2), refused before anything is written.
+#[test]
+fn invalid_build_input_is_refused_before_anything_is_written() {
+    for (args, expected) in [
+        (
+            &["--target", "model-server:nope"][..],
+            "no target `model-server:nope` in the plan",
+        ),
+        (&["--distro", "ubuntu"], "no distro `ubuntu` in the plan"),
+        (
+            &["--report", "templates"],
+            "`--report templates` is a directory",
+        ),
+        (
+            &["--report", "nowhere/report.json"],
+            "the directory of `--report nowhere/report.json` does not exist",
+        ),
+        (
+            &["--build-arg", "=x"],
+            "the NAME before `=` must be letters, digits and `_`",
+        ),
+        (&["--build-arg", "FOO"], "expected NAME=VALUE"),
+    ] {
+        let mut all = vec!["build", "-b", "0.13.0"];
+        all.extend_from_slice(args);
+        let test = Test::fixture("seed").args(&all);
+        let output = test.failure(2);
+        assert!(
+            output.stderr.contains(expected),
+            "{args:?}: {}",
+            output.stderr
+        );
+        assert!(!test.path().join("generated").exists(), "{args:?}");
+    }
+    let output = Test::fixture("seed")
+        .args(&["push", "-b", "0.13.0", "--report", "templates"])
+        .failure(2);
+    assert!(
+        output.stderr.contains("is a directory"),
+        "{}",
+        output.stderr
+    );
+}
