@@ -57,6 +57,27 @@ pub fn subcommand_spelling(text: &str) -> String {
     out
 }
 
+/// Flags only a subcommand takes, with that subcommand: a help naming one
+/// to a user of the original's flags names the command line that has it.
+const SUBCOMMAND_ONLY: [(&str, &str); 2] = [("--engine", "build"), ("--keep-going", "build")];
+
+/// `text` with each subcommand-only flag it names in backticks
+/// (`` `--engine buildah` ``) given with its subcommand
+/// (`` `bentoml-docker build --engine buildah` ``).
+#[must_use]
+pub fn original_spelling(text: &str) -> String {
+    let mut out = text.to_string();
+    for (flag, subcommand) in SUBCOMMAND_ONLY {
+        for end in [' ', '`'] {
+            out = out.replace(
+                &format!("`{flag}{end}"),
+                &format!("`bentoml-docker {subcommand} {flag}{end}"),
+            );
+        }
+    }
+    out
+}
+
 /// A usage error, with a tip when a subcommand was given one of the
 /// original's flags it does not take (`build -sag`): clap names the flag as
 /// [`translate`] rewrote it (`--stop_at_generate`), not as it was typed.
@@ -134,7 +155,8 @@ pub fn translate<I: IntoIterator<Item = OsString>>(args: I) -> Vec<OsString> {
     after_help = "Run in an images repo (the directory with `manifest.yml` and `templates/`).\n\
                   The original tool's flags work without a subcommand, e.g.\n  \
                   bentoml-docker -bv 0.13.0 -dm     generate Dockerfiles and metadata.json\n\n\
-                  Exit codes: 0 ok, 1 failure, 2 invalid manifest, templates or usage."
+                  Exit codes: 0 ok, 1 failure (a build, test, push or check failed), 2 invalid\n\
+                  manifest, templates or usage, 130 interrupted."
 )]
 pub struct Cli {
     /// What to do.

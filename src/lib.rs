@@ -159,7 +159,8 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I, out: &mut dyn Write) -> Re
 
 /// A failed run, told in the flags of the command line that ran it: the
 /// stages' help names the original's flags (`-mf PATH`), which a subcommand
-/// spells its own way (`-m PATH`).
+/// spells its own way (`-m PATH`), and a subcommand's (`--engine buildah`),
+/// which the original's command line does not take.
 #[derive(Debug)]
 pub struct Failure {
     error: Error,
@@ -227,12 +228,12 @@ impl miette::Diagnostic for Failure {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        let help = self.error.help()?;
-        if self.subcommand {
-            Some(Box::new(cli::subcommand_spelling(&help.to_string())))
+        let help = self.error.help()?.to_string();
+        Some(Box::new(if self.subcommand {
+            cli::subcommand_spelling(&help)
         } else {
-            Some(help)
-        }
+            cli::original_spelling(&help)
+        }))
     }
 
     fn url<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {

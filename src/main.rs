@@ -1,5 +1,5 @@
 //! The `bentoml-docker` binary: runs the library and maps the result to an
-//! exit code (0 ok, 1 failure, 2 invalid input or usage).
+//! exit code (0 ok, 1 failure, 2 invalid input or usage, 130 interrupted).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -420,7 +420,28 @@ fn a_build_without_a_docker_daemon_is_a_failure_not_invalid_input() {
             stderr.contains("cannot reach the Docker daemon"),
             "{stderr}"
         );
+        let words = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            words.contains("build without one: `--engine buildah`"),
+            "{stderr}"
+        );
     }
+    // The original's command line takes no `--engine`: its help names the
+    // command that does.
+    let output = std::process::Command::new(crate::test::BIN)
+        .args(["-bv", "0.13.0", "-bi"])
+        .current_dir(test.path())
+        .env("NO_COLOR", "1")
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let words = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("build without one: `bentoml-docker build --engine buildah`"),
+        "{stderr}"
+    );
 }
 
 /// `test` of images never built said "0 builds failed, 2 skipped": it
