@@ -37,12 +37,16 @@ pub fn run(cli: crate::cli::Cli, out: &mut dyn Write) -> Result<(), Error> {
         Some(Command::Status(args)) => status_command(&args, out),
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
+            // Rendered in memory: clap_complete panics when its writer fails
+            // (`completions bash | head`), and a closed pipe is no failure.
+            let mut script = Vec::new();
             clap_complete::generate(
                 shell,
                 &mut crate::cli::Cli::command(),
                 "bentoml-docker",
-                out,
+                &mut script,
             );
+            out.write_all(&script)?;
             Ok(())
         }
         Some(Command::Man) => {

@@ -522,3 +522,27 @@ fn invalid_build_input_is_refused_before_anything_is_written() {
         output.stderr
     );
 }
+
+/// `plan | head` closes the pipe early: not a failure worth a message.
+/// `completions bash | head` panicked (exit 101) in clap_complete.
+#[test]
+fn output_into_a_closed_pipe_exits_0_without_a_message() {
+    let test = Test::fixture("seed");
+    for args in [
+        &["plan", "-b", "0.13.0"][..],
+        &["man"],
+        &["completions", "bash"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(crate::test::BIN)
+            .args(args)
+            .current_dir(test.path())
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
