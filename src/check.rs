@@ -41,6 +41,44 @@ impl Stale {
     }
 }
 
+/// Refuses an output path that exists as something else than a directory
+/// (or lies under a file): checking it would read a file, a device or a
+/// fifo as if it were the tree. Returns what it is, when it is not one.
+///
+/// # Errors
+/// When a path on the way cannot be examined.
+pub fn not_a_directory(output: &Path) -> std::io::Result<Option<(PathBuf, &'static str)>> {
+    for path in output.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        match std::fs::metadata(path) {
+            Ok(metadata) if metadata.is_dir() => return Ok(None),
+            Ok(metadata) => return Ok(Some((path.to_path_buf(), kind(&metadata)))),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.kind() == std::io::ErrorKind::NotADirectory => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
+fn kind(metadata: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let file_type = metadata.file_type();
+    if file_type.is_file() {
+        "a regular file"
+    } else if file_type.is_fifo() {
+        "a fifo"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else {
+        "not a directory"
+    }
+}
+
 /// Compares `actual` (the tree on disk; it may not exist) with `expected`
 /// (a fresh generation), file by file.
 ///
@@ -60,7 +98,10 @@ pub fn compare(expected: &Path, actual: &Path) -> std::io::Result<Stale> {
     for file in &wanted {
         if !found.contains(file) {
             stale.missing.push(slash_path(file));
-        } else if std::fs::read(expected.join(file))? != std::fs::read(actual.join(file))? {
+        } else if !std::fs::metadata(actual.join(file)).is_ok_and(|m| m.is_file())
+            || std::fs::read(expected.join(file))? != std::fs::read(actual.join(file))?
+        {
+            // Never opened unless a regular file: a fifo would block the read.
             stale.differ.push(slash_path(file));
         }
     }
@@ -175,7 +216,12 @@ pub fn dockerfiles(
     for (path, targets) in by_dockerfile {
         let name = slash_path(path);
         let path = manifest.root.join(path);
-        // A missing Dockerfile is a stale tree, which [`compare`] reports.
+        // A missing Dockerfile, or one that is not a regular file (never
+        // opened: a fifo would block), is a stale tree, which [`compare`]
+        // reports.
+        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
         let text = match std::fs::read(&path) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => text,
@@ -184,7 +230,6 @@ pub fn dockerfiles(
                     continue;
                 }
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
                 problems.push(Problem::plain(format!("cannot read `{name}`: {e}")));
                 continue;

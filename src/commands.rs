@@ -205,6 +205,19 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
     let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
+    let unreadable = |source| {
+        generate::Error::Output(crate::output::Error::Io {
+            action: "read",
+            path: output.clone(),
+            source,
+        })
+    };
+    if let Some((path, what)) = crate::check::not_a_directory(&output).map_err(unreadable)? {
+        return Err(Error::Selection {
+            message: format!("`{}` is {what}, not a directory", path.display()),
+            help: Some("name the directory generate writes (`-o DIR`)".into()),
+        });
+    }
     // A fresh generation beside nothing of the user's, compared file by file.
     let fresh = tempfile::Builder::new()
         .prefix("bentoml-docker-check-")
@@ -223,13 +236,7 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
         check_only: false,
     };
     generate::generate(&manifest, &plan.matrix, &renderer, &destination)?;
-    let stale = crate::check::compare(&rendered, &output).map_err(|source| {
-        generate::Error::Output(crate::output::Error::Io {
-            action: "read",
-            path: output.clone(),
-            source,
-        })
-    })?;
+    let stale = crate::check::compare(&rendered, &output).map_err(unreadable)?;
     let mut problems = Vec::new();
     problems.extend(crate::check::stale_problem(
         &output,

@@ -142,3 +142,46 @@ fn check_finds_a_source_missing_for_one_python_version() {
         output.stderr
     );
 }
+
+/// `check -o FILE` read the file as if it were the tree (exit 1, "cannot
+/// read"); a fifo in place of a generated file would block the comparison.
+#[test]
+fn check_refuses_an_output_that_is_not_a_directory_and_never_reads_a_fifo() {
+    use rustix::fs::{FileType, Mode};
+    let mut test = Test::fixture("seed").file("file", "precious");
+    let fifo = test.path().join("fifo");
+    let mode = Mode::from_bits_truncate(0o644);
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, FileType::Fifo, mode, 0).unwrap();
+    for (path, named, what) in [
+        ("file", "file", "a regular file"),
+        ("file/generated", "file", "a regular file"),
+        ("fifo", "fifo", "a fifo"),
+    ] {
+        test = test.args(&["check", "-b", "0.13.0", "-o", path]);
+        let output = test.failure(2);
+        assert!(
+            output
+                .stderr
+                .contains(&format!("`{named}` is {what}, not a directory")),
+            "{path}: {}",
+            output.stderr
+        );
+    }
+    assert_eq!(test.read("file"), "precious");
+
+    // A fifo where a Dockerfile belongs: a stale file, never opened.
+    let test = generated(Test::fixture("seed"));
+    let dockerfile = test
+        .path()
+        .join("generated/model-server/debian10/Dockerfile");
+    std::fs::remove_file(&dockerfile).unwrap();
+    rustix::fs::mknodat(rustix::fs::CWD, &dockerfile, FileType::Fifo, mode, 0).unwrap();
+    let output = test.failure(1);
+    assert!(
+        output
+            .stderr
+            .contains("differs: model-server/debian10/Dockerfile"),
+        "{}",
+        output.stderr
+    );
+}
