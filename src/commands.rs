@@ -297,6 +297,12 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
             help: Some("name the directory generate writes (`-o DIR`)".into()),
         });
     }
+    // A signal from here on stops the generation below, and the temporary
+    // tree goes with the return.
+    let watch = crate::interrupt::watch();
+    if let Some(watch) = watch {
+        watch.cooperate();
+    }
     // A fresh generation beside nothing of the user's, compared file by file.
     let fresh = tempfile::Builder::new()
         .prefix("bentoml-docker-check-")
@@ -314,8 +320,15 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
         metadata: None,
         check_only: false,
     };
-    generate::generate(&manifest, &plan.matrix, &renderer, &destination)?;
+    let control = generate::Control {
+        stop: watch.map(crate::interrupt::Watch::flag),
+        waiting: None,
+    };
+    generate::generate_with(&manifest, &plan.matrix, &renderer, &destination, control)?;
     let stale = crate::check::compare(&rendered, &output).map_err(unreadable)?;
+    if watch.is_some_and(|w| w.flag().load(std::sync::atomic::Ordering::SeqCst)) {
+        return Err(Error::Interrupted);
+    }
     let mut problems = Vec::new();
     problems.extend(crate::check::stale_problem(
         &output,
