@@ -41,44 +41,6 @@ impl Stale {
     }
 }
 
-/// Refuses an output path that exists as something else than a directory
-/// (or lies under a file): checking it would read a file, a device or a
-/// fifo as if it were the tree. Returns what it is, when it is not one.
-///
-/// # Errors
-/// When a path on the way cannot be examined.
-pub fn not_a_directory(output: &Path) -> std::io::Result<Option<(PathBuf, &'static str)>> {
-    for path in output.ancestors().filter(|p| !p.as_os_str().is_empty()) {
-        match std::fs::metadata(path) {
-            Ok(metadata) if metadata.is_dir() => return Ok(None),
-            Ok(metadata) => return Ok(Some((path.to_path_buf(), kind(&metadata)))),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::NotFound
-                    || e.kind() == std::io::ErrorKind::NotADirectory => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(None)
-}
-
-fn kind(metadata: &std::fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let file_type = metadata.file_type();
-    if file_type.is_file() {
-        "a regular file"
-    } else if file_type.is_fifo() {
-        "a fifo"
-    } else if file_type.is_socket() {
-        "a socket"
-    } else if file_type.is_char_device() {
-        "a character device"
-    } else if file_type.is_block_device() {
-        "a block device"
-    } else {
-        "not a directory"
-    }
-}
-
 /// Compares `actual` (the tree on disk; it may not exist) with `expected`
 /// (a fresh generation), file by file.
 ///

@@ -291,12 +291,8 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
             source,
         })
     };
-    if let Some((path, what)) = crate::check::not_a_directory(&output).map_err(unreadable)? {
-        return Err(Error::Selection {
-            message: format!("`{}` is {what}, not a directory", path.display()),
-            help: Some("name the directory generate writes (`-o DIR`)".into()),
-        });
-    }
+    // Never read a file, a device or a fifo as if it were the tree.
+    crate::output::resolve_directory(&output).map_err(generate::Error::Output)?;
     // A signal from here on stops the generation below, and the temporary
     // tree goes with the return.
     let watch = crate::interrupt::watch();
