@@ -219,9 +219,7 @@ pub enum Error {
     /// The path names a directory, a device, a fifo or a socket: reading it
     /// would fail, never end (`/dev/zero`) or wait for a writer (a fifo).
     #[error("manifest `{path}` is {kind}, not a file")]
-    #[diagnostic(help(
-        "pass the manifest file with `-m PATH` (`-mf PATH` with the original's flags; default: `./manifest.yml`)"
-    ))]
+    #[diagnostic(help("pass the manifest file with `-mf PATH` (default: `./manifest.yml`)"))]
     NotAFile {
         /// The manifest path.
         path: PathBuf,

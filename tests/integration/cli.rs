@@ -232,6 +232,27 @@ fn subcommand_errors_name_the_flags_the_subcommand_takes() {
         output.stderr
     );
 
+    // A manifest path that is a directory: its help named both spellings,
+    // and the rewriting for subcommands then said `-m PATH` twice.
+    let test = Test::new().file("dir/x", "");
+    let test = test.args(&["generate", "-m", "dir"]);
+    let output = test.failure(2);
+    assert!(
+        output
+            .stderr
+            .contains("pass the manifest file with `-m PATH` (default: `./manifest.yml`)"),
+        "{}",
+        output.stderr
+    );
+    let output = test.args(&["-mf", "dir", "-bv", "1"]).failure(2);
+    assert!(
+        output
+            .stderr
+            .contains("pass the manifest file with `-mf PATH` (default: `./manifest.yml`)"),
+        "{}",
+        output.stderr
+    );
+
     let output = Test::fixture("seed").args(&["plan"]).failure(2);
     assert!(
         output

@@ -44,7 +44,7 @@ fn templates_render_byte_identical_to_jinja2() {
         .args([script, ".", "plan.json", "metadata.json"])
         .current_dir(test.path())
         .output()
-        .expect("python3 with jinja2 is needed (`.ci/run` installs it)");
+        .expect("python3 with jinja2 is needed (`.ci/test` installs it)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
