@@ -51,14 +51,33 @@ const MAX_FILE_NAME: usize = 255;
 const RESERVED_ENVARS: [&str; 2] = ["BENTOML_VERSION", "PYTHON_VERSION"];
 
 pub(super) fn check(file: &Path, root: PathBuf, text: &str) -> Checked {
-    let parsed = raw::parse(text);
+    let written = raw::read_written(text);
     // Reports quote the lines around a problem: a credential written where
-    // its variable's name belongs must never be among them.
-    let masked = match &parsed {
-        Ok((node, _)) => mask_secrets(text, node),
+    // its variable's name belongs must never be among them. The tree as
+    // written holds every entry, a merged one that an explicit key
+    // overrides (and so drops) included.
+    let masked = match &written {
+        Ok(node) => mask_secrets(text, node),
         Err(_) => mask_secret_lines(text),
     };
+    // A message may name what it found (`duplicate key `...``): what was
+    // masked in the text is masked there too.
+    let secrets = masked_words(text, &masked);
+    let parsed = written.map(|node| raw::resolve_merges(&node));
     let source = Source::new(file.display().to_string(), masked);
+    let mut checked = check_parsed(file, root, parsed, &source);
+    for problem in &mut checked.problems {
+        problem.mask(&secrets);
+    }
+    checked
+}
+
+fn check_parsed(
+    file: &Path,
+    root: PathBuf,
+    parsed: Result<(Node, Vec<raw::MergeError>), raw::ParseError>,
+    source: &Source,
+) -> Checked {
     let mut checker = Checker {
         source: source.clone(),
         problems: Vec::new(),
@@ -1383,12 +1402,26 @@ impl Checker {
 /// whether a registry is used): a secret written there by mistake is masked.
 const SECRET_KEYS: [&str; 3] = ["user", "pwd", "only_if"];
 
-/// The manifest text with every scalar under a [`SECRET_KEYS`] key, however
-/// it is written (quoted, on the next line, a block or folded scalar, in a
-/// list or mapping, a complex `? key`, an anchor's value reached through an
-/// alias), replaced by `*`s where it is written. Variable names are kept:
-/// they are what belongs there. Lengths and line breaks stay, so positions
-/// stay right.
+/// Parts of key names that say a secret follows (`passwd`, `password`,
+/// `token`, ...): a misspelt `pwd` is reported as an unknown key, and the
+/// lines quoted with it must not show its value either.
+const SECRET_LIKE: [&str; 6] = ["pass", "pwd", "secret", "token", "credential", "api_key"];
+
+/// Whether the value under `key` is masked: one of [`SECRET_KEYS`], or a
+/// name that looks like one.
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_KEYS.contains(&key.as_str()) || SECRET_LIKE.iter().any(|part| key.contains(part))
+}
+
+/// The manifest text with every scalar under a secret key (see
+/// [`is_secret_key`]), however it is written (quoted, on the next line, a
+/// block or folded scalar, in a list or mapping, a complex `? key`, an
+/// anchor's value reached through an alias, a merged entry that an explicit
+/// key overrides), replaced by `*`s where it is written. `root` is the tree
+/// as written, before merges drop anything. Variable names are kept: they
+/// are what belongs there. Lengths and line breaks stay, so positions stay
+/// right.
 fn mask_secrets(text: &str, root: &Node) -> String {
     let mut bytes = text.as_bytes().to_vec();
     let mut seen = std::collections::HashSet::new();
@@ -1434,7 +1467,7 @@ fn mask_node(
                 if secret && !is_envar_name(&key.name) {
                     mask_span(bytes, key.at);
                 }
-                let secret = secret || SECRET_KEYS.contains(&&*key.name);
+                let secret = secret || is_secret_key(&key.name);
                 mask_node(bytes, value, secret, seen);
             }
         }
@@ -1455,17 +1488,45 @@ fn mask_span(bytes: &mut [u8], at: Pos) {
     }
 }
 
-/// For text that is not YAML (no tree to find values in): on every line
-/// whose key is one of [`SECRET_KEYS`] (quoted or not, `? key` too), the
-/// rest of the line, and the lines of a value written below it, are masked
-/// unless they are a variable name.
+/// The words of `text` that `masked` hides (split at whitespace and YAML's
+/// punctuation; those of three characters or more, as shorter ones would
+/// mask ordinary words of a message), longest first.
+fn masked_words(text: &str, masked: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let masked = masked.as_bytes();
+    for (i, c) in text.char_indices() {
+        let hidden = masked.get(i) == Some(&b'*') && c != '*';
+        if hidden && !c.is_whitespace() && !"{}[],:\"'#&!|>".contains(c) {
+            word.push(c);
+            continue;
+        }
+        if word.chars().count() >= 3 && !words.contains(&word) {
+            words.push(word.clone());
+        }
+        word.clear();
+    }
+    if word.chars().count() >= 3 && !words.contains(&word) {
+        words.push(word);
+    }
+    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+    words
+}
+
+/// For text that is not YAML (no tree to find values in): wherever a secret
+/// key (see [`is_secret_key`]; quoted or not, `? key`, in a flow mapping)
+/// is followed by a value that is not a variable name, the rest of its line
+/// is masked, and so are the lines after it that are indented deeper (a
+/// value continued below: a block scalar, a quoted or flow value over
+/// several lines), until the indentation returns. Masking more than the
+/// value is the price of not knowing where a broken value ends.
 fn mask_secret_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    // The indentation of a secret key whose value continues on later lines.
+    // The indentation of a line with a secret key whose value may go on.
     let mut below: Option<usize> = None;
     for line in text.split_inclusive('\n') {
-        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
         let content = line.trim_end_matches(['\n', '\r']);
+        let indent = content.len() - content.trim_start_matches([' ', '\t']).len();
         if let Some(key_indent) = below {
             let blank = content.trim().is_empty();
             if blank || indent > key_indent || content.trim_start().starts_with(':') {
@@ -1474,56 +1535,63 @@ fn mask_secret_lines(text: &str) -> String {
             }
             below = None;
         }
-        let Some((key_indent, value_start)) = secret_key(content) else {
-            out.push_str(line);
-            continue;
-        };
-        let value = content[value_start..].trim();
-        let value = value.split(" #").next().unwrap_or(value).trim();
-        let bare = value.trim_matches(|c| c == '"' || c == '\'');
-        if value.is_empty() || value.starts_with(['|', '>']) || value_start == content.len() {
-            below = Some(key_indent);
-        }
-        if is_envar_name(bare) {
-            out.push_str(line);
-        } else {
-            out.push_str(&mask_rest(line, value_start));
+        match secret_value(content) {
+            None => out.push_str(line),
+            Some(from) => {
+                below = Some(indent);
+                out.push_str(&mask_rest(line, from));
+            }
         }
     }
     out
 }
 
-/// Where a line's secret key starts, and where its value starts.
-fn secret_key(line: &str) -> Option<(usize, usize)> {
-    let indent = line.len() - line.trim_start().len();
-    let mut rest = line.trim_start();
-    for prefix in ["- ", "? "] {
-        rest = rest.strip_prefix(prefix).map_or(rest, str::trim_start);
-    }
-    let key_start = line.len() - rest.len();
-    let (key, after) = match rest.chars().next() {
-        Some(quote @ ('"' | '\'')) => {
-            let close = rest[1..].find(quote)? + 1;
-            (&rest[1..close], &rest[close + 1..])
+/// Where the first value of a secret key on the line that is not a
+/// variable name starts (the line is masked from there): the line's end
+/// when every such value is a variable name, `None` without a secret key.
+fn secret_value(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut found = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_word(bytes[i]) || (i > 0 && is_word(bytes[i - 1])) {
+            i += 1;
+            continue;
         }
-        _ => {
-            let end = rest.find([':', ' ', '\t']).unwrap_or(rest.len());
-            (&rest[..end], &rest[end..])
+        let start = i;
+        while i < bytes.len() && is_word(bytes[i]) {
+            i += 1;
         }
-    };
-    if !SECRET_KEYS.contains(&key) {
-        return None;
+        if !is_secret_key(&line[start..i]) {
+            continue;
+        }
+        // The key may be quoted (or a flow key, `[pwd]`), and spaced from its `:`.
+        let mut after = i;
+        while matches!(bytes.get(after), Some(b'"' | b'\'' | b']' | b'}')) {
+            after += 1;
+        }
+        while matches!(bytes.get(after), Some(b' ' | b'\t')) {
+            after += 1;
+        }
+        let value_start = match bytes.get(after) {
+            Some(b':') if matches!(bytes.get(after + 1), None | Some(b' ' | b'\t')) => after + 1,
+            // `? pwd`: the value comes on a later line, after `:`.
+            None => return Some(line.len()),
+            _ => continue,
+        };
+        found = Some(line.len());
+        let rest = &line[value_start..];
+        let value = rest.trim_start();
+        let end = value.find([',', '}', ']']).unwrap_or(value.len());
+        let value = value[..end].split(" #").next().unwrap_or_default().trim();
+        let bare = value.trim_matches(['"', '\'']);
+        if !value.is_empty() && !is_envar_name(bare) {
+            return Some(value_start);
+        }
+        i = value_start;
     }
-    let after_trimmed = after.trim_start();
-    let value_start = if let Some(value) = after_trimmed.strip_prefix(':') {
-        line.len() - value.len()
-    } else if after_trimmed.is_empty() {
-        // `? pwd`: the value comes on a later line, after `:`.
-        line.len()
-    } else {
-        return None;
-    };
-    Some((indent.min(key_start), value_start))
+    found
 }
 
 /// `line` with everything from `from` on masked, line break kept.
@@ -1641,7 +1709,7 @@ mod tests {
     use super::*;
 
     fn masked(text: &str) -> String {
-        let (node, _) = raw::parse(text).unwrap();
+        let node = raw::read_written(text).unwrap();
         let masked = mask_secrets(text, &node);
         assert_eq!(masked.len(), text.len());
         assert_eq!(masked.lines().count(), text.lines().count());
