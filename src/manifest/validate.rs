@@ -47,6 +47,11 @@ const REGISTRY_KEYS: [&str; 4] = ["only_if", "user", "pwd", "registry"];
 /// The longest file name most file systems hold, in bytes.
 const MAX_FILE_NAME: usize = 255;
 
+/// Why a value that templates print may hold no control character.
+const CONTROL_HELP: &str = "templates print it into a Dockerfile, where a line break starts an \
+     instruction of its own and other control characters garble the line; write it on one line, \
+     without control characters";
+
 /// Environment variables the tool sets itself.
 const RESERVED_ENVARS: [&str; 2] = ["BENTOML_VERSION", "PYTHON_VERSION"];
 
@@ -358,6 +363,7 @@ impl Checker {
                 continue;
             }
             let what = format!("CUDA `{}`", key.name);
+            self.control_characters(components, &what, &[]);
             let mut cuda = Cuda {
                 version: key.name.to_string(),
                 major: parts[0].to_string(),
@@ -579,6 +585,13 @@ impl Checker {
         context: &str,
     ) -> Option<Json> {
         let what = format!("`{}` of {context}", key.name);
+        // Every string a template prints goes into a Dockerfile line (tags,
+        // envars, `base_image` and Python versions have checks of their own).
+        match &*key.name {
+            "envars" | "add_to_tags" | "python_versions" | "multistage_image" | "base_image" => {}
+            "header" => self.control_characters(value, &what, &['\n', '\t']),
+            _ => self.control_characters(value, &what, &[]),
+        }
         let json = match &*key.name {
             "templates_dir" | "base_image" | "add_to_tags" | "header" | "cuda_prefix_url"
             | "cuda_requires" => {
@@ -591,11 +604,17 @@ impl Checker {
                     "base_image" => {
                         spec.base_image = text.clone().unwrap_or_default();
                         if let Some(c) = spec.base_image.chars().find(|c| c.is_control()) {
-                            self.report_node(
-                                value,
-                                format!("{what} holds the control character {}", control_name(c)),
-                                "goes into a `FROM` line",
-                            );
+                            let problem = self
+                                .problem(
+                                    value.at,
+                                    format!(
+                                        "{what} holds the control character {}",
+                                        control_name(c)
+                                    ),
+                                    "goes into a `FROM` line",
+                                )
+                                .help(CONTROL_HELP);
+                            self.problems.push(problem);
                         }
                     }
                     "add_to_tags" => {
@@ -675,6 +694,53 @@ impl Checker {
             }
         };
         Some(json)
+    }
+
+    /// Reports a control character (but those `allowed`) in any string of
+    /// `node`, mapping keys included, where it is written.
+    fn control_characters(&mut self, node: &Node, what: &str, allowed: &[char]) {
+        let bad = |text: &str| {
+            text.chars()
+                .find(|c| c.is_control() && !allowed.contains(c))
+        };
+        match &node.value {
+            Value::Str(text) => {
+                if let Some(c) = bad(text) {
+                    let problem = self
+                        .problem(
+                            node.at,
+                            format!("{what} holds the control character {}", control_name(c)),
+                            "control character",
+                        )
+                        .help(CONTROL_HELP);
+                    self.problems.push(problem);
+                }
+            }
+            Value::Seq(items) => {
+                for item in items.iter() {
+                    self.control_characters(item, what, allowed);
+                }
+            }
+            Value::Map(entries) => {
+                for (key, value) in entries.iter() {
+                    if let Some(c) = bad(&key.name) {
+                        let problem = self
+                            .problem(
+                                key.at,
+                                format!(
+                                    "a key in {what} holds the control character {}",
+                                    control_name(c)
+                                ),
+                                "control character",
+                            )
+                            .help(CONTROL_HELP);
+                        self.problems.push(problem);
+                    }
+                    self.control_characters(value, what, allowed);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
     }
 
     /// `readme`: a template in the images repo, rendered once per package.
@@ -785,10 +851,13 @@ impl Checker {
                 let problem = self
                     .problem(
                         item.at,
-                        format!("the value of `{name}` holds the control character {}", control_name(c)),
+                        format!(
+                            "the value of `{name}` holds the control character {}",
+                            control_name(c)
+                        ),
                         "control character",
                     )
-                    .help("a line break would start a new Dockerfile instruction; write the value on one line, without control characters");
+                    .help(CONTROL_HELP);
                 self.problems.push(problem);
                 continue;
             }
