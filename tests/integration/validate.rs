@@ -251,6 +251,18 @@ fn a_template_that_writes_too_much_stops_at_the_output_bound() {
     assert_eq!(run(&test, &["validate"]).0, 0);
 }
 
+/// minijinja nests at most 500 deep whatever it is told: a higher bound
+/// would be stated and not held, so it is refused.
+#[test]
+fn a_recursion_bound_above_500_is_a_usage_error_not_silently_capped() {
+    let test = Test::fixture("seed");
+    let report = bounded(&test, &[("BENTOML_DOCKER_TEMPLATE_RECURSION", "100000")]);
+    assert!(
+        report.contains("`BENTOML_DOCKER_TEMPLATE_RECURSION` is `100000`, above 500"),
+        "{report}"
+    );
+}
+
 #[test]
 fn a_limit_that_is_not_a_number_is_a_usage_error() {
     let test = Test::fixture("seed");
