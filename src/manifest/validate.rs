@@ -1302,9 +1302,12 @@ impl Checker {
                                 self.problems.push(problem);
                                 continue;
                             }
-                            if let Some((_, other, other_host)) = pushed_to
-                                .iter()
-                                .find(|(p, _, _)| p.eq_ignore_ascii_case(&path_text))
+                            // One package in one repository from two
+                            // registry entries is a mirror, not a clash.
+                            if let Some((_, other, other_host)) =
+                                pushed_to.iter().find(|(p, other, _)| {
+                                    p.eq_ignore_ascii_case(&path_text) && **other != *package.name
+                                })
                             {
                                 let problem = self
                                     .problem(

@@ -353,3 +353,21 @@ fn validate_does_not_read_generated_so_a_fifo_there_cannot_hang_it() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
+
+/// One package pushed to one repository from two registry entries (a
+/// mirror under another name, or another set of credentials) is no clash:
+/// only two packages in one repository would overwrite each other's tags.
+#[test]
+fn the_same_package_in_one_repository_from_two_registry_entries_is_valid() {
+    let test = Test::fixture("seed");
+    let manifest = test.read("manifest.yml").replacen(
+        "\ncuda_dependencies:",
+        "  mirror:\n    only_if: MIRROR_PASSWORD\n    user: MIRROR_USER\n    pwd: MIRROR_PASSWORD\n    \
+         registry:\n      model-server: docker.io/example/model-server\n\ncuda_dependencies:",
+        1,
+    );
+    assert!(manifest.contains("mirror:"));
+    let test = test.manifest(&manifest);
+    let (code, stderr) = run(&test, &["validate"]);
+    assert_eq!(code, 0, "{stderr}");
+}
