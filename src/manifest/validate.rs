@@ -932,10 +932,7 @@ impl Checker {
                 let problem = self
                     .problem(
                         package_key.at,
-                        format!(
-                            "package name is {} bytes long, more than a file name can hold ({MAX_FILE_NAME})",
-                            name.len()
-                        ),
+                        format!("package name is {}", too_long_for_a_file_name(name.len())),
                         "too long",
                     )
                     .help("shorten the package name: it names a directory under `generated/`");
@@ -1231,13 +1228,17 @@ impl Checker {
                                 .help("give each distro release its own `add_to_tags`"),
                         );
                     }
-                    if dir.len() > MAX_FILE_NAME {
+                    // A name too long on its own is reported where it is
+                    // checked, once.
+                    let alone_too_long = distro.name.len() > MAX_FILE_NAME
+                        || release.version.len() > MAX_FILE_NAME;
+                    if dir.len() > MAX_FILE_NAME && !alone_too_long {
                         self.problems.push(
                             self.source
                                 .problem(format!(
-                                    "{who} would write `generated/{}/{dir}`, whose last part is {} bytes, more than a file name can hold ({MAX_FILE_NAME})",
+                                    "{who} would write `generated/{}/{dir}`, whose last part is {}",
                                     package.name,
-                                    dir.len()
+                                    too_long_for_a_file_name(dir.len())
                                 ))
                                 .at(release.at.offset, release.at.len, "too long a directory name")
                                 .help("shorten the distro or release name"),
@@ -1470,10 +1471,7 @@ impl Checker {
             let problem = self
                 .problem(
                     key.at,
-                    format!(
-                        "{what} name is {} bytes long, more than a file name can hold ({MAX_FILE_NAME})",
-                        name.len()
-                    ),
+                    format!("{what} name is {}", too_long_for_a_file_name(name.len())),
                     "too long",
                 )
                 .help(format!("shorten the {what} name: it names a directory under `generated/`"));
@@ -1492,6 +1490,11 @@ impl Checker {
             self.problems.push(problem);
         }
     }
+}
+
+/// How a name that becomes a directory is too long.
+fn too_long_for_a_file_name(len: usize) -> String {
+    format!("{len} bytes long, more than a file name can hold ({MAX_FILE_NAME})")
 }
 
 /// Keys whose values name environment variables holding secrets (and
