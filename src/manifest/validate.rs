@@ -1230,8 +1230,8 @@ impl Checker {
                     }
                     // A name too long on its own is reported where it is
                     // checked, once.
-                    let alone_too_long = distro.name.len() > MAX_FILE_NAME
-                        || release.version.len() > MAX_FILE_NAME;
+                    let alone_too_long =
+                        distro.name.len() > MAX_FILE_NAME || release.version.len() > MAX_FILE_NAME;
                     if dir.len() > MAX_FILE_NAME && !alone_too_long {
                         self.problems.push(
                             self.source
@@ -1240,7 +1240,11 @@ impl Checker {
                                     package.name,
                                     too_long_for_a_file_name(dir.len())
                                 ))
-                                .at(release.at.offset, release.at.len, "too long a directory name")
+                                .at(
+                                    release.at.offset,
+                                    release.at.len,
+                                    "too long a directory name",
+                                )
                                 .help("shorten the distro or release name"),
                         );
                     }
@@ -1474,7 +1478,9 @@ impl Checker {
                     format!("{what} name is {}", too_long_for_a_file_name(name.len())),
                     "too long",
                 )
-                .help(format!("shorten the {what} name: it names a directory under `generated/`"));
+                .help(format!(
+                    "shorten the {what} name: it names a directory under `generated/`"
+                ));
             self.problems.push(problem);
         }
         if !safe {
