@@ -1365,14 +1365,36 @@ impl Checker {
                 }
             }
             let written = |name: &str| has_key(spec, name);
-            // `only_if:` with nothing after it enables nothing either.
-            let only_if_given = matches!(&spec.value, Value::Map(entries)
-                if entries.iter().any(|(k, v)| &*k.name == "only_if" && !matches!(v.value, Value::Null)));
-            if !only_if_given {
-                let problem = self
-                    .problem(host_key.at, format!("{context} has no `only_if`"), "registry")
-                    .help("name the environment variable whose presence enables pushing here, e.g. `only_if: HUB_PASSWORD`; as in the original tool, a registry is never used without one");
-                self.problems.push(problem);
+            let only_if = match &spec.value {
+                Value::Map(entries) => entries.iter().find(|(k, _)| &*k.name == "only_if"),
+                _ => None,
+            };
+            let only_if_help = "name the environment variable whose presence enables pushing here, e.g. `only_if: HUB_PASSWORD`; as in the original tool, a registry is never used without one";
+            match only_if {
+                None => {
+                    let problem = self
+                        .problem(host_key.at, format!("{context} has no `only_if`"), "registry")
+                        .help(only_if_help);
+                    self.problems.push(problem);
+                }
+                // `only_if:` with nothing after it enables nothing either.
+                Some((key, value)) if matches!(value.value, Value::Null) => {
+                    // Nothing written has no width: the caret goes after the key.
+                    let at = if value.at.offset > key.at.offset {
+                        value.at
+                    } else {
+                        Pos {
+                            offset: key.at.offset + key.at.len + 1,
+                            len: 0,
+                            ..key.at
+                        }
+                    };
+                    let problem = self
+                        .problem(at, format!("`only_if` of {context} is empty"), "nothing here")
+                        .help(only_if_help);
+                    self.problems.push(problem);
+                }
+                Some(_) => {}
             }
             if written("user") != written("pwd") {
                 let (has, lacks) = if written("user") {
