@@ -1098,6 +1098,11 @@ impl Checker {
         match &node.value {
             Value::Seq(items) => {
                 for item in items.iter() {
+                    if matches!(item.value, Value::Null) {
+                        // Said as every other empty list item is.
+                        self.item(item, "a distro");
+                        continue;
+                    }
                     self.flatten_distros(item, via, out);
                 }
             }
