@@ -156,12 +156,13 @@ pub fn generate_with(
         stale: false,
     };
     let cuda = cuda_of(manifest, matrix);
+    let specs = specs(manifest);
     let mut shared = SharedDirectories::default();
     for target in matrix.targets(manifest) {
         if stopped() {
             return Err(Error::Interrupted);
         }
-        let Some((meta, rendered)) = render_target(manifest, matrix, renderer, cuda, &target)
+        let Some((meta, rendered)) = render_target(&specs, matrix, renderer, cuda, &target)
         else {
             continue;
         };
@@ -255,6 +256,7 @@ pub fn render_only(manifest: &Manifest, renderer: &Renderer) -> Result<usize, Pr
         };
     let mut problems = Vec::new();
     let mut targets = 0;
+    let specs = specs(manifest);
     for cuda_version in cuda_versions {
         let options = Options {
             bentoml_version: Some(
@@ -279,7 +281,7 @@ pub fn render_only(manifest: &Manifest, renderer: &Renderer) -> Result<usize, Pr
         let cuda = cuda_of(manifest, &matrix);
         let mut shared = SharedDirectories::default();
         for target in matrix.targets(manifest) {
-            let Some((_, rendered)) = render_target(manifest, &matrix, renderer, cuda, &target)
+            let Some((_, rendered)) = render_target(&specs, &matrix, renderer, cuda, &target)
             else {
                 continue;
             };
@@ -314,6 +316,22 @@ fn cuda_of<'a>(manifest: &'a Manifest, matrix: &Matrix) -> Option<&'a crate::man
         .and_then(|v| manifest.cuda.iter().find(|c| &c.version == v))
 }
 
+/// The spec of each distro release by distro and release: a matrix of
+/// thousands of releases finds each target's at once, not by a walk.
+type Specs<'a> = HashMap<(&'a str, &'a str), &'a crate::manifest::Spec>;
+
+fn specs(manifest: &Manifest) -> Specs<'_> {
+    manifest
+        .distros
+        .iter()
+        .flat_map(|d| {
+            d.releases
+                .iter()
+                .map(move |r| ((d.name.as_str(), r.version.as_str()), &r.spec))
+        })
+        .collect()
+}
+
 /// The files of one target, and the `metadata` its templates saw; `None`
 /// for a target whose release is not in the manifest.
 type Rendered = (
@@ -322,16 +340,13 @@ type Rendered = (
 );
 
 fn render_target(
-    manifest: &Manifest,
+    specs: &Specs<'_>,
     matrix: &Matrix,
     renderer: &Renderer,
     cuda: Option<&crate::manifest::Cuda>,
     target: &Target,
 ) -> Option<Rendered> {
-    let spec = manifest
-        .distro(&target.distro)
-        .and_then(|d| d.releases.iter().find(|r| r.version == target.release))
-        .map(|r| &r.spec)?;
+    let spec = specs.get(&(target.distro.as_str(), target.release.as_str()))?;
     let meta = context::metadata(&matrix.bentoml_version, target, spec, cuda);
     let rendered = renderer.render(target, spec, &meta);
     Some((meta, rendered))
