@@ -162,8 +162,7 @@ pub fn generate_with(
         if stopped() {
             return Err(Error::Interrupted);
         }
-        let Some((meta, rendered)) = render_target(&specs, matrix, renderer, cuda, &target)
-        else {
+        let Some((meta, rendered)) = render_target(&specs, matrix, renderer, cuda, &target) else {
             continue;
         };
         summary.targets += 1;

@@ -1378,7 +1378,11 @@ impl Checker {
             match only_if {
                 None => {
                     let problem = self
-                        .problem(host_key.at, format!("{context} has no `only_if`"), "registry")
+                        .problem(
+                            host_key.at,
+                            format!("{context} has no `only_if`"),
+                            "registry",
+                        )
                         .help(only_if_help);
                     self.problems.push(problem);
                 }
@@ -1395,7 +1399,11 @@ impl Checker {
                         }
                     };
                     let problem = self
-                        .problem(at, format!("`only_if` of {context} is empty"), "nothing here")
+                        .problem(
+                            at,
+                            format!("`only_if` of {context} is empty"),
+                            "nothing here",
+                        )
                         .help(only_if_help);
                     self.problems.push(problem);
                 }
