@@ -11,13 +11,16 @@ BIN := target/release/bentoml-docker
 VERSION_FLAG := $(if $(BENTOML_VERSION),-b $(BENTOML_VERSION),)
 
 .DEFAULT_GOAL := help
-.PHONY: help install image run list generate check build push status
+.PHONY: help test install image run list generate check build push status
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 $(BIN): Cargo.toml Cargo.lock $(shell find src -name '*.rs')
 	cargo build --release --locked
+
+test: ## Every test, after setting up what they need where missing (.ci/test: Docker daemon, buildah, registry tools, base image, Jinja2)
+	bash .ci/test
 
 install: $(BIN) ## Install the binary, its shell completions and man page under PREFIX
 	install -D -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/bentoml-docker

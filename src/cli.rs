@@ -31,6 +31,81 @@ const LEGACY_FLAGS: [(&str, &str); 14] = [
     ("g", "generate"),
 ];
 
+/// The original's flags that a subcommand spells its own way: (original,
+/// subcommand). A stage's help names the original's (`pass \`-mf PATH\``);
+/// a subcommand's error should name the flag that subcommand takes.
+const SUBCOMMAND_SPELLINGS: [(&str, &str); 7] = [
+    ("-bv", "-b"),
+    ("-cv", "--cuda-version"),
+    ("-pv", "-p"),
+    ("-dd", "-o"),
+    ("-mf", "-m"),
+    ("-dm", "--dump-metadata"),
+    ("-dr", "--dry-run"),
+];
+
+/// `text` with each original flag it names in backticks (`` `-mf PATH` ``,
+/// `` `-bv` ``) spelt as the subcommands spell it (`` `-m PATH` ``, `` `-b` ``).
+#[must_use]
+pub fn subcommand_spelling(text: &str) -> String {
+    let mut out = text.to_string();
+    for (original, subcommand) in SUBCOMMAND_SPELLINGS {
+        for end in [' ', '`'] {
+            out = out.replace(&format!("`{original}{end}"), &format!("`{subcommand}{end}"));
+        }
+    }
+    out
+}
+
+/// Flags only a subcommand takes, with that subcommand: a help naming one
+/// to a user of the original's flags names the command line that has it.
+const SUBCOMMAND_ONLY: [(&str, &str); 2] = [("--engine", "build"), ("--keep-going", "build")];
+
+/// `text` with each subcommand-only flag it names in backticks
+/// (`` `--engine buildah` ``) given with its subcommand
+/// (`` `bentoml-docker build --engine buildah` ``).
+#[must_use]
+pub fn original_spelling(text: &str) -> String {
+    let mut out = text.to_string();
+    for (flag, subcommand) in SUBCOMMAND_ONLY {
+        for end in [' ', '`'] {
+            out = out.replace(
+                &format!("`{flag}{end}"),
+                &format!("`bentoml-docker {subcommand} {flag}{end}"),
+            );
+        }
+    }
+    out
+}
+
+/// A usage error, with a tip when a subcommand was given one of the
+/// original's flags it does not take (`build -sag`): clap names the flag as
+/// [`translate`] rewrote it (`--stop_at_generate`), not as it was typed.
+#[must_use]
+pub fn explain(mut error: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::UnknownArgument {
+        return error;
+    }
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    let name = arg.trim_start_matches('-');
+    let name = name.split_once('=').map_or(name, |(name, _)| name);
+    let Some((short, long)) = LEGACY_FLAGS.iter().find(|(_, long)| *long == name) else {
+        return error;
+    };
+    let tip = format!(
+        "`-{short}` (`--{long}`) is a flag of the original command line, which takes it \
+         without a subcommand: `bentoml-docker -bv VERSION -{short}`"
+    );
+    error.insert(
+        ContextKind::Suggested,
+        ContextValue::StyledStrs(vec![tip.into()]),
+    );
+    error
+}
+
 /// Rewrites the original's flag spellings to long flags clap knows.
 #[must_use]
 pub fn translate<I: IntoIterator<Item = OsString>>(args: I) -> Vec<OsString> {
@@ -80,7 +155,8 @@ pub fn translate<I: IntoIterator<Item = OsString>>(args: I) -> Vec<OsString> {
     after_help = "Run in an images repo (the directory with `manifest.yml` and `templates/`).\n\
                   The original tool's flags work without a subcommand, e.g.\n  \
                   bentoml-docker -bv 0.13.0 -dm     generate Dockerfiles and metadata.json\n\n\
-                  Exit codes: 0 ok, 1 failure, 2 invalid manifest, templates or usage."
+                  Exit codes: 0 ok, 1 failure (a build, test, push or check failed), 2 invalid\n\
+                  manifest, templates or usage, 130 interrupted."
 )]
 pub struct Cli {
     /// What to do.
@@ -109,7 +185,7 @@ pub enum Command {
     /// Push the built images to every enabled registry and verify each digest there.
     Push(Box<PushArgs>),
     /// Compare the plan with what each registry holds: missing, stale and extra tags.
-    Status(Box<PushArgs>),
+    Status(Box<StatusArgs>),
     /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
     Completions {
         /// The shell.
@@ -120,7 +196,7 @@ pub enum Command {
     Man,
 }
 
-/// `push` and `status`.
+/// `push`.
 #[derive(Debug, Args)]
 pub struct PushArgs {
     #[command(flatten)]
@@ -130,14 +206,14 @@ pub struct PushArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
     /// Pushes to run at once (default: the number of CPUs).
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: Option<usize>,
     /// Attempts per push when the registry fails in a way that may pass (5xx, 429, connection).
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = at_least_one::<u32>)]
     pub attempts: u32,
     /// Seconds to wait for each answer of a registry (for a push, for any
     /// progress) before the attempt fails.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = at_least_one::<u64>)]
     pub timeout: u64,
     /// Write the summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
@@ -145,6 +221,23 @@ pub struct PushArgs {
     /// Show what would be pushed where; push nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
     pub dry_run: bool,
+}
+
+/// `status`: what the registries hold, so none of the push options.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Seconds to wait for each answer of a registry before the request fails.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = at_least_one::<u64>)]
+    pub timeout: u64,
+    /// Write the table as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// `test`.
@@ -159,7 +252,7 @@ pub struct TestArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
     /// Images to test at once (default: the number of CPUs).
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -310,7 +403,7 @@ pub struct SelectionArgs {
 #[derive(Debug, Args)]
 pub struct BuildOptions {
     /// Builds to run at once (default: the number of CPUs).
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: Option<usize>,
     /// After a failure, build everything that does not depend on it.
     #[arg(short = 'k', long = "keep-going")]
@@ -324,10 +417,16 @@ pub struct BuildOptions {
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
     /// An extra build argument `NAME=VALUE`; repeatable.
-    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = build_arg)]
     pub build_args: Vec<String>,
     /// Seconds allowed to each build.
-    #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 3600)]
+    #[arg(
+        short = 't',
+        long,
+        value_name = "SECONDS",
+        default_value_t = 3600,
+        value_parser = at_least_one::<u64>
+    )]
     pub timeout: u64,
     /// Write the summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
@@ -451,12 +550,47 @@ pub struct Legacy {
         short = 't',
         long = "timeout",
         value_name = "SECONDS",
-        default_value_t = 3600
+        default_value_t = 3600,
+        value_parser = at_least_one::<u64>
     )]
     pub timeout: u64,
-    /// -g: what to do: `dockerfiles` (stop after generating) and/or `images`.
-    #[arg(long = "generate", value_name = "WHAT", value_delimiter = ',')]
+    /// -g: what to do: `dockerfiles` (stop after generating) and/or `images`, repeatable.
+    #[arg(
+        short = 'g',
+        long = "generate",
+        value_name = "WHAT",
+        value_enum,
+        value_delimiter = ','
+    )]
     pub generate: Vec<GenerateWhat>,
+}
+
+/// A whole number, 1 or more (`--jobs`, `--timeout`, `--attempts`), said
+/// in words when it is not one rather than in the parser's terms.
+fn at_least_one<T>(text: &str) -> Result<T, String>
+where
+    T: std::str::FromStr<Err = std::num::ParseIntError> + PartialOrd + From<u8>,
+{
+    use std::num::IntErrorKind;
+    match text.trim().parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        Ok(_) => Err("must be 1 or more".into()),
+        Err(e) if *e.kind() == IntErrorKind::PosOverflow => Err("too large".into()),
+        Err(_) => Err("expected a whole number, 1 or more".into()),
+    }
+}
+
+/// `--build-arg NAME=VALUE`, NAME a word.
+fn build_arg(text: &str) -> Result<String, String> {
+    match text.split_once('=') {
+        Some((name, _))
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Ok(text.to_string())
+        }
+        Some(_) => Err("the NAME before `=` must be letters, digits and `_`".into()),
+        None => Err("expected NAME=VALUE".into()),
+    }
 }
 
 /// `-g` values of the original.

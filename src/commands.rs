@@ -17,7 +17,7 @@ use crate::diagnostic::Problems;
 use crate::diagnostic::suggestion;
 use crate::engine::{Engine, buildah::Buildah, docker::Docker};
 use crate::generate::{self, Destination};
-use crate::manifest::{self, Manifest};
+use crate::manifest::{self, Manifest, ReleaseType};
 use crate::plan::{self, Matrix, Plan};
 use crate::render::{Limits, Renderer, context::slash_path};
 
@@ -37,12 +37,16 @@ pub fn run(cli: crate::cli::Cli, out: &mut dyn Write) -> Result<(), Error> {
         Some(Command::Status(args)) => status_command(&args, out),
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
+            // Rendered in memory: clap_complete panics when its writer fails
+            // (`completions bash | head`), and a closed pipe is no failure.
+            let mut script = Vec::new();
             clap_complete::generate(
                 shell,
                 &mut crate::cli::Cli::command(),
                 "bentoml-docker",
-                out,
+                &mut script,
             );
+            out.write_all(&script)?;
             Ok(())
         }
         Some(Command::Man) => {
@@ -223,27 +227,61 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
     let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
-    let mut problems = Vec::new();
-    let destination = Destination {
-        output: output.clone(),
-        metadata: None,
-        check_only: true,
+    let unreadable = |source| {
+        generate::Error::Output(crate::output::Error::Io {
+            action: "read",
+            path: output.clone(),
+            source,
+        })
     };
-    if generate::generate(&manifest, &plan.matrix, &renderer, &destination)?.stale {
-        problems.push(
-            crate::diagnostic::Problem::plain(format!(
-                "`{}` is stale: it is not what the manifest and templates generate",
-                output.display()
-            ))
-            .help("run `bentoml-docker generate` and commit the result"),
-        );
+    // Never read a file, a device or a fifo as if it were the tree.
+    crate::output::resolve_directory(&output).map_err(generate::Error::Output)?;
+    // A signal from here on stops the generation below, and the temporary
+    // tree goes with the return.
+    let watch = crate::interrupt::watch();
+    if let Some(watch) = watch {
+        watch.cooperate();
     }
+    // A fresh generation beside nothing of the user's, compared file by file.
+    let fresh = tempfile::Builder::new()
+        .prefix("bentoml-docker-check-")
+        .tempdir()
+        .map_err(|source| {
+            generate::Error::Output(crate::output::Error::Io {
+                action: "create a directory in",
+                path: std::env::temp_dir(),
+                source,
+            })
+        })?;
+    let rendered = fresh.path().join("generated");
+    let destination = Destination {
+        output: rendered.clone(),
+        metadata: None,
+        check_only: false,
+    };
+    let control = generate::Control {
+        stop: watch.map(crate::interrupt::Watch::flag),
+        waiting: None,
+    };
+    generate::generate_with(&manifest, &plan.matrix, &renderer, &destination, control)?;
+    let stale = crate::check::compare(&rendered, &output).map_err(unreadable)?;
+    if watch.is_some_and(|w| w.flag().load(std::sync::atomic::Ordering::SeqCst)) {
+        return Err(Error::Interrupted);
+    }
+    let mut problems = Vec::new();
+    problems.extend(crate::check::stale_problem(
+        &output,
+        &stale,
+        &regenerate_command(args),
+    ));
     let context = Context::scan(&manifest.root).map_err(Error::Context)?;
     problems.extend(crate::check::dockerfiles(
         &manifest, &plan, &context, &renderer,
     ));
     if !problems.is_empty() {
-        return Err(Error::Invalid(Problems::new(problems)));
+        return Err(Error::CheckFailed(
+            Problems::new(problems).problems().to_vec(),
+        ));
     }
     let mut files: Vec<&Path> = plan
         .targets
@@ -259,6 +297,55 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
         files.len()
     )?;
     Ok(())
+}
+
+/// The `generate` command line that writes what `check` compared with.
+fn regenerate_command(args: &crate::cli::CheckArgs) -> String {
+    let mut command = String::from("bentoml-docker generate");
+    let mut push = |flag: &str, value: &str| {
+        command.push(' ');
+        command.push_str(flag);
+        command.push(' ');
+        command.push_str(&shell_word(value));
+    };
+    if args.manifest.manifest != Path::new("manifest.yml") {
+        push("-m", &args.manifest.manifest.to_string_lossy());
+    }
+    let matrix = &args.matrix;
+    if let Some(version) = &matrix.bentoml_version {
+        push("-b", version);
+    }
+    if let Some(version) = &matrix.cuda_version {
+        push("--cuda-version", version);
+    }
+    if !matrix.python_versions.is_empty() {
+        push("-p", &matrix.python_versions.join(","));
+    }
+    if !matrix.release_types.is_empty() {
+        let types: Vec<String> = matrix
+            .release_types
+            .iter()
+            .map(|&t| ReleaseType::from(t).to_string())
+            .collect();
+        push("-r", &types.join(","));
+    }
+    if let Some(output) = &args.output.output {
+        push("-o", &output.to_string_lossy());
+    }
+    command
+}
+
+/// `text` as one shell word: quoted when it holds anything but plain characters.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./,:=+@".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 fn plan_command(args: &PlanArgs, out: &mut dyn Write) -> Result<(), Error> {
@@ -377,6 +464,9 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
     let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
+    // Invalid input is found before anything is written.
+    select(&plan, &args.selection)?;
+    writable_report(args.build.report.as_deref())?;
     if args.build.dry_run {
         let destination = Destination {
             output: output.clone(),
@@ -402,6 +492,30 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
         )?;
     }
     run_build(&manifest, &plan, &args.selection, &args.build, false, out)
+}
+
+/// A `--report` path that can be written, checked before any work: a long
+/// run should not end in failing to write its report.
+fn writable_report(path: Option<&Path>) -> Result<(), Error> {
+    let Some(path) = path else { return Ok(()) };
+    let option = format!("`--report {}`", path.display());
+    if path.is_dir() {
+        return Err(Error::Selection {
+            message: format!("{option} is a directory"),
+            help: Some("name a file, e.g. `--report report.json`".into()),
+        });
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(Error::Selection {
+            message: format!("the directory of {option} does not exist"),
+            help: Some(format!("create `{}` first", parent.display())),
+        });
+    }
+    Ok(())
 }
 
 /// The targets the selection names (all when it names none).
@@ -493,6 +607,7 @@ fn run_build(
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let selected = select(plan, selection)?;
+    writable_report(args.report.as_deref())?;
     let targets = build::with_dependencies(plan, &selected);
     let mut build_args = Vec::new();
     for arg in &args.build_args {
@@ -580,9 +695,12 @@ fn run_build(
         return Err(Error::Interrupted);
     }
     if !summary.success() {
-        return Err(Error::BuildFailed {
-            failed: summary.count(&build::Status::Failed),
-            skipped: summary.count(&build::Status::Skipped),
+        let failed = summary.count(&build::Status::Failed);
+        let skipped = summary.count(&build::Status::Skipped);
+        return Err(if test_only {
+            Error::TestsFailed { failed, skipped }
+        } else {
+            Error::BuildFailed { failed, skipped }
         });
     }
     Ok(())
@@ -658,6 +776,7 @@ fn run_push(
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let targets = select(plan, selection)?;
+    writable_report(args.report.as_deref())?;
     let registries = registries(manifest)?;
     let jobs = crate::push::jobs(&targets, &registries);
     if args.dry_run {
@@ -727,9 +846,10 @@ fn run_push(
 
 /// The runtime of the commands that talk to an engine or a registry.
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?)
+        .build()
+        .map_err(Error::Runtime)
 }
 
 /// `--jobs`, by default the number of CPUs.
@@ -745,17 +865,26 @@ fn plain(registries: &[Arc<crate::registry::Enabled>]) -> Vec<crate::registry::E
 /// Writes `value` as JSON to `path`, atomically.
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Error> {
     let mut file = crate::output::AtomicFile::new(path).map_err(generate::Error::Output)?;
-    serde_json::to_writer_pretty(&mut file, value).map_err(std::io::Error::from)?;
-    writeln!(file)?;
+    serde_json::to_writer_pretty(&mut file, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(file))
+        .map_err(|source| {
+            generate::Error::Output(crate::output::Error::Io {
+                action: "write",
+                path: path.to_path_buf(),
+                source,
+            })
+        })?;
     file.commit().map_err(generate::Error::Output)?;
     Ok(())
 }
 
-fn status_command(args: &crate::cli::PushArgs, out: &mut dyn Write) -> Result<(), Error> {
+fn status_command(args: &crate::cli::StatusArgs, out: &mut dyn Write) -> Result<(), Error> {
     let (manifest, _) = load(&args.manifest.manifest)?;
     let options = options(&args.matrix, PathBuf::from("generated"));
     let plan = Plan::new(&manifest, &options)?;
     let targets = select(&plan, &args.selection)?;
+    writable_report(args.report.as_deref())?;
     // "Extra" is judged against the whole matrix, not the selection.
     let produced = crate::status::produced(&manifest, &options)?;
     let registries = registries(&manifest)?;

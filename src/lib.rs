@@ -71,6 +71,19 @@ pub enum Error {
         /// Targets not attempted.
         skipped: usize,
     },
+    /// Some image tests failed (`test`).
+    #[error(
+        "{failed} targets failed their tests; {skipped} were not tested (no image, or its base not tested)"
+    )]
+    TestsFailed {
+        /// Targets whose tests failed (or whose image is missing).
+        failed: usize,
+        /// Targets not tested.
+        skipped: usize,
+    },
+    /// The runtime that talks to an engine or a registry cannot start.
+    #[error("cannot start the runtime for the engine and registry calls")]
+    Runtime(#[source] std::io::Error),
     /// Registries cannot be used (a credential variable is not set).
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -83,6 +96,12 @@ pub enum Error {
         /// Pushes not attempted.
         skipped: usize,
     },
+    /// `check` found `generated/` stale, or a Dockerfile that breaks a rule.
+    #[error("`check` failed: {}", match .0.len() {
+        1 => "1 problem".to_string(),
+        n => format!("{n} problems"),
+    })]
+    CheckFailed(#[related] Vec<diagnostic::Problem>),
     /// `status` found tags that are not current.
     #[error("{count} tags are missing, stale or extra")]
     NotCurrent {
@@ -124,8 +143,11 @@ impl Error {
             | Self::Context(_)
             | Self::Engine(_)
             | Self::BuildFailed { .. }
+            | Self::TestsFailed { .. }
+            | Self::Runtime(_)
             | Self::PushFailed { .. }
             | Self::NotCurrent { .. }
+            | Self::CheckFailed(_)
             | Self::Stdout(_) => 1,
         }
     }
@@ -137,7 +159,109 @@ impl Error {
 ///
 /// # Errors
 /// Whatever stage failed; see [`Error::exit_code`].
-pub fn run<I: IntoIterator<Item = OsString>>(args: I, out: &mut dyn Write) -> Result<(), Error> {
-    let cli = cli::Cli::try_parse_from(cli::translate(args)).unwrap_or_else(|e| e.exit());
-    commands::run(cli, out)
+pub fn run<I: IntoIterator<Item = OsString>>(args: I, out: &mut dyn Write) -> Result<(), Failure> {
+    let cli =
+        cli::Cli::try_parse_from(cli::translate(args)).unwrap_or_else(|e| cli::explain(e).exit());
+    let subcommand = cli.command.is_some();
+    commands::run(cli, out).map_err(|error| Failure::new(error, subcommand))
+}
+
+/// A failed run, told in the flags of the command line that ran it: the
+/// stages' help names the original's flags (`-mf PATH`), which a subcommand
+/// spells its own way (`-m PATH`), and a subcommand's (`--engine buildah`),
+/// which the original's command line does not take.
+#[derive(Debug)]
+pub struct Failure {
+    error: Error,
+    subcommand: bool,
+}
+
+impl Failure {
+    fn new(mut error: Error, subcommand: bool) -> Self {
+        if subcommand {
+            let problems = match &mut error {
+                Error::Invalid(problems)
+                | Error::Manifest(manifest::Error::Invalid(problems))
+                | Error::Generate(generate::Error::Render(problems)) => Some(problems),
+                _ => None,
+            };
+            if let Some(problems) = problems {
+                *problems = diagnostic::Problems::new(
+                    problems
+                        .problems()
+                        .iter()
+                        .map(|p| {
+                            let help = miette::Diagnostic::help(p)
+                                .map(|h| cli::subcommand_spelling(&h.to_string()));
+                            p.clone().maybe_help(help)
+                        })
+                        .collect(),
+                );
+            }
+        }
+        Self { error, subcommand }
+    }
+
+    /// What stopped the run.
+    #[must_use]
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// See [`Error::exit_code`].
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        self.error.exit_code()
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
+}
+
+impl miette::Diagnostic for Failure {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.error.code()
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        self.error.severity()
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        let help = self.error.help()?.to_string();
+        Some(Box::new(if self.subcommand {
+            cli::subcommand_spelling(&help)
+        } else {
+            cli::original_spelling(&help)
+        }))
+    }
+
+    fn url<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.error.url()
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.error.source_code()
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.error.labels()
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        self.error.related()
+    }
+
+    fn diagnostic_source(&self) -> Option<&dyn miette::Diagnostic> {
+        self.error.diagnostic_source()
+    }
 }

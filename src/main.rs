@@ -1,5 +1,5 @@
 //! The `bentoml-docker` binary: runs the library and maps the result to an
-//! exit code (0 ok, 1 failure, 2 invalid input or usage).
+//! exit code (0 ok, 1 failure, 2 invalid input or usage, 130 interrupted).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -22,12 +22,15 @@ fn main() -> ExitCode {
     match bentoml_docker::run(std::env::args_os(), &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`| head`) is not a failure worth a message.
-        Err(bentoml_docker::Error::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+        Err(failure)
+            if matches!(failure.error(), bentoml_docker::Error::Stdout(e)
+                if e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            let code = error.exit_code();
-            eprintln!("{:?}", miette::Report::new(error));
+        Err(failure) => {
+            let code = failure.exit_code();
+            eprintln!("{:?}", miette::Report::new(failure));
             ExitCode::from(code)
         }
     }

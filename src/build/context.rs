@@ -205,6 +205,11 @@ fn walk(
             walk(root, &path, patterns, keep, out)?;
             continue;
         }
+        // Sockets, fifos and devices are not files a build can use: the
+        // Docker CLI skips sockets too, and reading a fifo would block.
+        if !kind.is_file() && !kind.is_symlink() {
+            continue;
+        }
         if ignored(&path, patterns) && keep.binary_search(&path.as_str()).is_err() {
             continue;
         }
@@ -255,6 +260,26 @@ mod tests {
             names(&context),
             [".dockerignore", "logs/keep.log", "tools/run.sh"]
         );
+    }
+
+    #[test]
+    fn a_socket_or_fifo_in_the_repo_is_skipped_not_a_failure_or_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("tools")).unwrap();
+        fs::write(dir.path().join("tools/run.sh"), "x").unwrap();
+        let _socket =
+            std::os::unix::net::UnixListener::bind(dir.path().join("tools/agent.sock")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.path().join("tools/pipe"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let context = Context::scan(dir.path()).unwrap();
+        assert_eq!(names(&context), ["tools/run.sh"]);
+        assert!(context.tar().is_ok());
     }
 
     #[test]

@@ -921,3 +921,36 @@ fn the_images_dockerignore_excludes_staging_trees_and_the_lock() {
         );
     }
 }
+
+/// `check` renders into a temporary directory; a signal while it does
+/// exits 130 and takes the directory with it.
+#[test]
+fn a_signal_during_check_exits_130_and_leaves_no_temporary_tree() {
+    let mut manifest =
+        fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml")).unwrap();
+    manifest = manifest.replace("  centos:\n", &many_debian_releases(400));
+    let test = Test::fixture("seed").manifest(&manifest);
+    let tmp = tempfile::tempdir().unwrap();
+    let tmpdir = tmp.path().to_str().unwrap();
+    let run = Running::start(
+        test.path(),
+        &["check", "-b", "0.13.0"],
+        &[("TMPDIR", tmpdir)],
+    );
+    let started = std::time::Instant::now();
+    while fs::read_dir(tmp.path()).unwrap().next().is_none() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "check made no temporary tree"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    run.signal(rustix::process::Signal::TERM);
+    let (code, stderr) = run.finish();
+    assert_eq!(code, Some(130), "{stderr}");
+    assert_eq!(
+        fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "a temporary tree was left"
+    );
+}

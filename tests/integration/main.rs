@@ -9,5 +9,6 @@ mod images;
 mod invalid;
 mod plan;
 mod registry;
+mod setup;
 mod test;
 mod validate;
