@@ -202,7 +202,7 @@ fn run_generate(
 
 fn validate(args: &ManifestArgs, out: &mut dyn Write) -> Result<(), Error> {
     let (manifest, renderer) = load(&args.manifest)?;
-    render_in_memory(&manifest, &renderer)?;
+    generate::render_only(&manifest, &renderer).map_err(Error::Invalid)?;
     let releases: usize = manifest.distros.iter().map(|d| d.releases.len()).sum();
     writeln!(
         out,
@@ -213,63 +213,6 @@ fn validate(args: &ManifestArgs, out: &mut dyn Write) -> Result<(), Error> {
         count(manifest.registries.len(), "registry")
     )?;
     Ok(())
-}
-
-/// The BentoML version `validate` renders with when the manifest names none
-/// (`generate` takes it from `-bv`).
-const PLACEHOLDER_BENTOML_VERSION: &str = "0.0.0";
-
-/// Renders every target as `generate` would, compared with nothing and
-/// written nowhere, so that `validate` fails wherever `generate` would:
-/// undefined variables, failing filters, bounds, Python versions that
-/// render differently. With several CUDA versions and none chosen, each
-/// one is rendered.
-fn render_in_memory(manifest: &Manifest, renderer: &Renderer) -> Result<(), Error> {
-    let cuda_versions: Vec<Option<String>> =
-        if manifest.cuda_version.is_some() || manifest.cuda.len() < 2 {
-            vec![None]
-        } else {
-            manifest
-                .cuda
-                .iter()
-                .map(|c| Some(c.version.clone()))
-                .collect()
-        };
-    let mut problems = Vec::new();
-    for cuda_version in cuda_versions {
-        let options = plan::Options {
-            bentoml_version: Some(
-                manifest
-                    .bentoml_version
-                    .clone()
-                    .unwrap_or_else(|| PLACEHOLDER_BENTOML_VERSION.to_string()),
-            ),
-            cuda_version,
-            python_versions: Vec::new(),
-            release_types: Vec::new(),
-            output_dir: PathBuf::from("generated"),
-        };
-        let matrix = Matrix::new(manifest, &options)?;
-        // Only compared with what is there (and `validate` does not say
-        // whether it is stale: that is `check`'s question), never written.
-        let destination = Destination {
-            output: manifest.root.join("generated"),
-            metadata: None,
-            check_only: true,
-        };
-        match generate::generate(manifest, &matrix, renderer, &destination) {
-            Ok(_) => {}
-            Err(generate::Error::Render(found)) => {
-                problems.extend(found.problems().iter().cloned());
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Invalid(Problems::new(problems)))
-    }
 }
 
 fn count(n: usize, what: &str) -> String {

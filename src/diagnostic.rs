@@ -93,6 +93,29 @@ impl Problem {
         self.message.push_str(text);
     }
 
+    /// Replaces each of `secrets` by `*`s where the message or the help
+    /// quotes something in backticks (the quoted source is masked where it
+    /// is read); the words around them stay, `secret` as a password does not
+    /// hide the word in "never the secret itself".
+    pub fn mask(&mut self, secrets: &[String]) {
+        let hide = |text: &mut String| {
+            if !secrets.iter().any(|secret| text.contains(secret.as_str())) {
+                return;
+            }
+            let mut parts: Vec<String> = text.split('`').map(str::to_string).collect();
+            for quoted in parts.iter_mut().skip(1).step_by(2) {
+                for secret in secrets {
+                    *quoted = quoted.replace(secret.as_str(), &"*".repeat(secret.chars().count()));
+                }
+            }
+            *text = parts.join("`");
+        };
+        hide(&mut self.message);
+        if let Some(help) = &mut self.help {
+            hide(help);
+        }
+    }
+
     /// The one-line message.
     #[must_use]
     pub fn message(&self) -> &str {

@@ -164,6 +164,24 @@ pub struct MergeError {
 /// # Errors
 /// When the text is not YAML (syntax, duplicate key, unknown alias, ...).
 pub fn parse(source: &str) -> Result<(Node, Vec<MergeError>), ParseError> {
+    read_written(source).map(|written| resolve_merges(&written))
+}
+
+/// Resolves the `<<` keys of a tree read by [`read_written`].
+#[must_use]
+pub fn resolve_merges(written: &Node) -> (Node, Vec<MergeError>) {
+    let mut errors = Vec::new();
+    let node = Merges::default().resolve(written, &mut errors);
+    (node, errors)
+}
+
+/// Parses YAML text into a node tree as written: `<<` keys are ordinary
+/// keys, so every entry is there, a merged one that an explicit key
+/// overrides included.
+///
+/// # Errors
+/// As [`parse`].
+pub fn read_written(source: &str) -> Result<Node, ParseError> {
     let mut options = serde_saphyr::Options::default();
     options.merge_keys = serde_saphyr::MergeKeyPolicy::AsOrdinary;
     options.strict_booleans = true;
@@ -178,14 +196,11 @@ pub fn parse(source: &str) -> Result<(Node, Vec<MergeError>), ParseError> {
     options.budget = Some(budget);
     options.alias_limits.max_total_replayed_events *= 10;
     if source.trim().is_empty() {
-        return Ok((
-            Node {
-                value: Value::Null,
-                at: Pos::default(),
-                via: None,
-            },
-            Vec::new(),
-        ));
+        return Ok(Node {
+            value: Value::Null,
+            at: Pos::default(),
+            via: None,
+        });
     }
     let _reading = Reading::start(source);
     let spanned: Spanned<Raw> =
@@ -193,10 +208,7 @@ pub fn parse(source: &str) -> Result<(Node, Vec<MergeError>), ParseError> {
             message: first_line(&error.without_snippet().render_with_formatter(&InWords)),
             at: error.location().map(|l| Pos::of_error(source, &l)),
         })?;
-    let node = read(|r| r.node(spanned));
-    let mut errors = Vec::new();
-    let node = Merges::default().resolve(&node, &mut errors);
-    Ok((node, errors))
+    Ok(read(|r| r.node(spanned)))
 }
 
 fn first_line(message: &str) -> String {

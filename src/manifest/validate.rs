@@ -47,18 +47,42 @@ const REGISTRY_KEYS: [&str; 4] = ["only_if", "user", "pwd", "registry"];
 /// The longest file name most file systems hold, in bytes.
 const MAX_FILE_NAME: usize = 255;
 
+/// Why a value that templates print may hold no control character.
+const CONTROL_HELP: &str = "templates print it into a Dockerfile, where a line break starts an \
+     instruction of its own and other control characters garble the line; write it on one line, \
+     without control characters";
+
 /// Environment variables the tool sets itself.
 const RESERVED_ENVARS: [&str; 2] = ["BENTOML_VERSION", "PYTHON_VERSION"];
 
 pub(super) fn check(file: &Path, root: PathBuf, text: &str) -> Checked {
-    let parsed = raw::parse(text);
+    let written = raw::read_written(text);
     // Reports quote the lines around a problem: a credential written where
-    // its variable's name belongs must never be among them.
-    let masked = match &parsed {
-        Ok((node, _)) => mask_secrets(text, node),
+    // its variable's name belongs must never be among them. The tree as
+    // written holds every entry, a merged one that an explicit key
+    // overrides (and so drops) included.
+    let masked = match &written {
+        Ok(node) => mask_secrets(text, node),
         Err(_) => mask_secret_lines(text),
     };
+    // A message may name what it found (`duplicate key `...``): what was
+    // masked in the text is masked there too.
+    let secrets = masked_words(text, &masked);
+    let parsed = written.map(|node| raw::resolve_merges(&node));
     let source = Source::new(file.display().to_string(), masked);
+    let mut checked = check_parsed(file, root, parsed, &source);
+    for problem in &mut checked.problems {
+        problem.mask(&secrets);
+    }
+    checked
+}
+
+fn check_parsed(
+    file: &Path,
+    root: PathBuf,
+    parsed: Result<(Node, Vec<raw::MergeError>), raw::ParseError>,
+    source: &Source,
+) -> Checked {
     let mut checker = Checker {
         source: source.clone(),
         problems: Vec::new(),
@@ -339,6 +363,7 @@ impl Checker {
                 continue;
             }
             let what = format!("CUDA `{}`", key.name);
+            self.control_characters(components, &what, &[]);
             let mut cuda = Cuda {
                 version: key.name.to_string(),
                 major: parts[0].to_string(),
@@ -560,6 +585,13 @@ impl Checker {
         context: &str,
     ) -> Option<Json> {
         let what = format!("`{}` of {context}", key.name);
+        // Every string a template prints goes into a Dockerfile line (tags,
+        // envars, `base_image` and Python versions have checks of their own).
+        match &*key.name {
+            "envars" | "add_to_tags" | "python_versions" | "multistage_image" | "base_image" => {}
+            "header" => self.control_characters(value, &what, &['\n', '\t']),
+            _ => self.control_characters(value, &what, &[]),
+        }
         let json = match &*key.name {
             "templates_dir" | "base_image" | "add_to_tags" | "header" | "cuda_prefix_url"
             | "cuda_requires" => {
@@ -572,11 +604,17 @@ impl Checker {
                     "base_image" => {
                         spec.base_image = text.clone().unwrap_or_default();
                         if let Some(c) = spec.base_image.chars().find(|c| c.is_control()) {
-                            self.report_node(
-                                value,
-                                format!("{what} holds the control character {}", control_name(c)),
-                                "goes into a `FROM` line",
-                            );
+                            let problem = self
+                                .problem(
+                                    value.at,
+                                    format!(
+                                        "{what} holds the control character {}",
+                                        control_name(c)
+                                    ),
+                                    "goes into a `FROM` line",
+                                )
+                                .help(CONTROL_HELP);
+                            self.problems.push(problem);
                         }
                     }
                     "add_to_tags" => {
@@ -656,6 +694,53 @@ impl Checker {
             }
         };
         Some(json)
+    }
+
+    /// Reports a control character (but those `allowed`) in any string of
+    /// `node`, mapping keys included, where it is written.
+    fn control_characters(&mut self, node: &Node, what: &str, allowed: &[char]) {
+        let bad = |text: &str| {
+            text.chars()
+                .find(|c| c.is_control() && !allowed.contains(c))
+        };
+        match &node.value {
+            Value::Str(text) => {
+                if let Some(c) = bad(text) {
+                    let problem = self
+                        .problem(
+                            node.at,
+                            format!("{what} holds the control character {}", control_name(c)),
+                            "control character",
+                        )
+                        .help(CONTROL_HELP);
+                    self.problems.push(problem);
+                }
+            }
+            Value::Seq(items) => {
+                for item in items.iter() {
+                    self.control_characters(item, what, allowed);
+                }
+            }
+            Value::Map(entries) => {
+                for (key, value) in entries.iter() {
+                    if let Some(c) = bad(&key.name) {
+                        let problem = self
+                            .problem(
+                                key.at,
+                                format!(
+                                    "a key in {what} holds the control character {}",
+                                    control_name(c)
+                                ),
+                                "control character",
+                            )
+                            .help(CONTROL_HELP);
+                        self.problems.push(problem);
+                    }
+                    self.control_characters(value, what, allowed);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
     }
 
     /// `readme`: a template in the images repo, rendered once per package.
@@ -766,10 +851,13 @@ impl Checker {
                 let problem = self
                     .problem(
                         item.at,
-                        format!("the value of `{name}` holds the control character {}", control_name(c)),
+                        format!(
+                            "the value of `{name}` holds the control character {}",
+                            control_name(c)
+                        ),
                         "control character",
                     )
-                    .help("a line break would start a new Dockerfile instruction; write the value on one line, without control characters");
+                    .help(CONTROL_HELP);
                 self.problems.push(problem);
                 continue;
             }
@@ -844,10 +932,7 @@ impl Checker {
                 let problem = self
                     .problem(
                         package_key.at,
-                        format!(
-                            "package name is {} bytes long, more than a file name can hold ({MAX_FILE_NAME})",
-                            name.len()
-                        ),
+                        format!("package name is {}", too_long_for_a_file_name(name.len())),
                         "too long",
                     )
                     .help("shorten the package name: it names a directory under `generated/`");
@@ -1013,6 +1098,11 @@ impl Checker {
         match &node.value {
             Value::Seq(items) => {
                 for item in items.iter() {
+                    if matches!(item.value, Value::Null) {
+                        // Said as every other empty list item is.
+                        self.item(item, "a distro");
+                        continue;
+                    }
                     self.flatten_distros(item, via, out);
                 }
             }
@@ -1036,9 +1126,12 @@ impl Checker {
 
     /// Every tag the manifest alone implies must be a Docker tag (the
     /// command line's versions are checked when the plan is made). Reported
-    /// once per release, at its `add_to_tags`.
+    /// once per release, at its `add_to_tags`. Without a `bentoml_version`,
+    /// the tags that hold one are measured with a version of one character:
+    /// one too long even then is too long whatever `-b` says.
     fn check_tags(&mut self, manifest: &Manifest) {
         let defaults = crate::manifest::DEFAULT_PYTHON_VERSIONS.map(String::from);
+        let shortest = manifest.bentoml_version.is_none().then_some("0");
         for distro in &manifest.distros {
             let types: Vec<ReleaseType> = ReleaseType::ALL
                 .into_iter()
@@ -1053,7 +1146,7 @@ impl Checker {
                     manifest
                         .bentoml_version
                         .as_deref()
-                        .is_some_and(|v| check_tag(v).is_ok())
+                        .is_none_or(|v| check_tag(v).is_ok())
                         || matches!(t, ReleaseType::Base | ReleaseType::Devel)
                 })
                 .collect();
@@ -1069,17 +1162,38 @@ impl Checker {
                     .as_deref()
                     .or(manifest.python_versions.as_deref())
                     .unwrap_or(&defaults);
-                let bentoml = manifest.bentoml_version.as_deref().unwrap_or_default();
+                let bentoml = manifest
+                    .bentoml_version
+                    .as_deref()
+                    .or(shortest)
+                    .unwrap_or_default();
                 let bad = types.iter().find_map(|t| {
                     pythons.iter().find_map(|python| {
                         let tag = crate::plan::tag(*t, python, &release.spec.add_to_tags, bentoml);
-                        check_tag(&tag).err().map(|why| (tag, why))
+                        let why = check_tag(&tag).err()?;
+                        // A tag with a stand-in version is quoted with a
+                        // name in its place, and what was measured is said.
+                        let uses_version = matches!(t, ReleaseType::Runtime | ReleaseType::Cudnn);
+                        Some(match shortest.filter(|_| uses_version) {
+                            Some(_) => format!(
+                                "tag `{}` is {} characters long with a BentoML version of one \
+                                 character, and longer with any other; a Docker tag holds at most {MAX_TAG}",
+                                crate::plan::tag(
+                                    *t,
+                                    python,
+                                    &release.spec.add_to_tags,
+                                    "<bentoml_version>"
+                                ),
+                                tag.len()
+                            ),
+                            None => format!("tag `{tag}` {why}"),
+                        })
                     })
                 });
-                if let Some((tag, why)) = bad {
+                if let Some(message) = bad {
                     let at = release.spec.add_to_tags_at;
                     let problem = self
-                        .problem(at, format!("tag `{tag}` {why}"), "goes into every tag")
+                        .problem(at, message, "goes into every tag")
                         .help(format!(
                             "shorten `add_to_tags` of `{}` `{}`",
                             distro.name, release.version
@@ -1119,15 +1233,23 @@ impl Checker {
                                 .help("give each distro release its own `add_to_tags`"),
                         );
                     }
-                    if dir.len() > MAX_FILE_NAME {
+                    // A name too long on its own is reported where it is
+                    // checked, once.
+                    let alone_too_long =
+                        distro.name.len() > MAX_FILE_NAME || release.version.len() > MAX_FILE_NAME;
+                    if dir.len() > MAX_FILE_NAME && !alone_too_long {
                         self.problems.push(
                             self.source
                                 .problem(format!(
-                                    "{who} would write `generated/{}/{dir}`, whose last part is {} bytes, more than a file name can hold ({MAX_FILE_NAME})",
+                                    "{who} would write `generated/{}/{dir}`, whose last part is {}",
                                     package.name,
-                                    dir.len()
+                                    too_long_for_a_file_name(dir.len())
                                 ))
-                                .at(release.at.offset, release.at.len, "too long a directory name")
+                                .at(
+                                    release.at.offset,
+                                    release.at.len,
+                                    "too long a directory name",
+                                )
                                 .help("shorten the distro or release name"),
                         );
                     }
@@ -1214,9 +1336,12 @@ impl Checker {
                                 self.problems.push(problem);
                                 continue;
                             }
-                            if let Some((_, other, other_host)) = pushed_to
-                                .iter()
-                                .find(|(p, _, _)| p.eq_ignore_ascii_case(&path_text))
+                            // One package in one repository from two
+                            // registry entries is a mirror, not a clash.
+                            if let Some((_, other, other_host)) =
+                                pushed_to.iter().find(|(p, other, _)| {
+                                    p.eq_ignore_ascii_case(&path_text) && **other != *package.name
+                                })
                             {
                                 let problem = self
                                     .problem(
@@ -1245,14 +1370,44 @@ impl Checker {
                 }
             }
             let written = |name: &str| has_key(spec, name);
-            // `only_if:` with nothing after it enables nothing either.
-            let only_if_given = matches!(&spec.value, Value::Map(entries)
-                if entries.iter().any(|(k, v)| &*k.name == "only_if" && !matches!(v.value, Value::Null)));
-            if !only_if_given {
-                let problem = self
-                    .problem(host_key.at, format!("{context} has no `only_if`"), "registry")
-                    .help("name the environment variable whose presence enables pushing here, e.g. `only_if: HUB_PASSWORD`; as in the original tool, a registry is never used without one");
-                self.problems.push(problem);
+            let only_if = match &spec.value {
+                Value::Map(entries) => entries.iter().find(|(k, _)| &*k.name == "only_if"),
+                _ => None,
+            };
+            let only_if_help = "name the environment variable whose presence enables pushing here, e.g. `only_if: HUB_PASSWORD`; as in the original tool, a registry is never used without one";
+            match only_if {
+                None => {
+                    let problem = self
+                        .problem(
+                            host_key.at,
+                            format!("{context} has no `only_if`"),
+                            "registry",
+                        )
+                        .help(only_if_help);
+                    self.problems.push(problem);
+                }
+                // `only_if:` with nothing after it enables nothing either.
+                Some((key, value)) if matches!(value.value, Value::Null) => {
+                    // Nothing written has no width: the caret goes after the key.
+                    let at = if value.at.offset > key.at.offset {
+                        value.at
+                    } else {
+                        Pos {
+                            offset: key.at.offset + key.at.len + 1,
+                            len: 0,
+                            ..key.at
+                        }
+                    };
+                    let problem = self
+                        .problem(
+                            at,
+                            format!("`only_if` of {context} is empty"),
+                            "nothing here",
+                        )
+                        .help(only_if_help);
+                    self.problems.push(problem);
+                }
+                Some(_) => {}
             }
             if written("user") != written("pwd") {
                 let (has, lacks) = if written("user") {
@@ -1355,13 +1510,12 @@ impl Checker {
             let problem = self
                 .problem(
                     key.at,
-                    format!(
-                        "{what} name is {} bytes long, more than a file name can hold ({MAX_FILE_NAME})",
-                        name.len()
-                    ),
+                    format!("{what} name is {}", too_long_for_a_file_name(name.len())),
                     "too long",
                 )
-                .help(format!("shorten the {what} name: it names a directory under `generated/`"));
+                .help(format!(
+                    "shorten the {what} name: it names a directory under `generated/`"
+                ));
             self.problems.push(problem);
         }
         if !safe {
@@ -1379,16 +1533,35 @@ impl Checker {
     }
 }
 
+/// How a name that becomes a directory is too long.
+fn too_long_for_a_file_name(len: usize) -> String {
+    format!("{len} bytes long, more than a file name can hold ({MAX_FILE_NAME})")
+}
+
 /// Keys whose values name environment variables holding secrets (and
 /// whether a registry is used): a secret written there by mistake is masked.
 const SECRET_KEYS: [&str; 3] = ["user", "pwd", "only_if"];
 
-/// The manifest text with every scalar under a [`SECRET_KEYS`] key, however
-/// it is written (quoted, on the next line, a block or folded scalar, in a
-/// list or mapping, a complex `? key`, an anchor's value reached through an
-/// alias), replaced by `*`s where it is written. Variable names are kept:
-/// they are what belongs there. Lengths and line breaks stay, so positions
-/// stay right.
+/// Parts of key names that say a secret follows (`passwd`, `password`,
+/// `token`, ...): a misspelt `pwd` is reported as an unknown key, and the
+/// lines quoted with it must not show its value either.
+const SECRET_LIKE: [&str; 6] = ["pass", "pwd", "secret", "token", "credential", "api_key"];
+
+/// Whether the value under `key` is masked: one of [`SECRET_KEYS`], or a
+/// name that looks like one.
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_KEYS.contains(&key.as_str()) || SECRET_LIKE.iter().any(|part| key.contains(part))
+}
+
+/// The manifest text with every scalar under a secret key (see
+/// [`is_secret_key`]), however it is written (quoted, on the next line, a
+/// block or folded scalar, in a list or mapping, a complex `? key`, an
+/// anchor's value reached through an alias, a merged entry that an explicit
+/// key overrides), replaced by `*`s where it is written. `root` is the tree
+/// as written, before merges drop anything. Variable names are kept: they
+/// are what belongs there. Lengths and line breaks stay, so positions stay
+/// right.
 fn mask_secrets(text: &str, root: &Node) -> String {
     let mut bytes = text.as_bytes().to_vec();
     let mut seen = std::collections::HashSet::new();
@@ -1434,7 +1607,7 @@ fn mask_node(
                 if secret && !is_envar_name(&key.name) {
                     mask_span(bytes, key.at);
                 }
-                let secret = secret || SECRET_KEYS.contains(&&*key.name);
+                let secret = secret || is_secret_key(&key.name);
                 mask_node(bytes, value, secret, seen);
             }
         }
@@ -1455,17 +1628,45 @@ fn mask_span(bytes: &mut [u8], at: Pos) {
     }
 }
 
-/// For text that is not YAML (no tree to find values in): on every line
-/// whose key is one of [`SECRET_KEYS`] (quoted or not, `? key` too), the
-/// rest of the line, and the lines of a value written below it, are masked
-/// unless they are a variable name.
+/// The words of `text` that `masked` hides (split at whitespace and YAML's
+/// punctuation; those of three characters or more, as shorter ones would
+/// mask ordinary words of a message), longest first.
+fn masked_words(text: &str, masked: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let masked = masked.as_bytes();
+    for (i, c) in text.char_indices() {
+        let hidden = masked.get(i) == Some(&b'*') && c != '*';
+        if hidden && !c.is_whitespace() && !"{}[],:\"'#&!|>".contains(c) {
+            word.push(c);
+            continue;
+        }
+        if word.chars().count() >= 3 && !words.contains(&word) {
+            words.push(word.clone());
+        }
+        word.clear();
+    }
+    if word.chars().count() >= 3 && !words.contains(&word) {
+        words.push(word);
+    }
+    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+    words
+}
+
+/// For text that is not YAML (no tree to find values in): wherever a secret
+/// key (see [`is_secret_key`]; quoted or not, `? key`, in a flow mapping)
+/// is followed by a value that is not a variable name, the rest of its line
+/// is masked, and so are the lines after it that are indented deeper (a
+/// value continued below: a block scalar, a quoted or flow value over
+/// several lines), until the indentation returns. Masking more than the
+/// value is the price of not knowing where a broken value ends.
 fn mask_secret_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    // The indentation of a secret key whose value continues on later lines.
+    // The indentation of a line with a secret key whose value may go on.
     let mut below: Option<usize> = None;
     for line in text.split_inclusive('\n') {
-        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
         let content = line.trim_end_matches(['\n', '\r']);
+        let indent = content.len() - content.trim_start_matches([' ', '\t']).len();
         if let Some(key_indent) = below {
             let blank = content.trim().is_empty();
             if blank || indent > key_indent || content.trim_start().starts_with(':') {
@@ -1474,56 +1675,63 @@ fn mask_secret_lines(text: &str) -> String {
             }
             below = None;
         }
-        let Some((key_indent, value_start)) = secret_key(content) else {
-            out.push_str(line);
-            continue;
-        };
-        let value = content[value_start..].trim();
-        let value = value.split(" #").next().unwrap_or(value).trim();
-        let bare = value.trim_matches(|c| c == '"' || c == '\'');
-        if value.is_empty() || value.starts_with(['|', '>']) || value_start == content.len() {
-            below = Some(key_indent);
-        }
-        if is_envar_name(bare) {
-            out.push_str(line);
-        } else {
-            out.push_str(&mask_rest(line, value_start));
+        match secret_value(content) {
+            None => out.push_str(line),
+            Some(from) => {
+                below = Some(indent);
+                out.push_str(&mask_rest(line, from));
+            }
         }
     }
     out
 }
 
-/// Where a line's secret key starts, and where its value starts.
-fn secret_key(line: &str) -> Option<(usize, usize)> {
-    let indent = line.len() - line.trim_start().len();
-    let mut rest = line.trim_start();
-    for prefix in ["- ", "? "] {
-        rest = rest.strip_prefix(prefix).map_or(rest, str::trim_start);
-    }
-    let key_start = line.len() - rest.len();
-    let (key, after) = match rest.chars().next() {
-        Some(quote @ ('"' | '\'')) => {
-            let close = rest[1..].find(quote)? + 1;
-            (&rest[1..close], &rest[close + 1..])
+/// Where the first value of a secret key on the line that is not a
+/// variable name starts (the line is masked from there): the line's end
+/// when every such value is a variable name, `None` without a secret key.
+fn secret_value(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut found = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_word(bytes[i]) || (i > 0 && is_word(bytes[i - 1])) {
+            i += 1;
+            continue;
         }
-        _ => {
-            let end = rest.find([':', ' ', '\t']).unwrap_or(rest.len());
-            (&rest[..end], &rest[end..])
+        let start = i;
+        while i < bytes.len() && is_word(bytes[i]) {
+            i += 1;
         }
-    };
-    if !SECRET_KEYS.contains(&key) {
-        return None;
+        if !is_secret_key(&line[start..i]) {
+            continue;
+        }
+        // The key may be quoted (or a flow key, `[pwd]`), and spaced from its `:`.
+        let mut after = i;
+        while matches!(bytes.get(after), Some(b'"' | b'\'' | b']' | b'}')) {
+            after += 1;
+        }
+        while matches!(bytes.get(after), Some(b' ' | b'\t')) {
+            after += 1;
+        }
+        let value_start = match bytes.get(after) {
+            Some(b':') if matches!(bytes.get(after + 1), None | Some(b' ' | b'\t')) => after + 1,
+            // `? pwd`: the value comes on a later line, after `:`.
+            None => return Some(line.len()),
+            _ => continue,
+        };
+        found = Some(line.len());
+        let rest = &line[value_start..];
+        let value = rest.trim_start();
+        let end = value.find([',', '}', ']']).unwrap_or(value.len());
+        let value = value[..end].split(" #").next().unwrap_or_default().trim();
+        let bare = value.trim_matches(['"', '\'']);
+        if !value.is_empty() && !is_envar_name(bare) {
+            return Some(value_start);
+        }
+        i = value_start;
     }
-    let after_trimmed = after.trim_start();
-    let value_start = if let Some(value) = after_trimmed.strip_prefix(':') {
-        line.len() - value.len()
-    } else if after_trimmed.is_empty() {
-        // `? pwd`: the value comes on a later line, after `:`.
-        line.len()
-    } else {
-        return None;
-    };
-    Some((indent.min(key_start), value_start))
+    found
 }
 
 /// `line` with everything from `from` on masked, line break kept.
@@ -1641,7 +1849,7 @@ mod tests {
     use super::*;
 
     fn masked(text: &str) -> String {
-        let (node, _) = raw::parse(text).unwrap();
+        let node = raw::read_written(text).unwrap();
         let masked = mask_secrets(text, &node);
         assert_eq!(masked.len(), text.len());
         assert_eq!(masked.lines().count(), text.lines().count());

@@ -49,10 +49,12 @@ pub enum Error {
         why: String,
     },
     /// A tag that Docker would refuse.
-    #[error("tag `{tag}` {why}")]
+    #[error("tag `{tag}` of `{package}` {why}")]
     #[diagnostic(help("shorten the BentoML version, the Python version or `add_to_tags`"))]
     BadTag {
-        /// The target's name.
+        /// The package (not part of the tag).
+        package: String,
+        /// The tag, as measured.
         tag: String,
         /// What is wrong.
         why: String,
@@ -144,6 +146,32 @@ impl Matrix {
     /// # Errors
     /// When the options do not fit the manifest, or select no target.
     pub fn new(manifest: &Manifest, options: &Options) -> Result<Self, Error> {
+        let matrix = Self::untagged(manifest, options)?;
+        // The command line's versions are part of every tag: one that makes
+        // a tag too long is found before anything is written.
+        for cell in matrix.cells(manifest) {
+            let tag = tag(
+                cell.release_type,
+                cell.python,
+                &cell.release.spec.add_to_tags,
+                &matrix.bentoml_version,
+            );
+            crate::manifest::check_tag(&tag).map_err(|why| Error::BadTag {
+                package: cell.package.to_string(),
+                tag,
+                why,
+            })?;
+        }
+        Ok(matrix)
+    }
+
+    /// [`Matrix::new`] without its check of every tag: for rendering with a
+    /// stand-in BentoML version, whose tags mean nothing (the manifest's
+    /// own part of them is checked where it is written).
+    ///
+    /// # Errors
+    /// As [`Matrix::new`], tags aside.
+    pub fn untagged(manifest: &Manifest, options: &Options) -> Result<Self, Error> {
         let bentoml_version = options
             .bentoml_version
             .clone()
@@ -189,20 +217,6 @@ impl Matrix {
         };
         if needs_cuda || options.cuda_version.is_some() {
             matrix.cuda_version = Some(cuda_version(manifest, options)?);
-        }
-        // The command line's versions are part of every tag: one that makes
-        // a tag too long is found before anything is written.
-        for cell in matrix.cells(manifest) {
-            let tag = tag(
-                cell.release_type,
-                cell.python,
-                &cell.release.spec.add_to_tags,
-                &matrix.bentoml_version,
-            );
-            crate::manifest::check_tag(&tag).map_err(|why| Error::BadTag {
-                tag: format!("{}:{tag}", cell.package),
-                why,
-            })?;
         }
         Ok(matrix)
     }

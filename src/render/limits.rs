@@ -18,14 +18,19 @@ pub const RECURSION_VARIABLE: &str = "BENTOML_DOCKER_TEMPLATE_RECURSION";
 /// Names the largest file one rendering may write, in bytes.
 pub const OUTPUT_VARIABLE: &str = "BENTOML_DOCKER_TEMPLATE_MAX_OUTPUT";
 
+/// The deepest nesting minijinja allows: built without its `stacker`
+/// feature (which grows the stack), it caps any higher bound at this one
+/// silently, so a higher value is refused rather than stated and not held.
+pub const MAX_RECURSION: usize = 500;
+
 /// How far one rendering of one template may go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// minijinja's fuel: about one per instruction run and per 64 bytes of
     /// data a template makes; bounds both time and memory.
     pub fuel: u64,
-    /// How deep macros, includes and recursive loops may nest (minijinja
-    /// allows at most 500).
+    /// How deep macros, includes and recursive loops may nest (at most
+    /// [`MAX_RECURSION`]).
     pub recursion: usize,
     /// The most bytes one rendered file may hold.
     pub output: usize,
@@ -35,7 +40,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             fuel: 10_000_000,
-            recursion: 500,
+            recursion: MAX_RECURSION,
             output: 16 * 1024 * 1024,
         }
     }
@@ -55,11 +60,21 @@ impl Limits {
             lookup: &impl Fn(&str) -> Option<String>,
             name: &str,
             default: T,
+            max: Option<T>,
         ) -> Result<T, Box<Problem>> {
             let Some(text) = lookup(name) else {
                 return Ok(default);
             };
             match text.trim().parse::<T>() {
+                Ok(value) if max.as_ref().is_some_and(|max| value > *max) => Err(Box::new(
+                    Problem::plain(format!(
+                        "`{name}` is `{text}`, above {}, the deepest the template engine can nest",
+                        max.unwrap_or_default()
+                    ))
+                    .help(format!(
+                        "set it to at most {default}, or unset it for the default ({default})"
+                    )),
+                )),
                 Ok(value) if value > T::default() => Ok(value),
                 _ => Err(Box::new(
                     Problem::plain(format!("`{name}` is `{text}`, not a positive whole number"))
@@ -69,9 +84,14 @@ impl Limits {
         }
         let defaults = Self::default();
         Ok(Self {
-            fuel: read(&lookup, FUEL_VARIABLE, defaults.fuel)?,
-            recursion: read(&lookup, RECURSION_VARIABLE, defaults.recursion)?,
-            output: read(&lookup, OUTPUT_VARIABLE, defaults.output)?,
+            fuel: read(&lookup, FUEL_VARIABLE, defaults.fuel, None)?,
+            recursion: read(
+                &lookup,
+                RECURSION_VARIABLE,
+                defaults.recursion,
+                Some(MAX_RECURSION),
+            )?,
+            output: read(&lookup, OUTPUT_VARIABLE, defaults.output, None)?,
         })
     }
 }
@@ -140,6 +160,17 @@ mod tests {
                 .unwrap_err();
             assert!(error.message().contains(OUTPUT_VARIABLE), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_recursion_bound_above_what_minijinja_holds_is_refused_not_capped() {
+        let read = |value: &'static str| {
+            Limits::from_lookup(move |name| (name == RECURSION_VARIABLE).then(|| value.into()))
+        };
+        assert_eq!(read("500").unwrap().recursion, 500);
+        assert_eq!(read("20").unwrap().recursion, 20);
+        let error = read("501").unwrap_err();
+        assert!(error.message().contains("above 500"), "{}", error.message());
     }
 
     #[test]

@@ -256,7 +256,7 @@ impl Renderer {
         Problem::plain(format!(
             "template `{name}` wrote more than {} bytes{}",
             self.limits.output,
-            target.map(while_rendering).map(|w| format!(" {w}")).unwrap_or_default()
+            while_rendering_tail(target)
         ))
         .help(format!(
             "a loop writes more than any Dockerfile needs; if the output is meant to be that large, raise `{}`",
@@ -340,11 +340,10 @@ impl Renderer {
             .map_or_else(|| error.kind().to_string(), str::to_string);
         let while_rendering = target.map(while_rendering);
         let Some(loaded) = error.name().and_then(|n| self.loaded.get(n)) else {
-            let mut message = format!("template error: {detail}");
-            if let Some(w) = while_rendering {
-                let _ = write!(message, " {w}");
-            }
-            return Problem::plain(message);
+            return Problem::plain(format!(
+                "template error: {detail}{}",
+                while_rendering_tail(target)
+            ));
         };
         let text = loaded.source.text();
         let (start, end) = match error.range() {
@@ -374,10 +373,7 @@ impl Renderer {
                 format!(
                     "template ran out of fuel ({} steps){}",
                     self.limits.fuel,
-                    while_rendering
-                        .as_deref()
-                        .map(|w| format!(" {w}"))
-                        .unwrap_or_default()
+                    while_rendering_tail(target)
                 ),
                 "still running here".to_string(),
                 Some(format!(
@@ -389,10 +385,7 @@ impl Renderer {
                 format!(
                     "template recursion deeper than {} levels{}",
                     self.limits.recursion,
-                    while_rendering
-                        .as_deref()
-                        .map(|w| format!(" {w}"))
-                        .unwrap_or_default()
+                    while_rendering_tail(target)
                 ),
                 "recursion".to_string(),
                 Some(format!(
@@ -444,6 +437,14 @@ fn while_rendering(target: &Target) -> String {
         "while rendering `{}` ({} {}, Python {})",
         target.name, target.distro, target.release, target.python_version
     )
+}
+
+/// [`while_rendering`] as the end of a message (a space first), or nothing
+/// without a target.
+fn while_rendering_tail(target: Option<&Target>) -> String {
+    target
+        .map(|t| format!(" {}", while_rendering(t)))
+        .unwrap_or_default()
 }
 
 /// The `.j2` files directly in a templates directory, sorted.

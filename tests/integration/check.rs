@@ -143,6 +143,31 @@ fn check_finds_a_source_missing_for_one_python_version() {
     );
 }
 
+/// `check` refuses what `validate` refuses: a line break in
+/// `cuda_requires` would put an instruction of its own in the Dockerfile.
+#[test]
+fn check_rejects_a_line_break_in_cuda_requires() {
+    let manifest = std::fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml"))
+        .unwrap()
+        .replacen(
+            "cuda_requires: \"cuda>=11.3 ",
+            "cuda_requires: \"cuda>=11.3\\nRUN touch /injected ",
+            1,
+        );
+    assert!(manifest.contains("RUN touch /injected"));
+    let output = Test::fixture("seed")
+        .manifest(&manifest)
+        .args(&["check"])
+        .failure(2);
+    assert!(
+        output
+            .stderr
+            .contains("`cuda_requires` of `release_spec` holds the control character"),
+        "{}",
+        output.stderr
+    );
+}
+
 /// `check -o FILE` read the file as if it were the tree (exit 1, "cannot
 /// read"); a fifo in place of a generated file would block the comparison.
 #[test]

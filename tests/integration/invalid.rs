@@ -127,3 +127,54 @@ fn a_user_name_written_in_place_of_its_variable_is_masked() {
 fn a_secret_beside_a_yaml_syntax_error_is_masked() {
     secret_is_masked("not_yaml");
 }
+
+#[test]
+fn a_secret_merged_and_then_overridden_is_masked() {
+    secret_is_masked("merged_then_overridden");
+}
+
+#[test]
+fn a_secret_merged_from_a_flow_mapping_and_overridden_before_it_is_masked() {
+    secret_is_masked("merged_flow_mapping_then_overridden");
+}
+
+#[test]
+fn a_secret_in_a_flow_mapping_of_text_that_is_not_yaml_is_masked() {
+    secret_is_masked("flow_mapping_not_yaml");
+}
+
+#[test]
+fn a_secret_in_a_second_yaml_document_is_masked_and_the_error_is_in_words() {
+    secret_is_masked("second_document");
+    let manifest = std::fs::read_to_string(fixtures().join("secrets/second_document.yml")).unwrap();
+    let output = Test::fixture("seed")
+        .manifest(&manifest)
+        .args(&["validate"])
+        .failure(2);
+    assert!(
+        output.stderr.contains("more than one YAML document")
+            && !output.stderr.contains("from_str"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn a_secret_in_a_flow_list_continued_below_its_key_in_text_that_is_not_yaml_is_masked() {
+    secret_is_masked("flow_list_over_two_lines_not_yaml");
+}
+
+#[test]
+fn a_double_quoted_secret_over_two_lines_in_text_that_is_not_yaml_is_masked() {
+    secret_is_masked("double_quoted_over_two_lines_not_yaml");
+}
+
+#[test]
+fn a_secret_named_by_a_duplicate_key_error_is_masked_in_the_message() {
+    secret_is_masked("duplicate_key_under_pwd");
+}
+
+#[test]
+fn a_secret_under_a_misspelt_pwd_key_is_masked() {
+    secret_is_masked("misspelt_pwd_key");
+}
