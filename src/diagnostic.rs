@@ -217,6 +217,30 @@ impl Diagnostic for Problems {
     }
 }
 
+/// What a file is, in words, for messages that name a path that is not
+/// what it must be (the manifest, the output directory).
+#[must_use]
+pub fn file_kind(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_file() {
+        "a regular file"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_fifo() {
+        "a fifo"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "a special file"
+    }
+}
+
 /// The candidate closest to a misspelt `name`, when one is close enough to be
 /// what the user meant.
 #[must_use]

@@ -10,7 +10,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -571,7 +571,7 @@ impl Staging {
             if !metadata.is_dir() {
                 return Err(Error::WrongKind {
                     path: self.target.clone(),
-                    found: describe(metadata.file_type()).into(),
+                    found: crate::diagnostic::file_kind(metadata.file_type()).into(),
                     expected: "a directory",
                 });
             }
@@ -865,7 +865,7 @@ fn open_lock(path: &Path) -> Result<fs::File, Error> {
     if let Ok(metadata) = fs::symlink_metadata(path)
         && !metadata.is_file()
     {
-        return Err(wrong(describe(metadata.file_type())));
+        return Err(wrong(crate::diagnostic::file_kind(metadata.file_type())));
     }
     let flags =
         OFlags::CREATE | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
@@ -876,7 +876,7 @@ fn open_lock(path: &Path) -> Result<fs::File, Error> {
     };
     match file.metadata() {
         Ok(metadata) if metadata.is_file() => Ok(file),
-        Ok(metadata) => Err(wrong(describe(metadata.file_type()))),
+        Ok(metadata) => Err(wrong(crate::diagnostic::file_kind(metadata.file_type()))),
         Err(e) => Err(io_error("open the lock", path)(e)),
     }
 }
@@ -886,27 +886,6 @@ fn same_file(file: &fs::File, path: &Path) -> bool {
     match (file.metadata(), fs::symlink_metadata(path)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
-    }
-}
-
-/// What a file is, in words.
-fn describe(kind: fs::FileType) -> &'static str {
-    if kind.is_dir() {
-        "a directory"
-    } else if kind.is_file() {
-        "a regular file"
-    } else if kind.is_symlink() {
-        "a symbolic link"
-    } else if kind.is_fifo() {
-        "a fifo"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else {
-        "a special file"
     }
 }
 
@@ -957,7 +936,10 @@ fn resolve(
                 }
                 Ok(metadata) => Err(wrong(
                     path,
-                    format!("a symbolic link to {}", describe(metadata.file_type())),
+                    format!(
+                        "a symbolic link to {}",
+                        crate::diagnostic::file_kind(metadata.file_type())
+                    ),
                     expected,
                 )),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Err(broken("does not exist")),
@@ -967,7 +949,11 @@ fn resolve(
                 Err(e) => Err(io_error("read", path)(e)),
             }
         }
-        Ok(metadata) => Err(wrong(path, describe(metadata.file_type()).into(), expected)),
+        Ok(metadata) => Err(wrong(
+            path,
+            crate::diagnostic::file_kind(metadata.file_type()).into(),
+            expected,
+        )),
         Err(e)
             if matches!(
                 e.kind(),
@@ -986,7 +972,7 @@ fn resolve(
                     Ok(metadata) => {
                         return Err(wrong(
                             shown,
-                            describe(metadata.file_type()).into(),
+                            crate::diagnostic::file_kind(metadata.file_type()).into(),
                             "a directory",
                         ));
                     }

@@ -255,7 +255,7 @@ pub fn check(path: &Path) -> Result<Checked, Error> {
     if !file_type.is_file() {
         return Err(Error::NotAFile {
             path: path.to_path_buf(),
-            kind: kind_of(file_type),
+            kind: crate::diagnostic::file_kind(file_type),
         });
     }
     let text = std::fs::read_to_string(path).map_err(read_error)?;
@@ -264,22 +264,6 @@ pub fn check(path: &Path) -> Result<Checked, Error> {
         _ => PathBuf::from("."),
     };
     Ok(validate::check(path, root, &text))
-}
-
-/// What a path that is not a regular file is, for messages.
-fn kind_of(file_type: std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if file_type.is_dir() {
-        "a directory"
-    } else if file_type.is_fifo() {
-        "a fifo"
-    } else if file_type.is_socket() {
-        "a socket"
-    } else if file_type.is_char_device() || file_type.is_block_device() {
-        "a device"
-    } else {
-        "a special file"
-    }
 }
 
 /// Reads and checks the manifest at `path`.
