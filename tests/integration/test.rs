@@ -81,6 +81,49 @@ impl Test {
         }
     }
 
+    /// Runs `args` (not the builder's) in the repo, killed if it has not
+    /// ended within `limit`: `None` then (a hang, where the test expects
+    /// an answer).
+    pub fn run_within(&self, args: &[&str], limit: std::time::Duration) -> Option<Output> {
+        use std::io::Read;
+        let mut child = Command::new(BIN)
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let reader = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = pipe.read_to_string(&mut text);
+                text
+            })
+        };
+        let stdout = reader(Box::new(child.stdout.take().unwrap()));
+        let stderr = reader(Box::new(child.stderr.take().unwrap()));
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Some(Output {
+            code: status.code().unwrap_or(-1),
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        })
+    }
+
     #[track_caller]
     pub fn success(&self) -> Output {
         let output = self.run();

@@ -288,28 +288,11 @@ fn a_manifest_path_that_is_a_fifo_or_a_directory_is_refused_not_read() {
             &["generate", "-b", "1.0.0", "-m", path],
             &["-bv", "1.0.0", "-sag", "-mf", path],
         ] {
-            let mut child = Command::new(BIN)
-                .args(args)
-                .current_dir(test.path())
-                .env("NO_COLOR", "1")
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-            let status = loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    break status;
-                }
-                if std::time::Instant::now() > deadline {
-                    child.kill().unwrap();
-                    child.wait().unwrap();
-                    panic!("{args:?} hung on {kind}");
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
+            let Some(output) = test.run_within(args, std::time::Duration::from_secs(20)) else {
+                panic!("{args:?} hung on {kind}");
             };
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-            assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+            let stderr = output.stderr;
+            assert_eq!(output.code, 2, "{args:?}: {stderr}");
             assert!(
                 stderr.contains(&format!("manifest `{path}` is {kind}, not a file")),
                 "{args:?}: {stderr}"
@@ -330,28 +313,10 @@ fn validate_does_not_read_generated_so_a_fifo_there_cannot_hang_it() {
     std::fs::remove_file(&dockerfile).unwrap();
     let made = Command::new("mkfifo").arg(&dockerfile).status().unwrap();
     assert!(made.success());
-    let mut child = Command::new(BIN)
-        .args(["validate"])
-        .current_dir(test.path())
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("validate hung on a fifo in generated/");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    let output = test
+        .run_within(&["validate"], std::time::Duration::from_secs(20))
+        .expect("validate hung on a fifo in generated/");
+    assert_eq!(output.code, 0, "{}", output.stderr);
 }
 
 /// One package pushed to one repository from two registry entries (a
