@@ -36,7 +36,11 @@ impl Docker {
             message: e.to_string(),
         };
         let client = Client::connect_with_local_defaults().map_err(unavailable)?;
-        let client = client.negotiate_version().await.map_err(unavailable)?;
+        let client = client
+            .negotiate_version()
+            .await
+            .map_err(unavailable)?
+            .with_request_modifier(url_safe_registry_auth);
         client.ping().await.map_err(unavailable)?;
         Ok(Self {
             client,
@@ -163,6 +167,30 @@ fn with_file(
             futures_util::stream::iter([context.slice(..entries), bytes::Bytes::from(extra)])
         })
         .map_err(|e| Error::Other(format!("cannot pack the labelled Dockerfile: {e}")))
+}
+
+/// The registry credentials of a request in the URL-safe base64 the
+/// daemon decodes them with.
+///
+/// bollard encodes `X-Registry-Auth` in standard base64; the daemon reads
+/// it as URL-safe base64 and, when that fails (a `+` or `/` in the
+/// encoding, which ordinary passwords produce), pushes without
+/// credentials: the registry then answers `no basic auth credentials`.
+/// The two alphabets differ only in those two characters.
+fn url_safe_registry_auth(mut request: bollard::BollardRequest) -> bollard::BollardRequest {
+    for name in ["x-registry-auth", "x-registry-config"] {
+        let Some(value) = request.headers().get(name) else {
+            continue;
+        };
+        let Ok(text) = value.to_str() else {
+            continue;
+        };
+        let url_safe = text.replace('+', "-").replace('/', "_");
+        if let Ok(value) = http::HeaderValue::from_str(&url_safe) {
+            request.headers_mut().insert(name, value);
+        }
+    }
+    request
 }
 
 fn other(e: &bollard::errors::Error) -> Error {

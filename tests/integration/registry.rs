@@ -661,3 +661,50 @@ fn registry_status_right_after_pushing_six_tags_reports_six_current_and_exits_0(
     assert_eq!((count("missing"), count("extra")), (3, 6), "{status}");
     cleanup(package);
 }
+
+/// bollard sent the credentials in standard base64, which the daemon reads
+/// as URL-safe base64: a password whose credentials encode to a `+` or a
+/// `/` reached the registry as no credentials at all (`no basic auth
+/// credentials`) after passing the credential check.
+#[test]
+#[ignore = "needs a Docker daemon and docker-registry; .ci/run sets them up"]
+fn registry_push_succeeds_with_passwords_whose_credentials_encode_to_plus_or_slash() {
+    let package = "bdtest-b64pw";
+    cleanup(package);
+    let passwords = [
+        "tilde~x",
+        "a+b/c?>",
+        "pa\"ss\\w0rd",
+        "c0l:on/sl'sh$dollar 100% sp ace",
+        "ünï€ode-😀-\"mix\\ed\" %41",
+        "???>>>~~~",
+    ];
+    let built = fixture(package, &[("127.0.0.1:1".into(), "REG")]);
+    let (code, stdout, stderr) = run(&built, &["build"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for password in passwords {
+        let server = registry(password);
+        let test = fixture(package, &[(format!("127.0.0.1:{}", server.port), "REG")]);
+        let env = [("REG_USER", USER), ("REG_PASSWORD", password)];
+        let (code, stdout, stderr) = run(&test, &["push", "--report", "push.json"], &env);
+        assert_eq!(code, 0, "password {password:?}: {stdout}{stderr}");
+        assert!(stdout.contains("3 pushed"), "{stdout}");
+        let repository = format!("bdtest/{package}");
+        assert_eq!(tags(server.port, password, &repository), TAGS);
+        let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
+        for push in report["pushes"].as_array().unwrap() {
+            let tag = push["reference"]
+                .as_str()
+                .unwrap()
+                .rsplit_once(':')
+                .unwrap()
+                .1;
+            assert_eq!(
+                push["digest"].as_str().unwrap(),
+                digest(server.port, password, &repository, tag)
+            );
+        }
+        assert!(!format!("{stdout}{stderr}").contains(password));
+    }
+    cleanup(package);
+}
