@@ -220,11 +220,47 @@ fn echoed_forms(password: &str) -> Vec<String> {
             _ => format!("\\u{u:04x}"),
         })
         .collect();
+    // Go's html.EscapeString, and HTML's named references.
+    let html = password
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;");
+    let html_named = html.replace("&#34;", "&quot;");
+    let go_bytes: String = password.bytes().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "\\x{b:02x}");
+        out
+    });
+    let go_runes: String = password
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' => format!("\\{c}"),
+            ' '..='~' => c.to_string(),
+            c if u32::from(c) > 0xffff => format!("\\U{:08x}", u32::from(c)),
+            c => format!("\\u{:04x}", u32::from(c)),
+        })
+        .collect();
+    // The credentials object of an `X-Registry-Auth` header.
+    let auth = base64(
+        &serde_json::json!({"username": USER, "password": password, "serveraddress": "r"})
+            .to_string(),
+    );
+    let auth_url_safe = auth
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_");
     vec![
         password.to_string(),
         json[1..json.len() - 1].to_string(),
         ascii_json,
         percent,
+        html,
+        html_named,
+        go_bytes,
+        go_runes,
+        auth,
+        auth_url_safe,
     ]
 }
 
@@ -266,8 +302,12 @@ fn echoing_registry(status: u16) -> u16 {
             403 => "DENIED",
             _ => "UNKNOWN",
         };
+        let more: String = forms[4..].iter().fold(String::new(), |mut out, f| {
+            let _ = write!(out, " [{f}]");
+            out
+        });
         let body = format!(
-            "{{\"errors\":[{{\"code\":\"{code}\",\"message\":\"rejected {decoded} with {authorization}\",\"detail\":{{\"raw\":\"{}\",\"json\":\"{}\",\"ascii\":\"{}\",\"url\":\"{}\"}}}}]}}",
+            "{{\"errors\":[{{\"code\":\"{code}\",\"message\":\"rejected {decoded} with {authorization} at /v2/x/blobs/uploads/u1?_state=STATE-TOKEN-2\",\"detail\":{{\"raw\":\"{}\",\"json\":\"{}\",\"ascii\":\"{}\",\"url\":\"{}\",\"more\":\"{more}\"}}}}]}}",
             forms[0], forms[1], forms[2], forms[3]
         );
         let mut headers = vec![
@@ -283,10 +323,11 @@ fn echoing_registry(status: u16) -> u16 {
 }
 
 /// Passwords with every character that needs escaping somewhere.
-const PASSWORDS: [&str; 3] = [
+const PASSWORDS: [&str; 4] = [
     "pa\"ss\\w0rd",
     "c0l:on/sl'sh$dollar 100% sp ace",
     "ünï€ode-😀-\"mix\\ed\" %41",
+    "<ht&ml>'tilde~x'",
 ];
 
 /// Whether `text` holds `password` in any form the registry echoed it,
