@@ -12,7 +12,15 @@ pub struct Scrubber {
     /// Each secret's forms (the secret, the base64 of `user:secret`, ...),
     /// each as alternatives per character.
     patterns: Vec<Vec<Vec<Vec<u8>>>>,
+    /// Per pattern, whether it is masked only as a whole word: the forms of
+    /// a password shorter than [`SHORT_SECRET`] would otherwise cut holes
+    /// in ordinary words (`pro***y` for `xx`).
+    whole_word: Vec<bool>,
 }
+
+/// Passwords shorter than this (in characters) are masked only where they
+/// stand alone, between characters that are not letters or digits.
+pub const SHORT_SECRET: usize = 4;
 
 const MASK: &str = "***";
 
@@ -20,22 +28,32 @@ impl Scrubber {
     /// A scrubber for the credentials of `registries`.
     #[must_use]
     pub fn new(registries: &[Enabled]) -> Self {
-        let mut forms: Vec<String> = Vec::new();
+        // Each form, and whether it is masked as a whole word only.
+        let mut forms: Vec<(String, bool)> = Vec::new();
         for credentials in registries.iter().filter_map(|r| r.credentials.as_ref()) {
             let password = &credentials.password;
             if password.is_empty() {
                 continue;
             }
-            forms.push(password.clone());
+            let short = password.chars().count() < SHORT_SECRET;
+            forms.push((password.clone(), short));
+            forms.extend(
+                base64_forms(password.as_bytes())
+                    .into_iter()
+                    .map(|f| (f, short)),
+            );
             let pair = format!("{}:{password}", credentials.username);
-            for secret in [pair.as_bytes(), password.as_bytes()] {
-                forms.extend(base64_forms(secret));
-            }
+            forms.extend(
+                base64_forms(pair.as_bytes())
+                    .into_iter()
+                    .map(|f| (f, false)),
+            );
         }
-        forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        forms.dedup();
+        forms.sort_by_key(|(s, short)| (std::cmp::Reverse(s.len()), *short));
+        forms.dedup_by(|a, b| a.0 == b.0);
         Self {
-            patterns: forms.iter().map(|f| pattern(f)).collect(),
+            patterns: forms.iter().map(|(f, _)| pattern(f)).collect(),
+            whole_word: forms.iter().map(|(_, short)| *short).collect(),
         }
     }
 
@@ -106,8 +124,12 @@ impl Scrubber {
             let longest = self
                 .patterns
                 .iter()
+                .zip(&self.whole_word)
                 .zip(&mut ends)
-                .filter_map(|(p, ends)| matches(bytes, at, p, 0, ends))
+                .filter_map(|((p, &whole_word), ends)| {
+                    matches(bytes, at, p, 0, ends)
+                        .filter(|&end| !whole_word || stands_alone(text, at, end))
+                })
                 .max();
             match longest {
                 Some(end) if end > at => {
@@ -123,6 +145,15 @@ impl Scrubber {
         // Matches start and end on whole characters: the text stays UTF-8.
         String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into())
     }
+}
+
+/// Whether `text[start..end]` is not part of a longer word: no letter or
+/// digit touches it on either side.
+fn stands_alone(text: &str, start: usize, end: usize) -> bool {
+    let word = |c: char| c.is_alphanumeric();
+    let before = text.get(..start).and_then(|t| t.chars().next_back());
+    let after = text.get(end..).and_then(|t| t.chars().next());
+    !before.is_some_and(word) && !after.is_some_and(word)
 }
 
 /// Base64 of `secret` as registries and HTTP libraries write it: standard
@@ -370,13 +401,28 @@ fn mask_authorization(text: &str) -> String {
         let after = value.as_bytes().get(token + padding).copied();
         let parameter =
             padding > 0 && after.is_some_and(|b| b == b'"' || b.is_ascii_alphanumeric());
-        if token >= 4 && !parameter {
+        let header = authorization_header(&out[..out.len() - scheme]);
+        if !parameter && ((header && token > 0) || looks_like_credential(&value[..token])) {
             out.push_str(MASK);
             rest = &value[token + padding..];
         } else {
             rest = value;
         }
     }
+}
+
+/// Whether `before` (what precedes a `Basic `/`Bearer ` scheme) ends in an
+/// `Authorization:` header name: whatever follows is a credential.
+fn authorization_header(before: &str) -> bool {
+    let before = before.trim_end().to_ascii_lowercase();
+    before.ends_with("authorization:") || before.ends_with("authorization\":\"")
+}
+
+/// Whether a word after `Basic `/`Bearer ` is a credential rather than
+/// prose (`no basic auth credentials`, `bearer token`): base64 or token
+/// characters, at least 8 of them, and not a lower-case word.
+fn looks_like_credential(token: &str) -> bool {
+    token.len() >= 8 && !token.bytes().all(|b| b.is_ascii_lowercase())
 }
 
 /// `text` with the query string of every URL and every path in it
@@ -611,5 +657,40 @@ mod tests {
         );
         let question = "`127.0.0.1:5000` refused the connection: is it running? and/or?";
         assert_eq!(without_query_strings(question), question);
+    }
+
+    /// The bug: `no basic auth credentials` became `no basic ***
+    /// credentials`: a word after `basic` was taken for a credential.
+    #[test]
+    fn prose_after_basic_or_bearer_is_not_masked() {
+        let scrubber = Scrubber::default();
+        for text in [
+            "no basic auth credentials",
+            "unauthorized: authentication required; bearer token expired",
+            "Basic authentication failed, Bearer tokenization disabled",
+        ] {
+            assert_eq!(scrubber.scrub(text), text);
+        }
+        assert_eq!(
+            scrubber.scrub("Authorization: Basic dTpw"),
+            "Authorization: Basic ***"
+        );
+        assert_eq!(
+            scrubber.scrub("got Bearer abc.DEF-123 from the server"),
+            "got Bearer *** from the server"
+        );
+    }
+
+    /// A password shorter than `SHORT_SECRET` is masked where it stands
+    /// alone, not inside words (`pro***y` for `xx`).
+    #[test]
+    fn a_short_password_is_masked_as_a_whole_word_only() {
+        let short = scrubber("pusher", "xx");
+        assert_eq!(
+            short.scrub("proxxy said: password xx, \"xx\" or pusher:xx refused"),
+            "proxxy said: password ***, \"***\" or pusher:*** refused"
+        );
+        let long = scrubber("pusher", "xxxx");
+        assert_eq!(long.scrub("proxxxxy"), "pro***y");
     }
 }
