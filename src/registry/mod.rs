@@ -193,6 +193,14 @@ pub enum Failure {
         /// What the client said, for the other cases.
         message: String,
     },
+    /// The token server the registry sends clients to failed (5xx, 429):
+    /// the credentials were not judged.
+    TokenServer {
+        /// Where it is (without its query).
+        url: String,
+        /// The HTTP status it answered.
+        status: u16,
+    },
     /// No answer within the bound.
     Silent {
         /// The bound.
@@ -213,7 +221,7 @@ impl Failure {
     pub fn transient(&self) -> bool {
         match self {
             Self::Denied { .. } => false,
-            Self::Unreachable { .. } | Self::Silent { .. } => true,
+            Self::Unreachable { .. } | Self::Silent { .. } | Self::TokenServer { .. } => true,
             Self::Other { transient, .. } => *transient,
         }
     }
@@ -255,6 +263,9 @@ impl Failure {
             }
             Self::Unreachable { message, .. } => format!(
                 "`{host}` could not be reached{after} ({message}): is the name right, and is it running?"
+            ),
+            Self::TokenServer { url, status } => format!(
+                "the token server at {url} failed ({status}){after}: the credentials for `{host}` were not checked; try again later"
             ),
             Self::Silent { after: bound } => format!(
                 "`{host}` did not answer within {} s{after}: is it overloaded, or is a proxy in between stuck? (`--timeout` sets the bound)",
@@ -343,18 +354,115 @@ impl Distribution {
         }
     }
 
-    /// `request`, failed as [`Failure::Silent`] past the bound.
+    /// `request` for `reference`, failed as [`Failure::Silent`] past the
+    /// bound.
     async fn bounded<T>(
         &self,
+        reference: &oci_client::Reference,
+        credentials: Option<&Credentials>,
         request: impl Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
     ) -> Result<T, Failure> {
         match tokio::time::timeout(self.timeout, request).await {
-            Ok(result) => result.map_err(|e| failure(&e, self.timeout)),
+            Ok(Ok(value)) => Ok(value),
+            // The client says the same for any answer of the token server
+            // but 200 (or goes on without a token, and the registry says
+            // 401): a wrong password and a token server that is down.
+            Ok(Err(e)) => match failure(&e, self.timeout) {
+                Failure::Denied { status: 401 } => {
+                    Err(self.token_server(reference, credentials).await)
+                }
+                failure => Err(failure),
+            },
             Err(_) => Err(Failure::Silent {
                 after: self.timeout,
             }),
         }
     }
+
+    /// Why a registry refused `credentials` (401): when it sends clients to
+    /// a token server, that server is asked again to learn its status:
+    /// 401/403 is the credentials, 5xx and 429 the server.
+    async fn token_server(
+        &self,
+        reference: &oci_client::Reference,
+        credentials: Option<&Credentials>,
+    ) -> Failure {
+        let denied = Failure::Denied { status: 401 };
+        let host = reference.resolve_registry();
+        let scheme = if is_loopback(host) { "http" } else { "https" };
+        let Ok(client) = reqwest::Client::builder().timeout(self.timeout).build() else {
+            return denied;
+        };
+        let Ok(Ok(answer)) = tokio::time::timeout(
+            self.timeout,
+            client.get(format!("{scheme}://{host}/v2/")).send(),
+        )
+        .await
+        else {
+            return denied;
+        };
+        let Some((realm, service)) = answer
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|h| h.to_str().ok())
+            .and_then(bearer_challenge)
+        else {
+            return denied;
+        };
+        let mut query = vec![(
+            "scope",
+            format!("repository:{}:pull", reference.repository()),
+        )];
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        let mut request = client.get(&realm).query(&query);
+        if let Some(c) = credentials {
+            request = request.basic_auth(&c.username, Some(&c.password));
+        }
+        let url = realm.split('?').next().unwrap_or_default().to_string();
+        match tokio::time::timeout(self.timeout, request.send()).await {
+            Ok(Ok(answer)) => match answer.status().as_u16() {
+                status @ (429 | 500..) => Failure::TokenServer { url, status },
+                _ => denied,
+            },
+            Ok(Err(e)) if e.is_timeout() => Failure::Silent {
+                after: self.timeout,
+            },
+            Ok(Err(e)) => Failure::Other {
+                message: format!(
+                    "the token server at {url} could not be reached: {}",
+                    chain(&e)
+                ),
+                transient: true,
+            },
+            Err(_) => Failure::Silent {
+                after: self.timeout,
+            },
+        }
+    }
+}
+
+/// The `realm` and `service` of a `Bearer` challenge.
+fn bearer_challenge(header: &str) -> Option<(String, Option<String>)> {
+    let (scheme, parameters) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut realm = None;
+    let mut service = None;
+    for parameter in parameters.split(',') {
+        let Some((name, value)) = parameter.split_once('=') else {
+            continue;
+        };
+        let value = value.trim().trim_matches('"').to_string();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "realm" => realm = Some(value),
+            "service" => service = Some(value),
+            _ => {}
+        }
+    }
+    Some((realm?, service))
 }
 
 fn auth(credentials: Option<&Credentials>) -> oci_client::secrets::RegistryAuth {
@@ -468,7 +576,11 @@ impl Registry for Distribution {
             let reference = reference(repository, tag)?;
             let auth = auth(credentials);
             match self
-                .bounded(self.client.fetch_manifest_digest(&reference, &auth))
+                .bounded(
+                    &reference,
+                    credentials,
+                    self.client.fetch_manifest_digest(&reference, &auth),
+                )
                 .await
             {
                 Ok(digest) => Ok(Some(digest)),
@@ -490,11 +602,15 @@ impl Registry for Distribution {
             let reference = reference(repository, "latest")?;
             let auth = auth(credentials);
             self.bounded(
+                &reference,
+                credentials,
                 self.client
                     .auth(&reference, &auth, oci_client::RegistryOperation::Push),
             )
             .await?;
             self.bounded(
+                &reference,
+                credentials,
                 self.client
                     .push_blob(&reference, EMPTY_BLOB, EMPTY_BLOB_DIGEST),
             )
@@ -512,7 +628,11 @@ impl Registry for Distribution {
             let reference = reference(repository, "latest")?;
             let auth = auth(credentials);
             match self
-                .bounded(self.client.list_tags(&reference, &auth, None, None))
+                .bounded(
+                    &reference,
+                    credentials,
+                    self.client.list_tags(&reference, &auth, None, None),
+                )
                 .await
             {
                 Ok(response) => Ok(response.tags),
