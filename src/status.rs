@@ -94,7 +94,8 @@ pub async fn status(
     for enabled in registries {
         let credentials = enabled.credentials.as_ref();
         // A registry that refused the credentials or did not answer is
-        // said so for each of its tags, without waiting on it again.
+        // said so for each of its tags, without waiting on it again; a 403
+        // concerns one repository only.
         let mut down: Option<String> = None;
         for &package in &packages {
             let Some(repository) = enabled.repository(package) else {
@@ -110,7 +111,10 @@ pub async fn status(
                 };
             let failed = |failure: Failure, down: &mut Option<String>| {
                 let message = scrubber.scrub(&failure.describe(enabled, repository, 1));
-                if !matches!(failure, Failure::Other { .. }) {
+                if !matches!(
+                    failure,
+                    Failure::Other { .. } | Failure::Denied { status: 403 }
+                ) {
                     *down = Some(message.clone());
                 }
                 message
@@ -262,6 +266,95 @@ mod tests {
         ) -> BoxFuture<'a, Result<(), Failure>> {
             Box::pin(async { Ok(()) })
         }
+    }
+
+    /// A registry that denies (403) listing one repository and holds
+    /// nothing in the others.
+    struct DeniesOne {
+        denied: &'static str,
+    }
+
+    impl Registry for DeniesOne {
+        fn digest<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: Option<&'a Credentials>,
+        ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
+            Box::pin(async { Ok(None) })
+        }
+
+        fn tags<'a>(
+            &'a self,
+            repository: &'a str,
+            _: Option<&'a Credentials>,
+        ) -> BoxFuture<'a, Result<Vec<String>, Failure>> {
+            Box::pin(async move {
+                if repository == self.denied {
+                    Err(Failure::Denied { status: 403 })
+                } else {
+                    Ok(Vec::new())
+                }
+            })
+        }
+
+        fn writable<'a>(
+            &'a self,
+            _: &'a str,
+            _: Option<&'a Credentials>,
+        ) -> BoxFuture<'a, Result<(), Failure>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// The bug: a 403 on one repository marked every repository of the
+    /// registry denied, each naming the first.
+    #[tokio::test]
+    async fn a_403_on_one_repository_leaves_the_others_of_the_registry_asked() {
+        let registry = DeniesOne {
+            denied: "r.example/org/app",
+        };
+        let enabled = Arc::new(Enabled {
+            host: "r.example".into(),
+            repositories: vec![
+                ("app".into(), "r.example/org/app".into()),
+                ("other".into(), "r.example/org/other".into()),
+            ],
+            credentials: None,
+            variables: Vec::new(),
+        });
+        let app = target("a");
+        let mut other = target("b");
+        other.package = "other".into();
+        other.name = "other:b".into();
+        let states = status(
+            &[&app, &other],
+            &BTreeSet::new(),
+            &[enabled],
+            &registry,
+            None,
+            &Scrubber::default(),
+        )
+        .await;
+        let found: Vec<(&str, State)> = states
+            .iter()
+            .map(|s| (s.reference.as_str(), s.state))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("r.example/org/app", State::Error),
+                ("r.example/org/other:b", State::Missing)
+            ],
+            "{states:?}"
+        );
+        assert!(
+            states[0]
+                .digest
+                .as_ref()
+                .is_some_and(|m| m.contains("`r.example/org/app`")),
+            "{states:?}"
+        );
     }
 
     fn target(tag: &str) -> Target {
