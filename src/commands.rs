@@ -938,10 +938,16 @@ fn status_command(args: &crate::cli::StatusArgs, out: &mut dyn Write) -> Result<
     let registries = registries(&manifest)?;
     let plain = plain(&registries);
     let scrubber = crate::registry::Scrubber::new(&plain);
-    let api = crate::registry::Distribution::new(&plain, Duration::from_secs(args.timeout));
+    let timeout = Duration::from_secs(args.timeout);
+    let api = crate::registry::Distribution::new(&plain, timeout);
     let runtime = runtime()?;
     let states = runtime.block_on(async {
-        let engine = Docker::connect().await.ok();
+        // The daemon is bounded as the registries are, not by bollard's 120 s.
+        let engine = tokio::time::timeout(timeout, Docker::connect())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|docker| docker.with_request_timeout(timeout));
         crate::status::status(
             &targets,
             &produced,

@@ -35,7 +35,7 @@ pub enum State {
     /// A tag of the package that the matrix does not produce.
     #[serde(rename = "extra")]
     Extra,
-    /// The registry could not be asked.
+    /// The registry, or the Docker daemon, could not be asked.
     #[serde(rename = "error")]
     Error,
 }
@@ -91,6 +91,9 @@ pub async fn status(
         }
     }
     let mut states = Vec::new();
+    // A daemon that failed is said so for each tag, without waiting on it
+    // again.
+    let mut daemon_down: Option<String> = None;
     for enabled in registries {
         let credentials = enabled.credentials.as_ref();
         // A registry that refused the credentials or did not answer is
@@ -154,23 +157,34 @@ pub async fn status(
                         continue;
                     }
                 };
-                let state = match (engine, &digest) {
+                let local = match (engine, &digest, &daemon_down) {
+                    (Some(_), Some(_), Some(message)) => Some(Err(message.clone())),
+                    (Some(engine), Some(_), None) => Some(
+                        engine
+                            .inspect(&target.name)
+                            .await
+                            .map_err(|e| format!("cannot ask the Docker daemon: {e}")),
+                    ),
+                    _ => None,
+                };
+                let state = match (local, &digest) {
                     (_, None) => State::Missing,
                     (None, Some(_)) => State::Unknown,
-                    (Some(engine), Some(d)) => {
-                        match engine.inspect(&target.name).await.ok().flatten() {
-                            None => State::NoLocalImage,
-                            Some(image)
-                                if image
-                                    .repo_digests
-                                    .iter()
-                                    .any(|r| same_image(r, repository, d)) =>
-                            {
-                                State::Current
-                            }
-                            Some(_) => State::NotTheLocalBuild,
-                        }
+                    (Some(Err(message)), Some(_)) => {
+                        daemon_down = Some(message.clone());
+                        states.push(row(&target.name, reference, State::Error, Some(message)));
+                        continue;
                     }
+                    (Some(Ok(None)), Some(_)) => State::NoLocalImage,
+                    (Some(Ok(Some(image))), Some(d))
+                        if image
+                            .repo_digests
+                            .iter()
+                            .any(|r| same_image(r, repository, d)) =>
+                    {
+                        State::Current
+                    }
+                    (Some(Ok(Some(_))), Some(_)) => State::NotTheLocalBuild,
                 };
                 states.push(row(&target.name, reference, state, digest));
             }

@@ -54,6 +54,16 @@ impl Docker {
         })
     }
 
+    /// The same daemon, each request failing after `limit`: for commands
+    /// that make only short requests (`status`), not long builds.
+    #[must_use]
+    pub fn with_request_timeout(self, limit: std::time::Duration) -> Self {
+        Self {
+            client: self.client.with_timeout(limit),
+            ..self
+        }
+    }
+
     /// The same daemon, a push failing after `limit` without progress.
     #[must_use]
     pub fn with_push_stall(self, limit: std::time::Duration) -> Self {
@@ -203,13 +213,17 @@ impl Docker {
     fn lost(&self, e: &bollard::errors::Error) -> Error {
         use bollard::errors::Error as E;
         match e {
-            E::HyperResponseError { .. }
-            | E::HyperLegacyError { .. }
-            | E::IOError { .. }
-            | E::RequestTimeoutError => Error::Other(format!(
-                "the Docker daemon at {} closed the connection: is it running? ({e})",
-                self.address
+            E::RequestTimeoutError => Error::Other(format!(
+                "the Docker daemon at {} did not answer within {} s: is it stalled (paused, overloaded)?",
+                self.address,
+                self.client.timeout().as_secs()
             )),
+            E::HyperResponseError { .. } | E::HyperLegacyError { .. } | E::IOError { .. } => {
+                Error::Other(format!(
+                    "the Docker daemon at {} closed the connection: is it running? ({e})",
+                    self.address
+                ))
+            }
             e => other(e),
         }
     }
@@ -245,7 +259,7 @@ impl Engine for Docker {
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
                 }) => Ok(None),
-                Err(e) => Err(other(&e)),
+                Err(e) => Err(self.lost(&e)),
             }
         })
     }

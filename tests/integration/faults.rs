@@ -896,3 +896,51 @@ fn registry_push_retries_a_failing_token_server_and_names_it() {
         "{report}"
     );
 }
+
+/// The bug: `status` waited bollard's own 120 s for a daemon that does not
+/// answer, then said `no local image`.
+#[test]
+fn status_bounds_a_stalled_daemon_by_the_timeout_and_says_so() {
+    let port = silent_registry(|_, _| false);
+    let test = fixture("bdtest-stalled", &[(format!("127.0.0.1:{port}"), "REG")]);
+    let sockets = tempfile::tempdir().unwrap();
+    let socket = sockets.path().join("stalled.sock");
+    serve_unix(&socket, |request| {
+        let path = request.path.split('?').next().unwrap_or_default();
+        if path.ends_with("/_ping") {
+            return Reply::Answer(200, Vec::new(), b"OK".to_vec());
+        }
+        if path.ends_with("/version") {
+            return Reply::Answer(
+                200,
+                vec![("Content-Type".into(), "application/json".into())],
+                br#"{"ApiVersion":"1.41","Version":"20.10.0"}"#.to_vec(),
+            );
+        }
+        Reply::Hang
+    });
+    let host = format!("unix://{}", socket.display());
+    let started = Instant::now();
+    let (code, stdout, stderr) = run(
+        &test,
+        &["status", "--timeout", "2", "--report", "status.json"],
+        &[
+            ("REG_USER", USER),
+            ("REG_PASSWORD", "pw-stalled"),
+            ("DOCKER_HOST", host.as_str()),
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stdout.contains(&format!(
+            "the Docker daemon at {host} did not answer within 2 s"
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("no local image"), "{stdout}");
+}
