@@ -373,10 +373,13 @@ impl Engine for Docker {
                 .push_image(repository, Some(options), credentials);
             let mut digest = None;
             loop {
+                // Silence is the daemon's: stalled itself, or waiting on a
+                // registry (or proxy) that does not answer it.
                 let Ok(next) = tokio::time::timeout(self.push_stall, stream.next()).await else {
                     return Err(Error::Push {
                         message: format!(
-                            "the registry did not answer the daemon within {} s",
+                            "the Docker daemon at {} stalled pushing to `{server}`: no progress for {} s; check that the daemon answers (`docker info`) and that `{server}` answers it (a proxy in between?)",
+                            self.address,
                             self.push_stall.as_secs_f64()
                         ),
                         transient: true,

@@ -944,3 +944,74 @@ fn status_bounds_a_stalled_daemon_by_the_timeout_and_says_so() {
     );
     assert!(!stdout.contains("no local image"), "{stdout}");
 }
+
+/// The bug: a daemon that stalls mid-push was blamed on the registry ("the
+/// registry did not answer the daemon within 3 s").
+#[test]
+#[ignore = "needs docker-registry; .ci/run sets it up"]
+fn registry_a_daemon_stalled_mid_push_is_named_with_what_to_check() {
+    let password = "stalled-daemon-pw";
+    let server = registry(password);
+    let host = format!("127.0.0.1:{}", server.port);
+    let test = fixture("bdtest-stallpush", &[(host.clone(), "REG")]);
+    let sockets = tempfile::tempdir().unwrap();
+    let socket = sockets.path().join("stalling.sock");
+    serve_unix(&socket, |request| {
+        let json = |status: u16, body: &str| {
+            Reply::Answer(
+                status,
+                vec![("Content-Type".into(), "application/json".into())],
+                body.as_bytes().to_vec(),
+            )
+        };
+        let path = request.path.split('?').next().unwrap_or_default();
+        if path.ends_with("/_ping") {
+            return Reply::Answer(200, Vec::new(), b"OK".to_vec());
+        }
+        if path.ends_with("/version") {
+            return json(200, r#"{"ApiVersion":"1.41","Version":"20.10.0"}"#);
+        }
+        if path.ends_with("/json") {
+            return json(200, r#"{"Id":"sha256:0123","RepoDigests":[]}"#);
+        }
+        if path.ends_with("/tag") {
+            return Reply::Answer(201, Vec::new(), Vec::new());
+        }
+        // The push: its first progress line, then silence.
+        let chunk = r#"{"status":"The push refers to repository"}"#;
+        Reply::Stall(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n",
+                chunk.len()
+            )
+            .into_bytes(),
+        )
+    });
+    let daemon = format!("unix://{}", socket.display());
+    let (code, stdout, stderr) = run(
+        &test,
+        &[
+            "push",
+            "--attempts",
+            "1",
+            "--timeout",
+            "2",
+            "--target",
+            "bdtest-stallpush:base-python3.11-bookworm",
+        ],
+        &[
+            ("REG_USER", USER),
+            ("REG_PASSWORD", password),
+            ("DOCKER_HOST", daemon.as_str()),
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "the Docker daemon at {daemon} stalled pushing to `{host}`"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("`docker info`"), "{stdout}");
+    assert!(!stdout.contains("the registry did not answer"), "{stdout}");
+}
