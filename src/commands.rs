@@ -969,15 +969,20 @@ fn status_command(args: &crate::cli::StatusArgs, out: &mut dyn Write) -> Result<
         })
         .collect();
     crate::draw::table(&["TAG", "STATE", "DIGEST"], &rows, out)?;
-    let not_current = states
+    let not_current = states.iter().filter(|s| !s.state.fine()).count();
+    let other_releases = states
         .iter()
-        .filter(|s| s.state != crate::status::State::Current)
+        .filter(|s| s.state == crate::status::State::OtherRelease)
         .count();
-    writeln!(
+    write!(
         out,
         "{} current, {not_current} not",
-        states.len() - not_current
+        states.len() - not_current - other_releases
     )?;
+    if other_releases > 0 {
+        write!(out, ", {other_releases} of other releases")?;
+    }
+    writeln!(out)?;
     if let Some(path) = &args.report {
         write_json(path, &states)?;
     }

@@ -32,12 +32,26 @@ pub enum State {
     /// The tag is there, and no Docker daemon can say what was built.
     #[serde(rename = "unknown (no Docker daemon)")]
     Unknown,
-    /// A tag of the package that the matrix does not produce.
+    /// A tag the matrix would produce for another BentoML version: an
+    /// older (or newer) release, not a failure.
+    #[serde(rename = "other release")]
+    OtherRelease,
+    /// A tag of the package that the matrix does not produce, for any
+    /// BentoML version.
     #[serde(rename = "extra")]
     Extra,
     /// The registry, or the Docker daemon, could not be asked.
     #[serde(rename = "error")]
     Error,
+}
+
+impl State {
+    /// Whether the tag is as the plan wants it: current, or a release the
+    /// plan is not about.
+    #[must_use]
+    pub fn fine(self) -> bool {
+        matches!(self, Self::Current | Self::OtherRelease)
+    }
 }
 
 impl State {
@@ -50,6 +64,7 @@ impl State {
             Self::NotTheLocalBuild => "not the local build",
             Self::NoLocalImage => "no local image",
             Self::Unknown => "unknown (no Docker daemon)",
+            Self::OtherRelease => "other release",
             Self::Extra => "extra",
             Self::Error => "error",
         }
@@ -74,11 +89,12 @@ pub struct TagState {
 
 /// Compares `targets` with what `registries` hold. `produced` holds every
 /// `(package, tag)` the matrix produces (whatever the selection): a tag of
-/// the registry outside it is `extra`. `engine`, when a daemon answers,
+/// the registry outside it is `extra`, unless it is one of another BentoML
+/// release. `engine`, when a daemon answers,
 /// tells whether a held tag is the local build.
 pub async fn status(
     targets: &[&Target],
-    produced: &BTreeSet<(String, String)>,
+    produced: &Produced,
     registries: &[Arc<Enabled>],
     registry: &dyn Registry,
     engine: Option<&dyn Engine>,
@@ -188,34 +204,94 @@ pub async fn status(
                 };
                 states.push(row(&target.name, reference, state, digest));
             }
-            for tag in held
-                .iter()
-                .filter(|tag| !produced.contains(&(package.to_string(), (*tag).clone())))
-            {
-                states.push(row("", format!("{repository}:{tag}"), State::Extra, None));
+            for tag in held {
+                let state = if produced.contains(package, &tag) {
+                    continue;
+                } else if produced.of_another_release(package, &tag) {
+                    State::OtherRelease
+                } else {
+                    State::Extra
+                };
+                states.push(row("", format!("{repository}:{tag}"), state, None));
             }
         }
     }
     states
 }
 
-/// Every `(package, tag)` the matrix of `options` produces, whatever its
-/// release-type selection: with the Python versions it names and with the
-/// manifest's defaults, so that neither the tags of a push made with
+/// The tags a matrix produces, and the shapes of those that carry the
+/// BentoML version (`runtime`, `cudnn`), to tell the tags of another
+/// release from strays. The CUDA version is part of no tag.
+#[derive(Clone, Debug, Default)]
+pub struct Produced {
+    /// Every `(package, tag)`.
+    tags: BTreeSet<(String, String)>,
+    /// `(package, what follows the version)` of each tag that begins with
+    /// the BentoML version.
+    after_version: BTreeSet<(String, String)>,
+}
+
+impl Produced {
+    /// Exactly `tags`, none of another release.
+    #[must_use]
+    pub fn exactly(tags: BTreeSet<(String, String)>) -> Self {
+        Self {
+            tags,
+            after_version: BTreeSet::new(),
+        }
+    }
+
+    /// Whether the matrix produces `package:tag`.
+    #[must_use]
+    pub fn contains(&self, package: &str, tag: &str) -> bool {
+        self.tags.contains(&(package.to_string(), tag.to_string()))
+    }
+
+    /// Whether `package:tag` is a tag the matrix would produce with another
+    /// BentoML version: the same shape, a version where the version is.
+    #[must_use]
+    pub fn of_another_release(&self, package: &str, tag: &str) -> bool {
+        self.after_version
+            .range((package.to_string(), String::new())..)
+            .take_while(|(p, _)| p == package)
+            .any(|(_, rest)| {
+                tag.strip_suffix(rest.as_str())
+                    .is_some_and(looks_like_a_version)
+            })
+    }
+}
+
+/// A BentoML version as it begins a tag: `1.2.0`, `1.0.0rc1`, `v1.2`.
+fn looks_like_a_version(version: &str) -> bool {
+    let digits = version.strip_prefix('v').unwrap_or(version);
+    digits.starts_with(|c: char| c.is_ascii_digit())
+        && !digits.contains("-python")
+        && crate::manifest::check_tag_part(version).is_ok()
+}
+
+/// What the matrix of `options` produces, whatever its release-type
+/// selection: with the Python versions it names and with the manifest's
+/// defaults, so that neither the tags of a push made with
 /// `--python-version` nor those of the defaults are taken for strays.
 ///
 /// # Errors
 /// When `options` do not fit the manifest.
-pub fn produced(
-    manifest: &Manifest,
-    options: &plan::Options,
-) -> Result<BTreeSet<(String, String)>, plan::Error> {
+pub fn produced(manifest: &Manifest, options: &plan::Options) -> Result<Produced, plan::Error> {
     let mut whole = options.clone();
     whole.release_types = Vec::new();
-    let mut produced = BTreeSet::new();
+    let mut produced = Produced::default();
     let mut add = |options: &plan::Options| -> Result<(), plan::Error> {
         let matrix = plan::Matrix::new(manifest, options)?;
-        produced.extend(matrix.targets(manifest).map(|t| (t.package, t.tag)));
+        for target in matrix.targets(manifest) {
+            if let Some(rest) = target.tag.strip_prefix(matrix.bentoml_version.as_str())
+                && rest.starts_with('-')
+            {
+                produced
+                    .after_version
+                    .insert((target.package.clone(), rest.to_string()));
+            }
+            produced.tags.insert((target.package, target.tag));
+        }
         Ok(())
     };
     add(&whole)?;
@@ -343,7 +419,7 @@ mod tests {
         other.name = "other:b".into();
         let states = status(
             &[&app, &other],
-            &BTreeSet::new(),
+            &Produced::default(),
             &[enabled],
             &registry,
             None,
@@ -423,10 +499,12 @@ mod tests {
         });
         let targets: Vec<Target> = tags.iter().map(|t| target(t)).collect();
         let targets: Vec<&Target> = targets.iter().collect();
-        let produced: BTreeSet<(String, String)> = targets
-            .iter()
-            .map(|t| (t.package.clone(), t.tag.clone()))
-            .collect();
+        let produced = Produced::exactly(
+            targets
+                .iter()
+                .map(|t| (t.package.clone(), t.tag.clone()))
+                .collect(),
+        );
         let states = status(
             &targets,
             &produced,
@@ -455,7 +533,7 @@ mod tests {
             variables: Vec::new(),
         });
         let a = target("a");
-        let produced = BTreeSet::from([("app".to_string(), "a".to_string())]);
+        let produced = Produced::exactly(BTreeSet::from([("app".to_string(), "a".to_string())]));
         let states = status(
             &[&a],
             &produced,
@@ -499,12 +577,43 @@ mod tests {
             "base-python3.11-bookworm",
             "devel-python3.13-bookworm",
         ] {
-            assert!(
-                produced.contains(&("app".to_string(), tag.to_string())),
-                "{tag}: {produced:?}"
-            );
+            assert!(produced.contains("app", tag), "{tag}: {produced:?}");
         }
-        assert!(!produced.contains(&("app".to_string(), "base-python3.10-bookworm".to_string())));
+        assert!(!produced.contains("app", "base-python3.10-bookworm"));
+    }
+
+    /// The bug: once a second BentoML release existed, the tags of the
+    /// other were `extra` and `status` could never pass.
+    #[test]
+    fn tags_of_another_bentoml_release_are_other_releases_not_extra() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/build/manifest.yml");
+        let manifest = crate::manifest::load(&path).unwrap();
+        let options = plan::Options {
+            bentoml_version: Some("1.3.0".into()),
+            python_versions: vec!["3.11".into()],
+            ..plan::Options::default()
+        };
+        let produced = produced(&manifest, &options).unwrap();
+        assert!(produced.contains("app", "1.3.0-python3.11-bookworm-runtime"));
+        for older in [
+            "1.2.0-python3.11-bookworm-runtime",
+            "1.0.0rc1-python3.11-bookworm-runtime",
+            "v1.4-python3.13-bookworm-runtime",
+        ] {
+            assert!(!produced.contains("app", older));
+            assert!(produced.of_another_release("app", older), "{older}");
+        }
+        for stray in [
+            "latest",
+            "1.2.0-python3.11-bookworm-cudnn",
+            "1.2.0-python3.10-bookworm-runtime",
+            "nightly-python3.11-bookworm-runtime",
+            "base-python3.9-bookworm",
+        ] {
+            assert!(!produced.of_another_release("app", stray), "{stray}");
+            assert!(!produced.of_another_release("other", stray), "{stray}");
+        }
     }
 
     #[test]
