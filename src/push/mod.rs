@@ -145,6 +145,11 @@ pub trait Reporter: Send + Sync {
     fn started(&self, job: &Job);
     /// A push ended.
     fn finished(&self, outcome: &Outcome);
+    /// The credentials of `job`'s registry are being checked for its
+    /// repository (which may take the retries and the timeout).
+    fn checking(&self, job: &Job);
+    /// That check ended, however it ended.
+    fn checked(&self, job: &Job);
     /// A credential check failed: its `pushes` will not be attempted.
     fn check_failed(&self, failure: &CheckFailure, pushes: usize);
 }
@@ -235,8 +240,10 @@ pub async fn push(
             });
             continue;
         }
+        reporter.checking(job);
         tokio::select! {
             result = check(job, &*registry, options) => {
+                reporter.checked(job);
                 let failure = result.err().map(|(failure, attempts)| {
                     let whole_registry = !matches!(
                         failure,
@@ -637,6 +644,8 @@ mod tests {
     impl Reporter for Quiet {
         fn started(&self, _: &Job) {}
         fn finished(&self, _: &Outcome) {}
+        fn checking(&self, _: &Job) {}
+        fn checked(&self, _: &Job) {}
         fn check_failed(&self, _: &CheckFailure, _: usize) {}
     }
 

@@ -1015,3 +1015,53 @@ fn registry_a_daemon_stalled_mid_push_is_named_with_what_to_check() {
     assert!(stdout.contains("`docker info`"), "{stdout}");
     assert!(!stdout.contains("the registry did not answer"), "{stdout}");
 }
+
+/// The bug: nothing was said while the credentials were checked, so a
+/// registry that made the check wait left the terminal silent.
+#[test]
+fn push_says_it_checks_credentials_before_the_check_waits() {
+    let port = silent_registry(|method, path| method == "POST" && path.contains("/uploads/"));
+    let host = format!("127.0.0.1:{port}");
+    let test = fixture("bdtest-checking", &[(host.clone(), "REG")]);
+    let sockets = tempfile::tempdir().unwrap();
+    let socket = sockets.path().join("daemon.sock");
+    serve_unix(&socket, |request| {
+        let path = request.path.split('?').next().unwrap_or_default();
+        if path.ends_with("/_ping") {
+            return Reply::Answer(200, Vec::new(), b"OK".to_vec());
+        }
+        Reply::Answer(
+            200,
+            vec![("Content-Type".into(), "application/json".into())],
+            br#"{"ApiVersion":"1.41","Version":"20.10.0","Id":"sha256:0123","RepoDigests":[]}"#
+                .to_vec(),
+        )
+    });
+    let daemon = format!("unix://{}", socket.display());
+    let (code, stdout, stderr) = run(
+        &test,
+        &[
+            "push",
+            "--attempts",
+            "1",
+            "--timeout",
+            "1",
+            "--target",
+            "bdtest-checking:base-python3.11-bookworm",
+        ],
+        &[
+            ("REG_USER", USER),
+            ("REG_PASSWORD", "checking-pw"),
+            ("DOCKER_HOST", daemon.as_str()),
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let checking = stderr
+        .find(&format!("checking credentials for {host}"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let failed = stderr
+        .find("failed the credential check")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(checking < failed, "{stderr}");
+    assert!(!stdout.contains("checking credentials"), "{stdout}");
+}
