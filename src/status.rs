@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::manifest::Manifest;
 use crate::plan::{self, Target};
-use crate::registry::{Enabled, Failure, Registry, Scrubber};
+use crate::registry::{Access, Enabled, Failure, Registry, Scrubber};
 
 /// The state of one tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -129,7 +129,8 @@ pub async fn status(
                     digest,
                 };
             let failed = |failure: Failure, down: &mut Option<String>| {
-                let message = scrubber.scrub(&failure.describe(enabled, repository, 1));
+                let message =
+                    scrubber.scrub(&failure.describe(enabled, repository, Access::Read, 1));
                 if !matches!(
                     failure,
                     Failure::Other { .. } | Failure::Denied { status: 403 }

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::engine::{self, Engine};
 use crate::plan::Target;
-use crate::registry::{Enabled, Failure, Registry, Scrubber};
+use crate::registry::{Access, Enabled, Failure, Registry, Scrubber};
 
 /// How to push.
 #[derive(Clone, Debug)]
@@ -249,7 +249,7 @@ pub async fn push(
                         failure,
                         Failure::Other { .. } | Failure::Denied { status: 403 }
                     );
-                    let described = failure.describe(&job.registry, &job.repository, attempts);
+                    let described = failure.describe(&job.registry, &job.repository, Access::Push, attempts);
                     let message = if matches!(failure, Failure::Other { .. }) {
                         format!("cannot push to `{}`: {described}", job.repository)
                     } else {
@@ -469,7 +469,7 @@ fn push_error(job: &Job, message: &str, attempts: u32) -> String {
             refused: true,
             message: String::new(),
         };
-        return failure.describe(&job.registry, &job.repository, attempts);
+        return failure.describe(&job.registry, &job.repository, Access::Push, attempts);
     }
     format!("{message}{}", after(attempts))
 }
@@ -548,7 +548,7 @@ async fn push_one(
         Err(failure) => {
             outcome.reason = Some(format!(
                 "pushed {pushed}, but the registry could not be asked for it: {}",
-                failure.describe(&job.registry, &job.repository, tries)
+                failure.describe(&job.registry, &job.repository, Access::Read, tries)
             ));
             return finish(outcome);
         }

@@ -178,6 +178,15 @@ pub fn enabled(manifest: &Manifest, variables: &Variables) -> Result<Vec<Enabled
     Ok(registries)
 }
 
+/// What an account needed of a repository when it was denied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Pushing (the credential check and pushes).
+    Push,
+    /// Reading (`status`, the check after a push).
+    Read,
+}
+
 /// Why a request to a registry failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -227,10 +236,17 @@ impl Failure {
     }
 
     /// What happened, in words, for `registry` (and `repository`, when the
-    /// request concerned one), after `attempts`: what to check next, and
-    /// never the registry's raw answer when the status says it all.
+    /// request concerned one), after `attempts`, when the account needed
+    /// `access`: what to check next, and never the registry's raw answer
+    /// when the status says it all.
     #[must_use]
-    pub fn describe(&self, registry: &Enabled, repository: &str, attempts: u32) -> String {
+    pub fn describe(
+        &self,
+        registry: &Enabled,
+        repository: &str,
+        access: Access,
+        attempts: u32,
+    ) -> String {
         let host = &registry.host;
         let after = if attempts > 1 {
             format!(" after {attempts} attempts")
@@ -251,11 +267,14 @@ impl Failure {
                 "authentication to `{host}` failed (401): check the variables its `user`/`pwd` name, {variables}"
             ),
             Self::Denied { status } => format!(
-                "`{host}` denied access to `{repository}` ({status}): check what the account in {} may do there",
-                if variables.is_empty() {
-                    "its `user` variable".to_string()
-                } else {
-                    variables
+                "`{host}` denied access to `{repository}` ({status}): the account in {} may not {} there: check its permissions",
+                registry
+                    .variables
+                    .first()
+                    .map_or_else(|| "its `user` variable".to_string(), |v| format!("`{v}`")),
+                match access {
+                    Access::Push => "push",
+                    Access::Read => "read",
                 }
             ),
             Self::Unreachable { refused: true, .. } => {
@@ -713,6 +732,29 @@ mod tests {
         assert!(!failure(&server(400), bound).transient());
         let found = failure(&envelope(OciErrorCode::ManifestUnknown), bound);
         assert!(!found.transient());
+    }
+
+    /// The bug: a 403 said "check what the account in `A` and `B` may do
+    /// there", naming the password's variable as an account, and not what
+    /// was refused.
+    #[test]
+    fn a_403_names_the_account_variable_and_what_it_may_not_do() {
+        let registry = Enabled {
+            host: "r.example".into(),
+            repositories: Vec::new(),
+            credentials: None,
+            variables: vec!["REG_USER".into(), "REG_PASSWORD".into()],
+        };
+        let denied = Failure::Denied { status: 403 };
+        assert_eq!(
+            denied.describe(&registry, "r.example/org/app", Access::Push, 1),
+            "`r.example` denied access to `r.example/org/app` (403): the account in `REG_USER` may not push there: check its permissions"
+        );
+        assert!(
+            denied
+                .describe(&registry, "r.example/org/app", Access::Read, 1)
+                .contains("may not read there")
+        );
     }
 
     #[test]
