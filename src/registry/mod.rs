@@ -178,6 +178,17 @@ pub fn enabled(manifest: &Manifest, variables: &Variables) -> Result<Vec<Enabled
     Ok(registries)
 }
 
+/// ` after N attempts` when there was more than one, else nothing: the
+/// one way retries are said.
+#[must_use]
+pub fn after_attempts(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
+}
+
 /// What an account needed of a repository when it was denied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -248,11 +259,7 @@ impl Failure {
         attempts: u32,
     ) -> String {
         let host = &registry.host;
-        let after = if attempts > 1 {
-            format!(" after {attempts} attempts")
-        } else {
-            String::new()
-        };
+        let after = after_attempts(attempts);
         let variables = registry
             .variables
             .iter()
@@ -290,14 +297,7 @@ impl Failure {
                 "`{host}` did not answer within {} s{after}: is it overloaded, or is a proxy in between stuck? (`--timeout` sets the bound)",
                 bound.as_secs_f64()
             ),
-            Self::Other { message, .. } => {
-                let after = if attempts > 1 {
-                    format!(" (after {attempts} attempts)")
-                } else {
-                    String::new()
-                };
-                format!("`{host}` failed: {message}{after}")
-            }
+            Self::Other { message, .. } => format!("`{host}` failed{after}: {message}"),
         }
     }
 }
