@@ -460,6 +460,7 @@ fn push_error(job: &Job, message: &str, attempts: u32) -> String {
         let failure = Failure::Unreachable {
             refused: true,
             message: String::new(),
+            proxy: None,
         };
         return failure.describe(&job.registry, &job.repository, Access::Push, attempts);
     }
@@ -661,6 +662,7 @@ mod tests {
         let refused = Failure::Unreachable {
             refused: true,
             message: String::new(),
+            proxy: None,
         };
         let said = [
             other.describe(&job.registry, &job.repository, Access::Push, 3),
@@ -975,6 +977,7 @@ mod tests {
             Failure::Unreachable {
                 refused: true,
                 message: String::new(),
+                proxy: None,
             },
         )]);
         let summary = refused(&engine, jobs, HashMap::new(), refusing).await;

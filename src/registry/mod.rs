@@ -212,6 +212,9 @@ pub enum Failure {
         refused: bool,
         /// What the client said, for the other cases.
         message: String,
+        /// The proxy the connection went to, when one is configured for
+        /// the host (it, not the registry, refused or could not be reached).
+        proxy: Option<String>,
     },
     /// The token server the registry sends clients to failed (5xx, 429):
     /// the credentials were not judged.
@@ -282,6 +285,18 @@ impl Failure {
                 match access {
                     Access::Push => "push",
                     Access::Read => "read",
+                }
+            ),
+            Self::Unreachable {
+                refused,
+                message,
+                proxy: Some(proxy),
+            } => format!(
+                "the proxy {proxy} {}{after} on the way to `{host}`: is it running, or should `{host}` be in `no_proxy`?",
+                if *refused {
+                    "refused the connection".to_string()
+                } else {
+                    format!("could not be reached ({message})")
                 }
             ),
             Self::Unreachable { refused: true, .. } => {
@@ -390,6 +405,13 @@ impl Distribution {
                 Failure::Denied { status: 401 } => {
                     Err(self.token_server(reference, credentials).await)
                 }
+                Failure::Unreachable {
+                    refused, message, ..
+                } => Err(Failure::Unreachable {
+                    refused,
+                    message,
+                    proxy: proxy_for(reference.resolve_registry()),
+                }),
                 failure => Err(failure),
             },
             Err(_) => Err(Failure::Silent {
@@ -460,6 +482,55 @@ impl Distribution {
             },
         }
     }
+}
+
+/// The proxy requests to `host` go through, as the HTTP client picks it
+/// from the environment (`http_proxy` for loopback registries, spoken to
+/// over HTTP, `https_proxy` otherwise, then `all_proxy`; upper case too),
+/// unless `no_proxy` names the host: `URL` (from `VARIABLE`), without
+/// credentials.
+fn proxy_for(host: &str) -> Option<String> {
+    proxy_from(host, |name| std::env::var(name).ok())
+}
+
+fn proxy_from(host: &str, var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    // The value, and the variable it came from.
+    let var = |name: &str| {
+        let upper = name.to_ascii_uppercase();
+        [name.to_string(), upper]
+            .into_iter()
+            .find_map(|n| var(&n).filter(|v| !v.trim().is_empty()).map(|v| (n, v)))
+    };
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    if let Some((_, no_proxy)) = var("no_proxy")
+        && no_proxy.split(',').map(str::trim).any(|entry| {
+            let entry = entry.trim_start_matches('.');
+            let entry = entry.rsplit_once(':').map_or(entry, |(h, _)| h);
+            entry == "*"
+                || (!entry.is_empty() && (name == entry || name.ends_with(&format!(".{entry}"))))
+        })
+    {
+        return None;
+    }
+    let scheme = if is_loopback(host) { "http" } else { "https" };
+    let variable = format!("{scheme}_proxy");
+    [variable.as_str(), "all_proxy"].iter().find_map(|v| {
+        var(v).map(|(v, url)| {
+            let url = match url.split_once("://") {
+                Some((scheme, rest)) => {
+                    format!(
+                        "{scheme}://{}",
+                        rest.rsplit_once('@').map_or(rest, |(_, h)| h)
+                    )
+                }
+                None => url
+                    .rsplit_once('@')
+                    .map_or(url.as_str(), |(_, h)| h)
+                    .to_string(),
+            };
+            format!("`{url}` (from `{v}`)")
+        })
+    })
 }
 
 /// The `realm` and `service` of a `Bearer` challenge.
@@ -543,6 +614,7 @@ fn failure(error: &oci_client::errors::OciDistributionError, bound: Duration) ->
             Failure::Unreachable {
                 refused,
                 message: cause,
+                proxy: None,
             }
         }
         E::RequestError(_) | E::IoError(_) => Failure::Other {
@@ -755,6 +827,33 @@ mod tests {
                 .describe(&registry, "r.example/org/app", Access::Read, 1)
                 .contains("may not read there")
         );
+    }
+
+    #[test]
+    fn the_proxy_of_a_host_is_found_as_the_client_finds_it() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_string())
+            }
+        };
+        let vars = &[
+            ("http_proxy", "http://u:secret@127.0.0.1:3128"),
+            ("HTTPS_PROXY", "http://proxy.example:8080"),
+            ("no_proxy", "internal.example,.corp"),
+        ];
+        assert_eq!(
+            proxy_from("127.0.0.1:5000", env(vars)).as_deref(),
+            Some("`http://127.0.0.1:3128` (from `http_proxy`)")
+        );
+        assert_eq!(
+            proxy_from("ghcr.io", env(vars)).as_deref(),
+            Some("`http://proxy.example:8080` (from `HTTPS_PROXY`)")
+        );
+        assert_eq!(proxy_from("internal.example:443", env(vars)), None);
+        assert_eq!(proxy_from("r.corp", env(vars)), None);
+        assert_eq!(proxy_from("ghcr.io", env(&[])), None);
     }
 
     #[test]

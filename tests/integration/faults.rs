@@ -1065,3 +1065,35 @@ fn push_says_it_checks_credentials_before_the_check_waits() {
     assert!(checking < failed, "{stderr}");
     assert!(!stdout.contains("checking credentials"), "{stdout}");
 }
+
+/// The bug: with `http_proxy` pointing at a port where nothing listens,
+/// the registry was said to refuse the connection.
+#[test]
+fn status_names_the_proxy_that_refuses_rather_than_the_registry() {
+    let port = silent_registry(|_, _| false);
+    let host = format!("127.0.0.1:{port}");
+    let test = fixture("bdtest-proxy", &[(host.clone(), "REG")]);
+    let dead = crate::registry::free_port();
+    let (code, stdout, stderr) = run(
+        &test,
+        &["status", "--timeout", "5"],
+        &[
+            ("REG_USER", USER),
+            ("REG_PASSWORD", "proxy-pw"),
+            ("http_proxy", &format!("http://127.0.0.1:{dead}")),
+            ("no_proxy", ""),
+            ("NO_PROXY", ""),
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "the proxy `http://127.0.0.1:{dead}` (from `http_proxy`) refused the connection on the way to `{host}`"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(&format!("`{host}` refused the connection")),
+        "{stdout}"
+    );
+}
