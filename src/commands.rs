@@ -890,10 +890,16 @@ fn status_command(args: &crate::cli::StatusArgs, out: &mut dyn Write) -> Result<
     let registries = registries(&manifest)?;
     let plain = plain(&registries);
     let scrubber = crate::registry::Scrubber::new(&plain);
-    let api = crate::registry::Distribution::new(&plain, Duration::from_secs(args.timeout));
+    let timeout = Duration::from_secs(args.timeout);
+    let api = crate::registry::Distribution::new(&plain, timeout);
     let runtime = runtime()?;
     let states = runtime.block_on(async {
-        let engine = Docker::connect().await.ok();
+        // The daemon is bounded as the registries are, not by bollard's 120 s.
+        let engine = tokio::time::timeout(timeout, Docker::connect())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|docker| docker.with_request_timeout(timeout));
         crate::status::status(
             &targets,
             &produced,
@@ -915,15 +921,20 @@ fn status_command(args: &crate::cli::StatusArgs, out: &mut dyn Write) -> Result<
         })
         .collect();
     crate::draw::table(&["TAG", "STATE", "DIGEST"], &rows, out)?;
-    let not_current = states
+    let not_current = states.iter().filter(|s| !s.state.fine()).count();
+    let other_releases = states
         .iter()
-        .filter(|s| s.state != crate::status::State::Current)
+        .filter(|s| s.state == crate::status::State::OtherRelease)
         .count();
-    writeln!(
+    write!(
         out,
         "{} current, {not_current} not",
-        states.len() - not_current
+        states.len() - not_current - other_releases
     )?;
+    if other_releases > 0 {
+        write!(out, ", {other_releases} of other releases")?;
+    }
+    writeln!(out)?;
     if let Some(path) = &args.report {
         write_json(path, &states)?;
     }

@@ -245,6 +245,13 @@ impl crate::push::Reporter for Lines {
         let _ = writeln!(std::io::stderr().lock(), "{now} {}", push_line(outcome));
     }
 
+    fn checking(&self, job: &crate::push::Job) {
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+        let _ = writeln!(std::io::stderr().lock(), "{now} {}", checking_line(job));
+    }
+
+    fn checked(&self, _: &crate::push::Job) {}
+
     fn check_failed(&self, failure: &crate::push::CheckFailure, pushes: usize) {
         let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
         let _ = writeln!(
@@ -253,6 +260,15 @@ impl crate::push::Reporter for Lines {
             check_line(failure, pushes)
         );
     }
+}
+
+/// A credential check starting: said before it, so that a registry that
+/// makes it wait is not silence.
+fn checking_line(job: &crate::push::Job) -> String {
+    format!(
+        "checking credentials for {} (push access to {})…",
+        job.registry.host, job.repository
+    )
 }
 
 /// A failed credential check, with how many pushes it stops (the summary
@@ -277,6 +293,17 @@ impl crate::push::Reporter for Bars {
         }
         self.overall.inc(1);
         let _ = self.multi.println(push_line(outcome));
+    }
+
+    fn checking(&self, job: &crate::push::Job) {
+        self.spinner(&checking_line(job), "{spinner} {prefix} {elapsed}");
+    }
+
+    fn checked(&self, job: &crate::push::Job) {
+        if let Some(bar) = self.running().remove(&checking_line(job)) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
     }
 
     fn check_failed(&self, failure: &crate::push::CheckFailure, pushes: usize) {

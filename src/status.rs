@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::manifest::Manifest;
 use crate::plan::{self, Target};
-use crate::registry::{Enabled, Failure, Registry, Scrubber};
+use crate::registry::{Access, Enabled, Failure, Registry, Scrubber};
 
 /// The state of one tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -32,12 +32,26 @@ pub enum State {
     /// The tag is there, and no Docker daemon can say what was built.
     #[serde(rename = "unknown (no Docker daemon)")]
     Unknown,
-    /// A tag of the package that the matrix does not produce.
+    /// A tag the matrix would produce for another BentoML version: an
+    /// older (or newer) release, not a failure.
+    #[serde(rename = "other release")]
+    OtherRelease,
+    /// A tag of the package that the matrix does not produce, for any
+    /// BentoML version.
     #[serde(rename = "extra")]
     Extra,
-    /// The registry could not be asked.
+    /// The registry, or the Docker daemon, could not be asked.
     #[serde(rename = "error")]
     Error,
+}
+
+impl State {
+    /// Whether the tag is as the plan wants it: current, or a release the
+    /// plan is not about.
+    #[must_use]
+    pub fn fine(self) -> bool {
+        matches!(self, Self::Current | Self::OtherRelease)
+    }
 }
 
 impl State {
@@ -50,6 +64,7 @@ impl State {
             Self::NotTheLocalBuild => "not the local build",
             Self::NoLocalImage => "no local image",
             Self::Unknown => "unknown (no Docker daemon)",
+            Self::OtherRelease => "other release",
             Self::Extra => "extra",
             Self::Error => "error",
         }
@@ -74,11 +89,12 @@ pub struct TagState {
 
 /// Compares `targets` with what `registries` hold. `produced` holds every
 /// `(package, tag)` the matrix produces (whatever the selection): a tag of
-/// the registry outside it is `extra`. `engine`, when a daemon answers,
+/// the registry outside it is `extra`, unless it is one of another BentoML
+/// release. `engine`, when a daemon answers,
 /// tells whether a held tag is the local build.
 pub async fn status(
     targets: &[&Target],
-    produced: &BTreeSet<(String, String)>,
+    produced: &Produced,
     registries: &[Arc<Enabled>],
     registry: &dyn Registry,
     engine: Option<&dyn Engine>,
@@ -91,10 +107,14 @@ pub async fn status(
         }
     }
     let mut states = Vec::new();
+    // A daemon that failed is said so for each tag, without waiting on it
+    // again.
+    let mut daemon_down: Option<String> = None;
     for enabled in registries {
         let credentials = enabled.credentials.as_ref();
         // A registry that refused the credentials or did not answer is
-        // said so for each of its tags, without waiting on it again.
+        // said so for each of its tags, without waiting on it again; a 403
+        // concerns one repository only.
         let mut down: Option<String> = None;
         for &package in &packages {
             let Some(repository) = enabled.repository(package) else {
@@ -109,8 +129,12 @@ pub async fn status(
                     digest,
                 };
             let failed = |failure: Failure, down: &mut Option<String>| {
-                let message = scrubber.scrub(&failure.describe(enabled, repository, 1));
-                if !matches!(failure, Failure::Other { .. }) {
+                let message =
+                    scrubber.scrub(&failure.describe(enabled, repository, Access::Read, 1));
+                if !matches!(
+                    failure,
+                    Failure::Other { .. } | Failure::Denied { status: 403 }
+                ) {
                     *down = Some(message.clone());
                 }
                 message
@@ -150,54 +174,125 @@ pub async fn status(
                         continue;
                     }
                 };
-                let state = match (engine, &digest) {
+                let local = match (engine, &digest, &daemon_down) {
+                    (Some(_), Some(_), Some(message)) => Some(Err(message.clone())),
+                    (Some(engine), Some(_), None) => Some(
+                        engine
+                            .inspect(&target.name)
+                            .await
+                            .map_err(|e| format!("cannot ask the Docker daemon: {e}")),
+                    ),
+                    _ => None,
+                };
+                let state = match (local, &digest) {
                     (_, None) => State::Missing,
                     (None, Some(_)) => State::Unknown,
-                    (Some(engine), Some(d)) => {
-                        match engine.inspect(&target.name).await.ok().flatten() {
-                            None => State::NoLocalImage,
-                            Some(image)
-                                if image
-                                    .repo_digests
-                                    .iter()
-                                    .any(|r| same_image(r, repository, d)) =>
-                            {
-                                State::Current
-                            }
-                            Some(_) => State::NotTheLocalBuild,
-                        }
+                    (Some(Err(message)), Some(_)) => {
+                        daemon_down = Some(message.clone());
+                        states.push(row(&target.name, reference, State::Error, Some(message)));
+                        continue;
                     }
+                    (Some(Ok(None)), Some(_)) => State::NoLocalImage,
+                    (Some(Ok(Some(image))), Some(d))
+                        if image
+                            .repo_digests
+                            .iter()
+                            .any(|r| same_image(r, repository, d)) =>
+                    {
+                        State::Current
+                    }
+                    (Some(Ok(Some(_))), Some(_)) => State::NotTheLocalBuild,
                 };
                 states.push(row(&target.name, reference, state, digest));
             }
-            for tag in held
-                .iter()
-                .filter(|tag| !produced.contains(&(package.to_string(), (*tag).clone())))
-            {
-                states.push(row("", format!("{repository}:{tag}"), State::Extra, None));
+            for tag in held {
+                let state = if produced.contains(package, &tag) {
+                    continue;
+                } else if produced.of_another_release(package, &tag) {
+                    State::OtherRelease
+                } else {
+                    State::Extra
+                };
+                states.push(row("", format!("{repository}:{tag}"), state, None));
             }
         }
     }
     states
 }
 
-/// Every `(package, tag)` the matrix of `options` produces, whatever its
-/// release-type selection: with the Python versions it names and with the
-/// manifest's defaults, so that neither the tags of a push made with
+/// The tags a matrix produces, and the shapes of those that carry the
+/// BentoML version (`runtime`, `cudnn`), to tell the tags of another
+/// release from strays. The CUDA version is part of no tag.
+#[derive(Clone, Debug, Default)]
+pub struct Produced {
+    /// Every `(package, tag)`.
+    tags: BTreeSet<(String, String)>,
+    /// `(package, what follows the version)` of each tag that begins with
+    /// the BentoML version.
+    after_version: BTreeSet<(String, String)>,
+}
+
+impl Produced {
+    /// Exactly `tags`, none of another release.
+    #[must_use]
+    pub fn exactly(tags: BTreeSet<(String, String)>) -> Self {
+        Self {
+            tags,
+            after_version: BTreeSet::new(),
+        }
+    }
+
+    /// Whether the matrix produces `package:tag`.
+    #[must_use]
+    pub fn contains(&self, package: &str, tag: &str) -> bool {
+        self.tags.contains(&(package.to_string(), tag.to_string()))
+    }
+
+    /// Whether `package:tag` is a tag the matrix would produce with another
+    /// BentoML version: the same shape, a version where the version is.
+    #[must_use]
+    pub fn of_another_release(&self, package: &str, tag: &str) -> bool {
+        self.after_version
+            .range((package.to_string(), String::new())..)
+            .take_while(|(p, _)| p == package)
+            .any(|(_, rest)| {
+                tag.strip_suffix(rest.as_str())
+                    .is_some_and(looks_like_a_version)
+            })
+    }
+}
+
+/// A BentoML version as it begins a tag: `1.2.0`, `1.0.0rc1`, `v1.2`.
+fn looks_like_a_version(version: &str) -> bool {
+    let digits = version.strip_prefix('v').unwrap_or(version);
+    digits.starts_with(|c: char| c.is_ascii_digit())
+        && !digits.contains("-python")
+        && crate::manifest::check_tag_part(version).is_ok()
+}
+
+/// What the matrix of `options` produces, whatever its release-type
+/// selection: with the Python versions it names and with the manifest's
+/// defaults, so that neither the tags of a push made with
 /// `--python-version` nor those of the defaults are taken for strays.
 ///
 /// # Errors
 /// When `options` do not fit the manifest.
-pub fn produced(
-    manifest: &Manifest,
-    options: &plan::Options,
-) -> Result<BTreeSet<(String, String)>, plan::Error> {
+pub fn produced(manifest: &Manifest, options: &plan::Options) -> Result<Produced, plan::Error> {
     let mut whole = options.clone();
     whole.release_types = Vec::new();
-    let mut produced = BTreeSet::new();
+    let mut produced = Produced::default();
     let mut add = |options: &plan::Options| -> Result<(), plan::Error> {
         let matrix = plan::Matrix::new(manifest, options)?;
-        produced.extend(matrix.targets(manifest).map(|t| (t.package, t.tag)));
+        for target in matrix.targets(manifest) {
+            if let Some(rest) = target.tag.strip_prefix(matrix.bentoml_version.as_str())
+                && rest.starts_with('-')
+            {
+                produced
+                    .after_version
+                    .insert((target.package.clone(), rest.to_string()));
+            }
+            produced.tags.insert((target.package, target.tag));
+        }
         Ok(())
     };
     add(&whole)?;
@@ -264,6 +359,95 @@ mod tests {
         }
     }
 
+    /// A registry that denies (403) listing one repository and holds
+    /// nothing in the others.
+    struct DeniesOne {
+        denied: &'static str,
+    }
+
+    impl Registry for DeniesOne {
+        fn digest<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: Option<&'a Credentials>,
+        ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
+            Box::pin(async { Ok(None) })
+        }
+
+        fn tags<'a>(
+            &'a self,
+            repository: &'a str,
+            _: Option<&'a Credentials>,
+        ) -> BoxFuture<'a, Result<Vec<String>, Failure>> {
+            Box::pin(async move {
+                if repository == self.denied {
+                    Err(Failure::Denied { status: 403 })
+                } else {
+                    Ok(Vec::new())
+                }
+            })
+        }
+
+        fn writable<'a>(
+            &'a self,
+            _: &'a str,
+            _: Option<&'a Credentials>,
+        ) -> BoxFuture<'a, Result<(), Failure>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// The bug: a 403 on one repository marked every repository of the
+    /// registry denied, each naming the first.
+    #[tokio::test]
+    async fn a_403_on_one_repository_leaves_the_others_of_the_registry_asked() {
+        let registry = DeniesOne {
+            denied: "r.example/org/app",
+        };
+        let enabled = Arc::new(Enabled {
+            host: "r.example".into(),
+            repositories: vec![
+                ("app".into(), "r.example/org/app".into()),
+                ("other".into(), "r.example/org/other".into()),
+            ],
+            credentials: None,
+            variables: Vec::new(),
+        });
+        let app = target("a");
+        let mut other = target("b");
+        other.package = "other".into();
+        other.name = "other:b".into();
+        let states = status(
+            &[&app, &other],
+            &Produced::default(),
+            &[enabled],
+            &registry,
+            None,
+            &Scrubber::default(),
+        )
+        .await;
+        let found: Vec<(&str, State)> = states
+            .iter()
+            .map(|s| (s.reference.as_str(), s.state))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("r.example/org/app", State::Error),
+                ("r.example/org/other:b", State::Missing)
+            ],
+            "{states:?}"
+        );
+        assert!(
+            states[0]
+                .digest
+                .as_ref()
+                .is_some_and(|m| m.contains("`r.example/org/app`")),
+            "{states:?}"
+        );
+    }
+
     fn target(tag: &str) -> Target {
         Target {
             name: format!("app:{tag}"),
@@ -316,10 +500,12 @@ mod tests {
         });
         let targets: Vec<Target> = tags.iter().map(|t| target(t)).collect();
         let targets: Vec<&Target> = targets.iter().collect();
-        let produced: BTreeSet<(String, String)> = targets
-            .iter()
-            .map(|t| (t.package.clone(), t.tag.clone()))
-            .collect();
+        let produced = Produced::exactly(
+            targets
+                .iter()
+                .map(|t| (t.package.clone(), t.tag.clone()))
+                .collect(),
+        );
         let states = status(
             &targets,
             &produced,
@@ -348,7 +534,7 @@ mod tests {
             variables: Vec::new(),
         });
         let a = target("a");
-        let produced = BTreeSet::from([("app".to_string(), "a".to_string())]);
+        let produced = Produced::exactly(BTreeSet::from([("app".to_string(), "a".to_string())]));
         let states = status(
             &[&a],
             &produced,
@@ -392,12 +578,43 @@ mod tests {
             "base-python3.11-bookworm",
             "devel-python3.13-bookworm",
         ] {
-            assert!(
-                produced.contains(&("app".to_string(), tag.to_string())),
-                "{tag}: {produced:?}"
-            );
+            assert!(produced.contains("app", tag), "{tag}: {produced:?}");
         }
-        assert!(!produced.contains(&("app".to_string(), "base-python3.10-bookworm".to_string())));
+        assert!(!produced.contains("app", "base-python3.10-bookworm"));
+    }
+
+    /// The bug: once a second BentoML release existed, the tags of the
+    /// other were `extra` and `status` could never pass.
+    #[test]
+    fn tags_of_another_bentoml_release_are_other_releases_not_extra() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/build/manifest.yml");
+        let manifest = crate::manifest::load(&path).unwrap();
+        let options = plan::Options {
+            bentoml_version: Some("1.3.0".into()),
+            python_versions: vec!["3.11".into()],
+            ..plan::Options::default()
+        };
+        let produced = produced(&manifest, &options).unwrap();
+        assert!(produced.contains("app", "1.3.0-python3.11-bookworm-runtime"));
+        for older in [
+            "1.2.0-python3.11-bookworm-runtime",
+            "1.0.0rc1-python3.11-bookworm-runtime",
+            "v1.4-python3.13-bookworm-runtime",
+        ] {
+            assert!(!produced.contains("app", older));
+            assert!(produced.of_another_release("app", older), "{older}");
+        }
+        for stray in [
+            "latest",
+            "1.2.0-python3.11-bookworm-cudnn",
+            "1.2.0-python3.10-bookworm-runtime",
+            "nightly-python3.11-bookworm-runtime",
+            "base-python3.9-bookworm",
+        ] {
+            assert!(!produced.of_another_release("app", stray), "{stray}");
+            assert!(!produced.of_another_release("other", stray), "{stray}");
+        }
     }
 
     #[test]

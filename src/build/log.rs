@@ -1,15 +1,22 @@
 //! Build and test logs. Each run writes its own file beside the log it
-//! will replace, `NAME.log.PID-N.partial`, flushed line by line as the
+//! will replace, `NAME.log.RANDOM.partial`, flushed line by line as the
 //! builder speaks (so it can be followed with `tail -f`), and renames it
 //! to `NAME.log` when the build ends, however it ends. A run that is
 //! killed (SIGKILL) leaves the last whole log in place and its partial file
-//! beside it, which a later run removes; two runs at once never write into
-//! one file, and the log is that of the run that ended last.
+//! beside it, which the next build or test run removes; two runs at once
+//! never write into one file, and the log is that of the run that ended
+//! last.
+//!
+//! A partial file is live while its run holds an advisory lock (`flock`)
+//! on it: the kernel drops the lock when the run ends, however it ends.
+//! PIDs would not do: runs in containers sharing a checkout each see
+//! themselves as PID 1, and one run cannot see another's PID at all.
 
 use std::fs::File;
 use std::io::{self, LineWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rustix::fs::{FlockOperation, flock};
 
 const PARTIAL: &str = ".partial";
 
@@ -26,7 +33,6 @@ impl Log {
     /// # Errors
     /// When the directory is not one (`--log-dir FILE`) or cannot be written.
     pub fn create(path: &Path) -> io::Result<Self> {
-        static RUNS: AtomicUsize = AtomicUsize::new(0);
         let dir = path.parent().unwrap_or(Path::new("."));
         check_directory(dir)?;
         std::fs::create_dir_all(dir)?;
@@ -34,18 +40,69 @@ impl Log {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        remove_abandoned(dir, &name);
-        let partial = dir.join(format!(
-            "{name}.{}-{}{PARTIAL}",
-            std::process::id(),
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        ));
-        let file = File::create_new(&partial)?;
+        let (file, partial) = loop {
+            let (file, partial) = partial_file(dir, &name)?;
+            // Locked once created: a sweep that opened it in between (and
+            // so took it for abandoned) may have removed it. Blocking, so
+            // that such a sweep is done, and then checked.
+            flock(&file, FlockOperation::LockExclusive)?;
+            if same_file(&file, &partial) {
+                break (file, partial);
+            }
+        };
         Ok(Self {
             writer: Some(LineWriter::new(file)),
             partial,
             path: path.to_path_buf(),
         })
+    }
+}
+
+/// A new partial file for the log `name` in `dir`, named uniquely.
+fn partial_file(dir: &Path, name: &str) -> io::Result<(File, PathBuf)> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix(&format!("{name}."))
+        .suffix(PARTIAL)
+        .rand_bytes(10)
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)?
+        .keep()
+        .map_err(|e| e.error)
+}
+
+/// Whether the open `file` is still the one at `path`.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// Removes every partial log in `dir` whose run is gone (killed): called
+/// at the start of each build or test run, so that a target that is not
+/// built again does not keep one forever.
+pub fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        // Only what a run of this tool names so (`--log-dir` may be shared).
+        if !file.ends_with(PARTIAL) || !file.contains(".log.") {
+            continue;
+        }
+        let Ok(open) = File::open(entry.path()) else {
+            continue;
+        };
+        // Removed while locked: its owner, if it were starting, waits and
+        // then sees that its file is gone.
+        if flock(&open, FlockOperation::NonBlockingLockExclusive).is_ok()
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -96,39 +153,6 @@ pub fn check_directory(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Removes the partial logs of `name` left by runs that are gone (killed).
-fn remove_abandoned(dir: &Path, name: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let prefix = format!("{name}.");
-    for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(owner) = file
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(PARTIAL))
-            .and_then(|rest| rest.split_once('-'))
-            .and_then(|(pid, _)| pid.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if !alive(owner) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// Whether process `pid` exists.
-fn alive(pid: i32) -> bool {
-    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
-        return false;
-    };
-    !matches!(
-        rustix::process::test_kill_process(pid),
-        Err(rustix::io::Errno::SRCH)
-    )
 }
 
 #[cfg(test)]
@@ -185,22 +209,55 @@ mod tests {
         );
     }
 
+    /// The bug: liveness was judged by PID, and runs in other PID
+    /// namespaces (containers sharing a checkout) have PIDs that mean
+    /// nothing here: a live run's partial log was removed, or a dead one's
+    /// kept because PID 1 is always alive. The lock decides now.
     #[test]
-    fn partial_logs_of_killed_runs_are_removed_and_live_ones_kept() {
+    fn a_partial_log_is_live_while_its_run_holds_it_whatever_its_pid() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log");
-        // No process has PID 2^22 + 1 (above Linux's pid_max).
-        let dead = dir
-            .path()
-            .join(format!("app.log.{}-0{PARTIAL}", (1 << 22) + 1));
-        let live = dir
-            .path()
-            .join(format!("app.log.{}-99{PARTIAL}", std::process::id()));
-        std::fs::write(&dead, "cut").unwrap();
-        std::fs::write(&live, "running").unwrap();
-        drop(Log::create(&path).unwrap());
-        assert!(!dead.exists());
-        assert!(live.exists());
+        let mut live = Log::create(&path).unwrap();
+        writeln!(live, "running").unwrap();
+        // Left by runs killed with SIGKILL, named by PIDs that are alive.
+        let dead = [
+            dir.path().join(format!("app.log.1-0{PARTIAL}")),
+            dir.path()
+                .join(format!("other.log.{}-0{PARTIAL}", std::process::id())),
+            dir.path().join(format!("app.log.Xy7Qa9{PARTIAL}")),
+        ];
+        for file in &dead {
+            std::fs::write(file, "cut").unwrap();
+        }
+        let unrelated = dir.path().join(format!("notes{PARTIAL}"));
+        std::fs::write(&unrelated, "mine").unwrap();
+        sweep(dir.path());
+        for file in &dead {
+            assert!(!file.exists(), "{}", file.display());
+        }
+        assert!(unrelated.exists());
+        assert!(live.partial.exists());
+        drop(live);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "running\n");
+    }
+
+    /// The bug: two runs that are both PID 1 (containers sharing a
+    /// checkout) named their partial logs alike, and the second failed
+    /// with `File exists`.
+    #[test]
+    fn a_partial_log_named_by_another_run_with_the_same_pid_does_not_stop_a_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        for n in 0..64 {
+            let other = dir
+                .path()
+                .join(format!("app.log.{}-{n}{PARTIAL}", std::process::id()));
+            std::fs::write(other, "another namespace's run").unwrap();
+        }
+        let mut log = Log::create(&path).unwrap();
+        writeln!(log, "mine").unwrap();
+        drop(log);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "mine\n");
     }
 
     /// The bug: `--log-dir FILE` failed with "File exists".

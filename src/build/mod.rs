@@ -323,6 +323,8 @@ pub async fn build(
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Summary {
     let started = Instant::now();
+    // Partial logs of killed runs, whichever targets they were for.
+    log::sweep(&options.log_dir);
     reporter.event(Event::Begin {
         total: targets.len(),
     });
@@ -1108,6 +1110,23 @@ releases:
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| n.ends_with(".log")), "{names:?}");
+    }
+
+    /// The bug: a partial log left by a run killed with SIGKILL stayed for
+    /// good when no later run built that target again.
+    #[tokio::test]
+    async fn a_build_run_removes_the_abandoned_partial_logs_of_any_target() {
+        let repo = Repo::new();
+        let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+        let options = repo.options();
+        std::fs::create_dir_all(&options.log_dir).unwrap();
+        let abandoned = options
+            .log_dir
+            .join("not-in-this-run_x.log.Q1w2E3r4T5.partial");
+        std::fs::write(&abandoned, "cut by SIGKILL").unwrap();
+        let summary = repo.build(&engine, &options).await;
+        assert!(summary.success());
+        assert!(!abandoned.exists());
     }
 
     #[tokio::test]

@@ -36,7 +36,11 @@ impl Docker {
             message: e.to_string(),
         };
         let client = Client::connect_with_local_defaults().map_err(unavailable)?;
-        let client = client.negotiate_version().await.map_err(unavailable)?;
+        let client = client
+            .negotiate_version()
+            .await
+            .map_err(unavailable)?
+            .with_request_modifier(url_safe_registry_auth);
         client.ping().await.map_err(unavailable)?;
         Ok(Self {
             client,
@@ -48,6 +52,16 @@ impl Docker {
                 .filter(|h| h.starts_with("unix://"))
                 .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string()),
         })
+    }
+
+    /// The same daemon, each request failing after `limit`: for commands
+    /// that make only short requests (`status`), not long builds.
+    #[must_use]
+    pub fn with_request_timeout(self, limit: std::time::Duration) -> Self {
+        Self {
+            client: self.client.with_timeout(limit),
+            ..self
+        }
     }
 
     /// The same daemon, a push failing after `limit` without progress.
@@ -165,6 +179,30 @@ fn with_file(
         .map_err(|e| Error::Other(format!("cannot pack the labelled Dockerfile: {e}")))
 }
 
+/// The registry credentials of a request in the URL-safe base64 the
+/// daemon decodes them with.
+///
+/// bollard encodes `X-Registry-Auth` in standard base64; the daemon reads
+/// it as URL-safe base64 and, when that fails (a `+` or `/` in the
+/// encoding, which ordinary passwords produce), pushes without
+/// credentials: the registry then answers `no basic auth credentials`.
+/// The two alphabets differ only in those two characters.
+fn url_safe_registry_auth(mut request: bollard::BollardRequest) -> bollard::BollardRequest {
+    for name in ["x-registry-auth", "x-registry-config"] {
+        let Some(value) = request.headers().get(name) else {
+            continue;
+        };
+        let Ok(text) = value.to_str() else {
+            continue;
+        };
+        let url_safe = text.replace('+', "-").replace('/', "_");
+        if let Ok(value) = http::HeaderValue::from_str(&url_safe) {
+            request.headers_mut().insert(name, value);
+        }
+    }
+    request
+}
+
 fn other(e: &bollard::errors::Error) -> Error {
     Error::Other(e.to_string())
 }
@@ -175,13 +213,17 @@ impl Docker {
     fn lost(&self, e: &bollard::errors::Error) -> Error {
         use bollard::errors::Error as E;
         match e {
-            E::HyperResponseError { .. }
-            | E::HyperLegacyError { .. }
-            | E::IOError { .. }
-            | E::RequestTimeoutError => Error::Other(format!(
-                "the Docker daemon at {} closed the connection: is it running? ({e})",
-                self.address
+            E::RequestTimeoutError => Error::Other(format!(
+                "the Docker daemon at {} did not answer within {} s: is it stalled (paused, overloaded)?",
+                self.address,
+                self.client.timeout().as_secs()
             )),
+            E::HyperResponseError { .. } | E::HyperLegacyError { .. } | E::IOError { .. } => {
+                Error::Other(format!(
+                    "the Docker daemon at {} closed the connection: is it running? ({e})",
+                    self.address
+                ))
+            }
             e => other(e),
         }
     }
@@ -217,7 +259,7 @@ impl Engine for Docker {
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
                 }) => Ok(None),
-                Err(e) => Err(other(&e)),
+                Err(e) => Err(self.lost(&e)),
             }
         })
     }
@@ -331,10 +373,13 @@ impl Engine for Docker {
                 .push_image(repository, Some(options), credentials);
             let mut digest = None;
             loop {
+                // Silence is the daemon's: stalled itself, or waiting on a
+                // registry (or proxy) that does not answer it.
                 let Ok(next) = tokio::time::timeout(self.push_stall, stream.next()).await else {
                     return Err(Error::Push {
                         message: format!(
-                            "the registry did not answer the daemon within {} s",
+                            "the Docker daemon at {} stalled pushing to `{server}`: no progress for {} s; check that the daemon answers (`docker info`) and that `{server}` answers it (a proxy in between?)",
+                            self.address,
                             self.push_stall.as_secs_f64()
                         ),
                         transient: true,

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::engine::{self, Engine};
 use crate::plan::Target;
-use crate::registry::{Enabled, Failure, Registry, Scrubber};
+use crate::registry::{Access, Enabled, Failure, Registry, Scrubber};
 
 /// How to push.
 #[derive(Clone, Debug)]
@@ -145,6 +145,11 @@ pub trait Reporter: Send + Sync {
     fn started(&self, job: &Job);
     /// A push ended.
     fn finished(&self, outcome: &Outcome);
+    /// The credentials of `job`'s registry are being checked for its
+    /// repository (which may take the retries and the timeout).
+    fn checking(&self, job: &Job);
+    /// That check ended, however it ended.
+    fn checked(&self, job: &Job);
     /// A credential check failed: its `pushes` will not be attempted.
     fn check_failed(&self, failure: &CheckFailure, pushes: usize);
 }
@@ -176,11 +181,12 @@ struct Checked {
     failure: Option<usize>,
 }
 
-/// How far a running push got, so that an interruption reports it truly.
+/// The digest a running push got from the daemon, if it got that far, so
+/// that an interruption reports it truly.
 #[derive(Clone, Default)]
-struct Progress(Arc<std::sync::Mutex<Option<String>>>);
+struct PushedDigest(Arc<std::sync::Mutex<Option<String>>>);
 
-impl Progress {
+impl PushedDigest {
     fn pushed(&self, digest: &str) {
         *self
             .0
@@ -235,14 +241,16 @@ pub async fn push(
             });
             continue;
         }
+        reporter.checking(job);
         tokio::select! {
             result = check(job, &*registry, options) => {
+                reporter.checked(job);
                 let failure = result.err().map(|(failure, attempts)| {
                     let whole_registry = !matches!(
                         failure,
                         Failure::Other { .. } | Failure::Denied { status: 403 }
                     );
-                    let described = failure.describe(&job.registry, &job.repository, attempts);
+                    let described = failure.describe(&job.registry, &job.repository, Access::Push, attempts);
                     let message = if matches!(failure, Failure::Other { .. }) {
                         format!("cannot push to `{}`: {described}", job.repository)
                     } else {
@@ -294,7 +302,7 @@ pub async fn push(
         .iter()
         .map(|j| (j.target.clone(), j.registry.host.clone(), j.reference()))
         .collect();
-    let progress: Vec<Progress> = (0..total).map(|_| Progress::default()).collect();
+    let digests: Vec<PushedDigest> = (0..total).map(|_| PushedDigest::default()).collect();
     let mut started_jobs = vec![false; total];
     let jobs: Vec<(usize, Job)> = jobs
         .into_iter()
@@ -313,12 +321,12 @@ pub async fn push(
             let registry = Arc::clone(&registry);
             let scrubber = Arc::clone(&scrubber);
             let reporter = Arc::clone(&reporter);
-            let progress = progress[i].clone();
+            let digest = digests[i].clone();
             let options = options.clone();
             running.spawn(async move {
                 reporter.started(&job);
                 let outcome =
-                    push_one(&job, &*engine, &*registry, &scrubber, &options, &progress).await;
+                    push_one(&job, &*engine, &*registry, &scrubber, &options, &digest).await;
                 reporter.finished(&outcome);
                 (i, outcome)
             });
@@ -352,7 +360,7 @@ pub async fn push(
             continue;
         }
         // Cut off: what it had done decides what it is called.
-        let (status, digest, reason) = match progress[i].digest() {
+        let (status, digest, reason) = match digests[i].digest() {
             Some(digest) => (
                 Status::Pushed,
                 Some(digest),
@@ -423,15 +431,6 @@ where
     }
 }
 
-/// ` (after N attempts)`, when there was more than one.
-fn after(attempts: u32) -> String {
-    if attempts > 1 {
-        format!(" (after {attempts} attempts)")
-    } else {
-        String::new()
-    }
-}
-
 /// Proves that the job's credentials may push to its repository (before
 /// any image is pushed), retrying what may pass; a failure comes with the
 /// attempts made.
@@ -461,10 +460,18 @@ fn push_error(job: &Job, message: &str, attempts: u32) -> String {
         let failure = Failure::Unreachable {
             refused: true,
             message: String::new(),
+            proxy: None,
         };
-        return failure.describe(&job.registry, &job.repository, attempts);
+        return failure.describe(&job.registry, &job.repository, Access::Push, attempts);
     }
-    format!("{message}{}", after(attempts))
+    if attempts > 1 {
+        format!(
+            "failed{}: {message}",
+            crate::registry::after_attempts(attempts)
+        )
+    } else {
+        message.to_string()
+    }
 }
 
 async fn push_one(
@@ -473,7 +480,7 @@ async fn push_one(
     registry: &dyn Registry,
     scrubber: &Scrubber,
     options: &Options,
-    progress: &Progress,
+    digest: &PushedDigest,
 ) -> Outcome {
     let started = Instant::now();
     let mut outcome = Outcome {
@@ -528,7 +535,7 @@ async fn push_one(
             return finish(outcome);
         }
     };
-    progress.pushed(&pushed);
+    digest.pushed(&pushed);
     // Ask the registry itself what the tag points to now.
     let (held, tries) = retrying(
         options,
@@ -541,7 +548,7 @@ async fn push_one(
         Err(failure) => {
             outcome.reason = Some(format!(
                 "pushed {pushed}, but the registry could not be asked for it: {}",
-                failure.describe(&job.registry, &job.repository, tries)
+                failure.describe(&job.registry, &job.repository, Access::Read, tries)
             ));
             return finish(outcome);
         }
@@ -637,7 +644,37 @@ mod tests {
     impl Reporter for Quiet {
         fn started(&self, _: &Job) {}
         fn finished(&self, _: &Outcome) {}
+        fn checking(&self, _: &Job) {}
+        fn checked(&self, _: &Job) {}
         fn check_failed(&self, _: &CheckFailure, _: usize) {}
+    }
+
+    /// The bug: retries were said in two formats from three places
+    /// (`after 3 attempts`, `(after 3 attempts)`).
+    #[test]
+    fn retries_are_said_one_way_wherever_they_are_said() {
+        let (_, jobs) = setup();
+        let job = &jobs[0];
+        let other = Failure::Other {
+            message: "boom".into(),
+            transient: true,
+        };
+        let refused = Failure::Unreachable {
+            refused: true,
+            message: String::new(),
+            proxy: None,
+        };
+        let said = [
+            other.describe(&job.registry, &job.repository, Access::Push, 3),
+            refused.describe(&job.registry, &job.repository, Access::Push, 3),
+            push_error(job, "boom", 3),
+        ];
+        for message in &said {
+            assert!(message.contains(" after 3 attempts"), "{message}");
+            assert!(!message.contains("(after"), "{message}");
+        }
+        assert_eq!(said[2], "failed after 3 attempts: boom");
+        assert_eq!(push_error(job, "boom", 1), "boom");
     }
 
     fn setup() -> (Arc<Fake>, Vec<Job>) {
@@ -940,6 +977,7 @@ mod tests {
             Failure::Unreachable {
                 refused: true,
                 message: String::new(),
+                proxy: None,
             },
         )]);
         let summary = refused(&engine, jobs, HashMap::new(), refusing).await;

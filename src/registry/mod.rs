@@ -178,6 +178,26 @@ pub fn enabled(manifest: &Manifest, variables: &Variables) -> Result<Vec<Enabled
     Ok(registries)
 }
 
+/// ` after N attempts` when there was more than one, else nothing: the
+/// one way retries are said.
+#[must_use]
+pub fn after_attempts(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
+}
+
+/// What an account needed of a repository when it was denied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Pushing (the credential check and pushes).
+    Push,
+    /// Reading (`status`, the check after a push).
+    Read,
+}
+
 /// Why a request to a registry failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -192,6 +212,17 @@ pub enum Failure {
         refused: bool,
         /// What the client said, for the other cases.
         message: String,
+        /// The proxy the connection went to, when one is configured for
+        /// the host (it, not the registry, refused or could not be reached).
+        proxy: Option<String>,
+    },
+    /// The token server the registry sends clients to failed (5xx, 429):
+    /// the credentials were not judged.
+    TokenServer {
+        /// Where it is (without its query).
+        url: String,
+        /// The HTTP status it answered.
+        status: u16,
     },
     /// No answer within the bound.
     Silent {
@@ -213,22 +244,25 @@ impl Failure {
     pub fn transient(&self) -> bool {
         match self {
             Self::Denied { .. } => false,
-            Self::Unreachable { .. } | Self::Silent { .. } => true,
+            Self::Unreachable { .. } | Self::Silent { .. } | Self::TokenServer { .. } => true,
             Self::Other { transient, .. } => *transient,
         }
     }
 
     /// What happened, in words, for `registry` (and `repository`, when the
-    /// request concerned one), after `attempts`: what to check next, and
-    /// never the registry's raw answer when the status says it all.
+    /// request concerned one), after `attempts`, when the account needed
+    /// `access`: what to check next, and never the registry's raw answer
+    /// when the status says it all.
     #[must_use]
-    pub fn describe(&self, registry: &Enabled, repository: &str, attempts: u32) -> String {
+    pub fn describe(
+        &self,
+        registry: &Enabled,
+        repository: &str,
+        access: Access,
+        attempts: u32,
+    ) -> String {
         let host = &registry.host;
-        let after = if attempts > 1 {
-            format!(" after {attempts} attempts")
-        } else {
-            String::new()
-        };
+        let after = after_attempts(attempts);
         let variables = registry
             .variables
             .iter()
@@ -243,11 +277,26 @@ impl Failure {
                 "authentication to `{host}` failed (401): check the variables its `user`/`pwd` name, {variables}"
             ),
             Self::Denied { status } => format!(
-                "`{host}` denied access to `{repository}` ({status}): check what the account in {} may do there",
-                if variables.is_empty() {
-                    "its `user` variable".to_string()
+                "`{host}` denied access to `{repository}` ({status}): the account in {} may not {} there: check its permissions",
+                registry
+                    .variables
+                    .first()
+                    .map_or_else(|| "its `user` variable".to_string(), |v| format!("`{v}`")),
+                match access {
+                    Access::Push => "push",
+                    Access::Read => "read",
+                }
+            ),
+            Self::Unreachable {
+                refused,
+                message,
+                proxy: Some(proxy),
+            } => format!(
+                "the proxy {proxy} {}{after} on the way to `{host}`: is it running, or should `{host}` be in `no_proxy`?",
+                if *refused {
+                    "refused the connection".to_string()
                 } else {
-                    variables
+                    format!("could not be reached ({message})")
                 }
             ),
             Self::Unreachable { refused: true, .. } => {
@@ -256,18 +305,14 @@ impl Failure {
             Self::Unreachable { message, .. } => format!(
                 "`{host}` could not be reached{after} ({message}): is the name right, and is it running?"
             ),
+            Self::TokenServer { url, status } => format!(
+                "the token server at {url} failed ({status}){after}: the credentials for `{host}` were not checked; try again later"
+            ),
             Self::Silent { after: bound } => format!(
                 "`{host}` did not answer within {} s{after}: is it overloaded, or is a proxy in between stuck? (`--timeout` sets the bound)",
                 bound.as_secs_f64()
             ),
-            Self::Other { message, .. } => {
-                let after = if attempts > 1 {
-                    format!(" (after {attempts} attempts)")
-                } else {
-                    String::new()
-                };
-                format!("`{host}` failed: {message}{after}")
-            }
+            Self::Other { message, .. } => format!("`{host}` failed{after}: {message}"),
         }
     }
 }
@@ -343,18 +388,171 @@ impl Distribution {
         }
     }
 
-    /// `request`, failed as [`Failure::Silent`] past the bound.
+    /// `request` for `reference`, failed as [`Failure::Silent`] past the
+    /// bound.
     async fn bounded<T>(
         &self,
+        reference: &oci_client::Reference,
+        credentials: Option<&Credentials>,
         request: impl Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
     ) -> Result<T, Failure> {
         match tokio::time::timeout(self.timeout, request).await {
-            Ok(result) => result.map_err(|e| failure(&e, self.timeout)),
+            Ok(Ok(value)) => Ok(value),
+            // The client says the same for any answer of the token server
+            // but 200 (or goes on without a token, and the registry says
+            // 401): a wrong password and a token server that is down.
+            Ok(Err(e)) => match failure(&e, self.timeout) {
+                Failure::Denied { status: 401 } => {
+                    Err(self.token_server(reference, credentials).await)
+                }
+                Failure::Unreachable {
+                    refused, message, ..
+                } => Err(Failure::Unreachable {
+                    refused,
+                    message,
+                    proxy: proxy_for(reference.resolve_registry()),
+                }),
+                failure => Err(failure),
+            },
             Err(_) => Err(Failure::Silent {
                 after: self.timeout,
             }),
         }
     }
+
+    /// Why a registry refused `credentials` (401): when it sends clients to
+    /// a token server, that server is asked again to learn its status:
+    /// 401/403 is the credentials, 5xx and 429 the server.
+    async fn token_server(
+        &self,
+        reference: &oci_client::Reference,
+        credentials: Option<&Credentials>,
+    ) -> Failure {
+        let denied = Failure::Denied { status: 401 };
+        let host = reference.resolve_registry();
+        let scheme = if is_loopback(host) { "http" } else { "https" };
+        let Ok(client) = reqwest::Client::builder().timeout(self.timeout).build() else {
+            return denied;
+        };
+        let Ok(Ok(answer)) = tokio::time::timeout(
+            self.timeout,
+            client.get(format!("{scheme}://{host}/v2/")).send(),
+        )
+        .await
+        else {
+            return denied;
+        };
+        let Some((realm, service)) = answer
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|h| h.to_str().ok())
+            .and_then(bearer_challenge)
+        else {
+            return denied;
+        };
+        let mut query = vec![(
+            "scope",
+            format!("repository:{}:pull", reference.repository()),
+        )];
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        let mut request = client.get(&realm).query(&query);
+        if let Some(c) = credentials {
+            request = request.basic_auth(&c.username, Some(&c.password));
+        }
+        let url = realm.split('?').next().unwrap_or_default().to_string();
+        match tokio::time::timeout(self.timeout, request.send()).await {
+            Ok(Ok(answer)) => match answer.status().as_u16() {
+                status @ (429 | 500..) => Failure::TokenServer { url, status },
+                _ => denied,
+            },
+            Ok(Err(e)) if e.is_timeout() => Failure::Silent {
+                after: self.timeout,
+            },
+            Ok(Err(e)) => Failure::Other {
+                message: format!(
+                    "the token server at {url} could not be reached: {}",
+                    chain(&e)
+                ),
+                transient: true,
+            },
+            Err(_) => Failure::Silent {
+                after: self.timeout,
+            },
+        }
+    }
+}
+
+/// The proxy requests to `host` go through, as the HTTP client picks it
+/// from the environment (`http_proxy` for loopback registries, spoken to
+/// over HTTP, `https_proxy` otherwise, then `all_proxy`; upper case too),
+/// unless `no_proxy` names the host: `URL` (from `VARIABLE`), without
+/// credentials.
+fn proxy_for(host: &str) -> Option<String> {
+    proxy_from(host, |name| std::env::var(name).ok())
+}
+
+fn proxy_from(host: &str, var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    // The value, and the variable it came from.
+    let var = |name: &str| {
+        let upper = name.to_ascii_uppercase();
+        [name.to_string(), upper]
+            .into_iter()
+            .find_map(|n| var(&n).filter(|v| !v.trim().is_empty()).map(|v| (n, v)))
+    };
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    if let Some((_, no_proxy)) = var("no_proxy")
+        && no_proxy.split(',').map(str::trim).any(|entry| {
+            let entry = entry.trim_start_matches('.');
+            let entry = entry.rsplit_once(':').map_or(entry, |(h, _)| h);
+            entry == "*"
+                || (!entry.is_empty() && (name == entry || name.ends_with(&format!(".{entry}"))))
+        })
+    {
+        return None;
+    }
+    let scheme = if is_loopback(host) { "http" } else { "https" };
+    let variable = format!("{scheme}_proxy");
+    [variable.as_str(), "all_proxy"].iter().find_map(|v| {
+        var(v).map(|(v, url)| {
+            let url = match url.split_once("://") {
+                Some((scheme, rest)) => {
+                    format!(
+                        "{scheme}://{}",
+                        rest.rsplit_once('@').map_or(rest, |(_, h)| h)
+                    )
+                }
+                None => url
+                    .rsplit_once('@')
+                    .map_or(url.as_str(), |(_, h)| h)
+                    .to_string(),
+            };
+            format!("`{url}` (from `{v}`)")
+        })
+    })
+}
+
+/// The `realm` and `service` of a `Bearer` challenge.
+fn bearer_challenge(header: &str) -> Option<(String, Option<String>)> {
+    let (scheme, parameters) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut realm = None;
+    let mut service = None;
+    for parameter in parameters.split(',') {
+        let Some((name, value)) = parameter.split_once('=') else {
+            continue;
+        };
+        let value = value.trim().trim_matches('"').to_string();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "realm" => realm = Some(value),
+            "service" => service = Some(value),
+            _ => {}
+        }
+    }
+    Some((realm?, service))
 }
 
 fn auth(credentials: Option<&Credentials>) -> oci_client::secrets::RegistryAuth {
@@ -416,6 +614,7 @@ fn failure(error: &oci_client::errors::OciDistributionError, bound: Duration) ->
             Failure::Unreachable {
                 refused,
                 message: cause,
+                proxy: None,
             }
         }
         E::RequestError(_) | E::IoError(_) => Failure::Other {
@@ -468,7 +667,11 @@ impl Registry for Distribution {
             let reference = reference(repository, tag)?;
             let auth = auth(credentials);
             match self
-                .bounded(self.client.fetch_manifest_digest(&reference, &auth))
+                .bounded(
+                    &reference,
+                    credentials,
+                    self.client.fetch_manifest_digest(&reference, &auth),
+                )
                 .await
             {
                 Ok(digest) => Ok(Some(digest)),
@@ -490,11 +693,15 @@ impl Registry for Distribution {
             let reference = reference(repository, "latest")?;
             let auth = auth(credentials);
             self.bounded(
+                &reference,
+                credentials,
                 self.client
                     .auth(&reference, &auth, oci_client::RegistryOperation::Push),
             )
             .await?;
             self.bounded(
+                &reference,
+                credentials,
                 self.client
                     .push_blob(&reference, EMPTY_BLOB, EMPTY_BLOB_DIGEST),
             )
@@ -512,7 +719,11 @@ impl Registry for Distribution {
             let reference = reference(repository, "latest")?;
             let auth = auth(credentials);
             match self
-                .bounded(self.client.list_tags(&reference, &auth, None, None))
+                .bounded(
+                    &reference,
+                    credentials,
+                    self.client.list_tags(&reference, &auth, None, None),
+                )
                 .await
             {
                 Ok(response) => Ok(response.tags),
@@ -593,6 +804,56 @@ mod tests {
         assert!(!failure(&server(400), bound).transient());
         let found = failure(&envelope(OciErrorCode::ManifestUnknown), bound);
         assert!(!found.transient());
+    }
+
+    /// The bug: a 403 said "check what the account in `A` and `B` may do
+    /// there", naming the password's variable as an account, and not what
+    /// was refused.
+    #[test]
+    fn a_403_names_the_account_variable_and_what_it_may_not_do() {
+        let registry = Enabled {
+            host: "r.example".into(),
+            repositories: Vec::new(),
+            credentials: None,
+            variables: vec!["REG_USER".into(), "REG_PASSWORD".into()],
+        };
+        let denied = Failure::Denied { status: 403 };
+        assert_eq!(
+            denied.describe(&registry, "r.example/org/app", Access::Push, 1),
+            "`r.example` denied access to `r.example/org/app` (403): the account in `REG_USER` may not push there: check its permissions"
+        );
+        assert!(
+            denied
+                .describe(&registry, "r.example/org/app", Access::Read, 1)
+                .contains("may not read there")
+        );
+    }
+
+    #[test]
+    fn the_proxy_of_a_host_is_found_as_the_client_finds_it() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_string())
+            }
+        };
+        let vars = &[
+            ("http_proxy", "http://u:secret@127.0.0.1:3128"),
+            ("HTTPS_PROXY", "http://proxy.example:8080"),
+            ("no_proxy", "internal.example,.corp"),
+        ];
+        assert_eq!(
+            proxy_from("127.0.0.1:5000", env(vars)).as_deref(),
+            Some("`http://127.0.0.1:3128` (from `http_proxy`)")
+        );
+        assert_eq!(
+            proxy_from("ghcr.io", env(vars)).as_deref(),
+            Some("`http://proxy.example:8080` (from `HTTPS_PROXY`)")
+        );
+        assert_eq!(proxy_from("internal.example:443", env(vars)), None);
+        assert_eq!(proxy_from("r.corp", env(vars)), None);
+        assert_eq!(proxy_from("ghcr.io", env(&[])), None);
     }
 
     #[test]

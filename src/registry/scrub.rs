@@ -12,7 +12,15 @@ pub struct Scrubber {
     /// Each secret's forms (the secret, the base64 of `user:secret`, ...),
     /// each as alternatives per character.
     patterns: Vec<Vec<Vec<Vec<u8>>>>,
+    /// Per pattern, whether it is masked only as a whole word: the forms of
+    /// a password shorter than [`SHORT_SECRET`] would otherwise cut holes
+    /// in ordinary words (`pro***y` for `xx`).
+    whole_word: Vec<bool>,
 }
+
+/// Passwords shorter than this (in characters) are masked only where they
+/// stand alone, between characters that are not letters or digits.
+pub const SHORT_SECRET: usize = 4;
 
 const MASK: &str = "***";
 
@@ -20,22 +28,32 @@ impl Scrubber {
     /// A scrubber for the credentials of `registries`.
     #[must_use]
     pub fn new(registries: &[Enabled]) -> Self {
-        let mut forms: Vec<String> = Vec::new();
+        // Each form, and whether it is masked as a whole word only.
+        let mut forms: Vec<(String, bool)> = Vec::new();
         for credentials in registries.iter().filter_map(|r| r.credentials.as_ref()) {
             let password = &credentials.password;
             if password.is_empty() {
                 continue;
             }
-            forms.push(password.clone());
+            let short = password.chars().count() < SHORT_SECRET;
+            forms.push((password.clone(), short));
+            forms.extend(
+                base64_forms(password.as_bytes())
+                    .into_iter()
+                    .map(|f| (f, short)),
+            );
             let pair = format!("{}:{password}", credentials.username);
-            for secret in [pair.as_bytes(), password.as_bytes()] {
-                forms.extend(base64_forms(secret));
-            }
+            forms.extend(
+                base64_forms(pair.as_bytes())
+                    .into_iter()
+                    .map(|f| (f, false)),
+            );
         }
-        forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        forms.dedup();
+        forms.sort_by_key(|(s, short)| (std::cmp::Reverse(s.len()), *short));
+        forms.dedup_by(|a, b| a.0 == b.0);
         Self {
-            patterns: forms.iter().map(|f| pattern(f)).collect(),
+            patterns: forms.iter().map(|(f, _)| pattern(f)).collect(),
+            whole_word: forms.iter().map(|(_, short)| *short).collect(),
         }
     }
 
@@ -44,8 +62,54 @@ impl Scrubber {
     #[must_use]
     pub fn scrub(&self, text: &str) -> String {
         let masked = self.mask(text);
+        let masked = self.mask_encoded(&masked);
         let masked = mask_authorization(&masked);
         without_query_strings(&masked)
+    }
+
+    /// `text` with every base64 run (either alphabet, padded or not) that
+    /// decodes to text holding a secret replaced: the credentials JSON of an
+    /// `X-Registry-Auth` header, say, whose encoding of the password
+    /// depends on what precedes it.
+    fn mask_encoded(&self, text: &str) -> String {
+        if self.patterns.is_empty() {
+            return text.to_string();
+        }
+        let is_base64 = |b: u8| b.is_ascii_alphanumeric() || b"+/-_".contains(&b);
+        let bytes = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        let mut at = 0;
+        while at < bytes.len() {
+            if !is_base64(bytes[at]) {
+                at += 1;
+                continue;
+            }
+            let start = at;
+            while at < bytes.len() && is_base64(bytes[at]) {
+                at += 1;
+            }
+            let digits = &text[start..at];
+            while at < bytes.len() && bytes[at] == b'=' {
+                at += 1;
+            }
+            // A run may begin with text that is not part of the encoding
+            // (`value-eyJ...`): each alignment is tried, and a few bytes of
+            // noise in front are allowed.
+            let secret = digits.len() >= MIN_ENCODED
+                && (0..4).any(|skip| {
+                    decode_base64(&digits[skip..])
+                        .and_then(|decoded| mostly_text(&decoded))
+                        .is_some_and(|decoded| self.mask(&decoded) != decoded)
+                });
+            if secret {
+                out.push_str(&text[copied..start]);
+                out.push_str(MASK);
+                copied = at;
+            }
+        }
+        out.push_str(&text[copied..]);
+        out
     }
 
     fn mask(&self, text: &str) -> String {
@@ -60,8 +124,12 @@ impl Scrubber {
             let longest = self
                 .patterns
                 .iter()
+                .zip(&self.whole_word)
                 .zip(&mut ends)
-                .filter_map(|(p, ends)| matches(bytes, at, p, 0, ends))
+                .filter_map(|((p, &whole_word), ends)| {
+                    matches(bytes, at, p, 0, ends)
+                        .filter(|&end| !whole_word || stands_alone(text, at, end))
+                })
                 .max();
             match longest {
                 Some(end) if end > at => {
@@ -79,6 +147,15 @@ impl Scrubber {
     }
 }
 
+/// Whether `text[start..end]` is not part of a longer word: no letter or
+/// digit touches it on either side.
+fn stands_alone(text: &str, start: usize, end: usize) -> bool {
+    let word = |c: char| c.is_alphanumeric();
+    let before = text.get(..start).and_then(|t| t.chars().next_back());
+    let after = text.get(end..).and_then(|t| t.chars().next());
+    !before.is_some_and(word) && !after.is_some_and(word)
+}
+
 /// Base64 of `secret` as registries and HTTP libraries write it: standard
 /// and URL-safe alphabets, with and without padding.
 fn base64_forms(secret: &[u8]) -> Vec<String> {
@@ -92,6 +169,48 @@ fn base64_forms(secret: &[u8]) -> Vec<String> {
         }
     }
     forms
+}
+
+/// The shortest base64 run worth decoding: shorter ones are words.
+const MIN_ENCODED: usize = 8;
+
+/// The bytes `digits` encode in base64, in either alphabet, without
+/// padding; `None` when they cannot be base64.
+fn decode_base64(digits: &str) -> Option<Vec<u8>> {
+    if digits.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(digits.len() / 4 * 3 + 2);
+    let mut bits = 0u32;
+    let mut count = 0;
+    for b in digits.bytes() {
+        let value = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        bits = bits << 6 | u32::from(value);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push(u8::try_from(bits >> count & 0xff).unwrap_or_default());
+        }
+    }
+    Some(out)
+}
+
+/// `bytes` as text when they mostly are (binary data decoded from a
+/// digest or a random token is not, and may hold a short secret by chance).
+fn mostly_text(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let noise = text
+        .chars()
+        .filter(|&c| c == char::REPLACEMENT_CHARACTER || (c.is_control() && !c.is_whitespace()))
+        .count();
+    (noise * 10 <= text.chars().count()).then(|| text.into_owned())
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -149,6 +268,7 @@ fn pattern(secret: &str) -> Vec<Vec<Vec<u8>>> {
                     .collect();
                 ways.push(escaped.into_bytes());
             }
+            ways.extend(go_and_html_escapes(c, &raw));
             match c {
                 ' ' => ways.push(b"+".to_vec()),
                 '"' | '\\' | '/' => ways.push(vec![b'\\', c as u8]),
@@ -162,6 +282,44 @@ fn pattern(secret: &str) -> Vec<Vec<Vec<u8>>> {
             ways
         })
         .collect()
+}
+
+/// The other ways `c` (`raw` in UTF-8) may be written: Go's and Python's
+/// `\xNN` per byte and `\UXXXXXXXX`, HTML's numeric references (decimal,
+/// hexadecimal) and its named ones (`&quot;`, `&amp;`, ...), as Go's
+/// `html.EscapeString` and HTML error pages write them.
+fn go_and_html_escapes(c: char, raw: &[u8]) -> Vec<Vec<u8>> {
+    let code = u32::from(c);
+    let mut ways: Vec<String> = Vec::new();
+    for upper in [true, false] {
+        let hex = |n: u32, width: usize| {
+            if upper {
+                format!("{n:0width$X}")
+            } else {
+                format!("{n:0width$x}")
+            }
+        };
+        ways.push(raw.iter().fold(String::new(), |mut out, &b| {
+            out.push_str("\\x");
+            out.push_str(&hex(b.into(), 2));
+            out
+        }));
+        ways.push(format!("\\U{}", hex(code, 8)));
+        ways.push(format!("&#x{};", hex(code, 0)));
+        ways.push(format!("&#X{};", hex(code, 0)));
+    }
+    ways.push(format!("&#{code};"));
+    ways.push(format!("&#{code:03};"));
+    let named: &[&str] = match c {
+        '"' => &["&quot;", "&QUOT;"],
+        '&' => &["&amp;", "&AMP;"],
+        '<' => &["&lt;", "&LT;"],
+        '>' => &["&gt;", "&GT;"],
+        '\'' => &["&apos;"],
+        _ => &[],
+    };
+    ways.extend(named.iter().map(|n| (*n).to_string()));
+    ways.into_iter().map(String::into_bytes).collect()
 }
 
 /// Backslashes an escape may carry in front beyond its own: JSON quoted in
@@ -243,7 +401,8 @@ fn mask_authorization(text: &str) -> String {
         let after = value.as_bytes().get(token + padding).copied();
         let parameter =
             padding > 0 && after.is_some_and(|b| b == b'"' || b.is_ascii_alphanumeric());
-        if token >= 4 && !parameter {
+        let header = authorization_header(&out[..out.len() - scheme]);
+        if !parameter && ((header && token > 0) || looks_like_credential(&value[..token])) {
             out.push_str(MASK);
             rest = &value[token + padding..];
         } else {
@@ -252,23 +411,48 @@ fn mask_authorization(text: &str) -> String {
     }
 }
 
-/// `text` with the query string of every URL in it removed.
+/// Whether `before` (what precedes a `Basic `/`Bearer ` scheme) ends in an
+/// `Authorization:` header name: whatever follows is a credential.
+fn authorization_header(before: &str) -> bool {
+    let before = before.trim_end().to_ascii_lowercase();
+    before.ends_with("authorization:") || before.ends_with("authorization\":\"")
+}
+
+/// Whether a word after `Basic `/`Bearer ` is a credential rather than
+/// prose (`no basic auth credentials`, `bearer token`): base64 or token
+/// characters, at least 8 of them, and not a lower-case word.
+fn looks_like_credential(token: &str) -> bool {
+    token.len() >= 8 && !token.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+/// `text` with the query string of every URL and every path in it
+/// removed (`http://h/p?q`, `/v2/a/blobs/uploads/u1?_state=...`): a
+/// path-like word (a `/` before its `?`) with something after the `?`.
 fn without_query_strings(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(scheme) = rest.find("://") {
-        let url_end = rest[scheme..]
-            .find(|c: char| c.is_whitespace() || "\"'<>`,)]}\\".contains(c))
-            .map_or(rest.len(), |i| scheme + i);
-        let url = &rest[..url_end];
-        match url[scheme..].find('?') {
-            Some(query) => out.push_str(&url[..scheme + query]),
-            None => out.push_str(url),
+    loop {
+        let Some(word) = rest.find(|c: char| !ends_url(c)) else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..word]);
+        rest = &rest[word..];
+        let end = rest.find(ends_url).unwrap_or(rest.len());
+        let word = &rest[..end];
+        match word.split_once('?') {
+            Some((path, query)) if path.contains('/') && !query.is_empty() => {
+                out.push_str(path);
+            }
+            _ => out.push_str(word),
         }
-        rest = &rest[url_end..];
+        rest = &rest[end..];
     }
-    out.push_str(rest);
-    out
+}
+
+/// Whether `c` ends a URL or path in a message.
+fn ends_url(c: char) -> bool {
+    c.is_whitespace() || "\"'<>`,)]}\\".contains(c)
 }
 
 #[cfg(test)]
@@ -405,5 +589,108 @@ mod tests {
             scrubber.scrub("login u:s3cret failed"),
             "login u:*** failed"
         );
+    }
+
+    /// The bug: HTML-escaped and Go-escaped passwords were printed.
+    #[test]
+    fn a_password_is_masked_html_escaped_and_go_escaped() {
+        let password = "<a&b>\"c'é😀";
+        let scrubber = scrubber("pusher", password);
+        let html_named = "&lt;a&amp;b&gt;&quot;c&#39;é😀";
+        let html_numeric = "&#60;a&#38;b&#62;&#34;c&#039;&#233;&#x1F600;";
+        let go_x = password.bytes().fold(String::new(), |mut out, b| {
+            let _ = write!(out, "\\x{b:02x}");
+            out
+        });
+        let go_u = "<a&b>\\\"c'\\u00e9\\U0001f600";
+        let go_json_html = "\\u003ca\\u0026b\\u003e\\\"c'\\u00E9\\ud83d\\ude00";
+        for echoed in [html_named, html_numeric, &go_x, go_u, go_json_html] {
+            let text = format!("message: got [{echoed}] here");
+            assert_eq!(scrubber.scrub(&text), "message: got [***] here", "{echoed}");
+        }
+    }
+
+    /// The bug: the base64 of a JSON object holding the password (an
+    /// `X-Registry-Auth` header) was printed: its encoding of the password
+    /// depends on what precedes it.
+    #[test]
+    fn a_base64_credentials_object_holding_the_password_is_masked() {
+        let password = "tilde~x";
+        let scrubber = scrubber("pusher", password);
+        let json = format!(
+            "{{\"username\":\"pusher\",\"password\":\"{password}\",\"serveraddress\":\"127.0.0.1:5000\"}}"
+        );
+        let standard = base64(json.as_bytes());
+        let url_safe = standard.replace('+', "-").replace('/', "_");
+        for encoded in [
+            standard.clone(),
+            standard.trim_end_matches('=').to_string(),
+            url_safe.clone(),
+            url_safe.trim_end_matches('=').to_string(),
+        ] {
+            for text in [
+                format!("X-Registry-Auth: {encoded}\r\n"),
+                format!("auth=value-{encoded} end"),
+            ] {
+                let scrubbed = scrubber.scrub(&text);
+                assert!(!scrubbed.contains(&encoded[4..]), "{scrubbed}");
+                assert!(scrubbed.contains("***"), "{scrubbed}");
+            }
+        }
+        // Base64 that holds no secret is kept.
+        let other = base64(b"{\"username\":\"pusher\",\"password\":\"another\"}");
+        assert_eq!(scrubber.scrub(&other), other);
+    }
+
+    /// The bug: an upload path without a scheme kept its `_state` token.
+    #[test]
+    fn paths_without_a_scheme_lose_their_query_strings() {
+        assert_eq!(
+            without_query_strings(
+                "500 on PUT /v2/a/b/blobs/uploads/u1?_state=SECRET&digest=sha256:1: failed"
+            ),
+            "500 on PUT /v2/a/b/blobs/uploads/u1 failed"
+        );
+        assert_eq!(
+            without_query_strings("location \"/v2/x/uploads/u?_state=S\" given"),
+            "location \"/v2/x/uploads/u\" given"
+        );
+        let question = "`127.0.0.1:5000` refused the connection: is it running? and/or?";
+        assert_eq!(without_query_strings(question), question);
+    }
+
+    /// The bug: `no basic auth credentials` became `no basic ***
+    /// credentials`: a word after `basic` was taken for a credential.
+    #[test]
+    fn prose_after_basic_or_bearer_is_not_masked() {
+        let scrubber = Scrubber::default();
+        for text in [
+            "no basic auth credentials",
+            "unauthorized: authentication required; bearer token expired",
+            "Basic authentication failed, Bearer tokenization disabled",
+        ] {
+            assert_eq!(scrubber.scrub(text), text);
+        }
+        assert_eq!(
+            scrubber.scrub("Authorization: Basic dTpw"),
+            "Authorization: Basic ***"
+        );
+        assert_eq!(
+            scrubber.scrub("got Bearer abc.DEF-123 from the server"),
+            "got Bearer *** from the server"
+        );
+    }
+
+    /// A password shorter than `SHORT_SECRET` is masked where it stands
+    /// alone, not inside words (`pro***y` for `xx`).
+    #[test]
+    fn a_short_password_is_masked_as_a_whole_word_only() {
+        let short = scrubber("pusher", "xx");
+        assert_eq!(
+            short.scrub("proxxy said: password xx, \"xx\" or pusher:xx refused"),
+            "proxxy said: password ***, \"***\" or pusher:*** refused"
+        );
+        let long = scrubber("pusher", "xxxx");
+        assert_eq!(long.scrub("proxxxxy"), "pro***y");
     }
 }
