@@ -590,7 +590,7 @@ impl Staging {
             Err(e) => Err(e),
         };
         if let Err(source) = swapped {
-            let _ = fs::remove_dir_all(&staging);
+            let _ = remove_tree(&staging);
             return Err(Error::Io {
                 action: "replace",
                 path: self.target,
@@ -598,12 +598,7 @@ impl Staging {
             });
         }
         // `staging` now holds the previous tree (or nothing).
-        match fs::remove_dir_all(&staging) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(io_error("remove the previous tree at", &staging)(e))
-            }
-            _ => Ok(()),
-        }
+        remove_tree(&staging).map_err(io_error("remove the previous tree at", &staging))
     }
 }
 
@@ -637,7 +632,7 @@ fn unremovable_in(dir: &Path, device: u64) -> Option<(PathBuf, io::Error)> {
             Ok(found) => found,
             Err(e) => return Some((dir.to_path_buf(), e)),
         };
-        if metadata.dev() != device {
+        if metadata.dev() != device || (metadata.is_dir() && mount_root(&path)) {
             return Some((path, Errno::BUSY.into()));
         }
         if metadata.is_dir() {
@@ -649,6 +644,66 @@ fn unremovable_in(dir: &Path, device: u64) -> Option<(PathBuf, io::Error)> {
         }
     }
     None
+}
+
+/// Whether the directory `path` (not followed) is where a file system is
+/// mounted: a bind mount of a directory of the same file system has the
+/// same device number as its parent, so only the kernel's mount attribute
+/// (or, before it, a mount ID that differs from the parent's) tells it.
+fn mount_root(path: &Path) -> bool {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
+    let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
+    let Ok(found) = rustix::fs::statx(rustix::fs::CWD, path, flags, StatxFlags::MNT_ID) else {
+        return false;
+    };
+    if found
+        .stx_attributes_mask
+        .contains(StatxAttributes::MOUNT_ROOT)
+    {
+        return found.stx_attributes.contains(StatxAttributes::MOUNT_ROOT);
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let parent = parent.unwrap_or(Path::new("."));
+    let has_id = |mask: u32| StatxFlags::from_bits_retain(mask).contains(StatxFlags::MNT_ID);
+    has_id(found.stx_mask)
+        && rustix::fs::statx(rustix::fs::CWD, parent, flags, StatxFlags::MNT_ID)
+            .is_ok_and(|p| has_id(p.stx_mask) && p.stx_mnt_id != found.stx_mnt_id)
+}
+
+/// Removes the tree at `dir` as `fs::remove_dir_all` would, but never
+/// descends into a file system mounted inside it (a bind mount of a
+/// user's directory would lose its files): such a mount stops the removal
+/// with `EBUSY`, its contents untouched.
+fn remove_tree(dir: &Path) -> io::Result<()> {
+    let metadata = match fs::symlink_metadata(dir) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !metadata.is_dir() {
+        return fs::remove_file(dir);
+    }
+    remove_tree_in(dir, metadata.dev())
+}
+
+fn remove_tree_in(dir: &Path, device: u64) -> io::Result<()> {
+    if mount_root(dir) {
+        return Err(Errno::BUSY.into());
+    }
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let metadata = entry.metadata()?;
+        if metadata.is_dir() {
+            if metadata.dev() != device {
+                return Err(Errno::BUSY.into());
+            }
+            remove_tree_in(&path, device)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+    }
+    fs::remove_dir(dir)
 }
 
 /// Whether the file or directory `path` is immutable or append-only
@@ -733,7 +788,7 @@ fn remove_abandoned(parent: &Path, name: &str) {
         let held = held_by_another(&path);
         if metadata.is_dir() {
             if held != Some(true) && (held.is_some() || owner_gone(rest)) {
-                let _ = fs::remove_dir_all(&path);
+                let _ = remove_tree(&path);
             }
         } else if metadata.is_file() {
             let idle = metadata

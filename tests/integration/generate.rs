@@ -954,3 +954,68 @@ fn a_signal_during_check_exits_130_and_leaves_no_temporary_tree() {
         "a temporary tree was left"
     );
 }
+
+/// A directory bind-mounted inside the previous tree (same file system, so
+/// the same device number) stops the swap before anything is touched: the
+/// mounted files are never removed, and no staging tree is left.
+#[test]
+fn a_bind_mount_inside_the_output_keeps_its_files_and_stops_the_swap() {
+    /// Unmounts every mount under the directory when dropped, wherever a
+    /// run moved it.
+    struct Mounted(std::path::PathBuf);
+    impl Drop for Mounted {
+        fn drop(&mut self) {
+            let table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            let under: Vec<&str> = table
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|point| Path::new(point).starts_with(&self.0))
+                .collect();
+            for point in under.into_iter().rev() {
+                let _ = Command::new("umount").arg(point).status();
+            }
+        }
+    }
+    let test = Test::fixture("seed")
+        .file("src/notes.md", "precious")
+        .args(&["generate", "-b", "0.13.0"]);
+    test.success();
+    let before = test.tree("generated");
+    let point = test.path().join("generated/docs");
+    fs::create_dir_all(&point).unwrap();
+    let status = Command::new("mount")
+        .arg("--bind")
+        .arg(test.path().join("src"))
+        .arg(&point)
+        .status()
+        .expect("mount (util-linux) is installed");
+    assert!(status.success(), "mount --bind failed: the test needs root");
+    let _mounted = Mounted(test.path().to_path_buf());
+    let test = test.args(&["generate", "-b", "0.14.0"]);
+    let output = test.failure(1);
+    assert!(
+        output.stderr.contains("generated/docs` cannot be removed"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(test.read("src/notes.md"), "precious");
+    assert_eq!(test.read("generated/docs/notes.md"), "precious");
+    assert_eq!(
+        names(test.path()),
+        ["generated", "manifest.yml", "src", "templates", "tools"],
+        "a staging tree was left"
+    );
+    // The previous tree, with the mount, is as it was.
+    assert_eq!(
+        test.tree("generated")
+            .replace("=== generated/docs/notes.md\nprecious\n", ""),
+        before
+    );
+    // A rerun fails the same way, and still leaves nothing behind.
+    test.failure(1);
+    assert_eq!(test.read("src/notes.md"), "precious");
+    assert_eq!(
+        names(test.path()),
+        ["generated", "manifest.yml", "src", "templates", "tools"]
+    );
+}
