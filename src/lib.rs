@@ -132,7 +132,8 @@ impl Error {
                 | generate::Error::Output(
                     output::Error::WouldReplaceRepo { .. }
                     | output::Error::WrongKind { .. }
-                    | output::Error::BrokenLink { .. },
+                    | output::Error::BrokenLink { .. }
+                    | output::Error::ForeignLock { .. },
                 ),
             ) => 2,
             Self::Interrupted

@@ -80,6 +80,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A file named as the lock holds something this tool did not write.
+    #[error("`{path}` is not a lock this tool made: it is left as it is")]
+    #[diagnostic(help(
+        "the lock of the output directory goes there: move this file away, or generate elsewhere"
+    ))]
+    ForeignLock {
+        /// The file.
+        path: PathBuf,
+    },
     /// A signal came while waiting for the lock.
     #[error("interrupted")]
     Interrupted,
@@ -536,6 +545,7 @@ impl Staging {
             .tempdir_in(&parent)
             .map_err(io_error("create a directory in", &parent))?;
         let held = hold(dir.path());
+        mark(dir.path());
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
             .map_err(io_error("set permissions of", dir.path()))?;
         Ok(Self {
@@ -585,7 +595,12 @@ impl Staging {
         }
         let staging = self.dir.keep();
         let swapped = match old {
-            Ok(_) => exchange(&staging, &self.target),
+            Ok(_) => {
+                // Once swapped, the staging name holds the old tree: marked,
+                // a kill before its removal leaves what the next run removes.
+                mark(&self.target);
+                exchange(&staging, &self.target)
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => fs::rename(&staging, &self.target),
             Err(e) => Err(e),
         };
@@ -765,12 +780,43 @@ fn hold(path: &Path) -> Option<fs::File> {
     Some(file)
 }
 
+/// The extended attribute that marks a staging tree or temporary file as
+/// this tool's: a user's file that only looks alike never carries it.
+const MARK: &str = "user.bentoml-docker";
+const MARK_VALUE: &[u8] = b"staging";
+
+/// Marks `path` (not followed) as made by this tool; where the file
+/// system has no extended attributes, nothing is marked and what a killed
+/// run leaves there is never removed (rather than removing a user's file).
+fn mark(path: &Path) {
+    let _ = rustix::fs::lsetxattr(path, MARK, MARK_VALUE, rustix::fs::XattrFlags::empty());
+}
+
+fn marked(path: &Path) -> bool {
+    let mut value = [0_u8; 16];
+    rustix::fs::lgetxattr(path, MARK, &mut value[..]).is_ok_and(|n| value[..n] == *MARK_VALUE)
+}
+
+/// The part of a staging name after `.<name>.staging-` when it is exactly
+/// what this tool makes: `<pid>-<6 letters or digits>` (tempfile's random
+/// part), or that with `.old` (the fallback swap's name of the old tree).
+fn staging_owner(rest: &str) -> Option<&str> {
+    let rest = rest.strip_suffix(".old").unwrap_or(rest);
+    let (pid, random) = rest.split_once('-')?;
+    let own = !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && random.len() == 6
+        && random.bytes().all(|b| b.is_ascii_alphanumeric());
+    own.then_some(pid)
+}
+
 /// Removes what killed runs left beside `name` in `parent`: staging trees
-/// and temporary files (`.<name>.staging-<pid>-…`) that no live run holds.
-/// A live run holds a `flock(2)` on each, so a run whose PID was reused
-/// since still counts as gone. A temporary file is created an instant
-/// before it is locked, and not always under the directory's lock: it also
-/// needs its owner's PID gone, or no change for a minute.
+/// and temporary files named exactly `.<name>.staging-<pid>-<random>`,
+/// marked as this tool's, that no live run holds. A live run holds a
+/// `flock(2)` on each, so a run whose PID was reused since still counts as
+/// gone. A temporary file is created an instant before it is locked, and
+/// not always under the directory's lock: it also needs its owner's PID
+/// gone, or no change for a minute.
 fn remove_abandoned(parent: &Path, name: &str) {
     let prefix = format!(".{name}{STAGING_SUFFIX}");
     let Ok(entries) = fs::read_dir(parent) else {
@@ -778,16 +824,23 @@ fn remove_abandoned(parent: &Path, name: &str) {
     };
     for entry in entries.flatten() {
         let file_name = entry.file_name();
-        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(staging_owner)
+        else {
             continue;
         };
         let path = entry.path();
         let Ok(metadata) = entry.metadata() else {
             continue;
         };
+        if !marked(&path) {
+            continue;
+        }
         let held = held_by_another(&path);
         if metadata.is_dir() {
-            if held != Some(true) && (held.is_some() || owner_gone(rest)) {
+            if held != Some(true) && (held.is_some() || owner_gone(pid)) {
                 let _ = remove_tree(&path);
             }
         } else if metadata.is_file() {
@@ -796,7 +849,7 @@ fn remove_abandoned(parent: &Path, name: &str) {
                 .ok()
                 .and_then(|m| m.elapsed().ok())
                 .is_some_and(|age| age > Duration::from_secs(60));
-            if held == Some(false) && (owner_gone(rest) || idle) {
+            if held == Some(false) && (owner_gone(pid) || idle) {
                 let _ = fs::remove_file(&path);
             }
         }
@@ -814,16 +867,15 @@ fn held_by_another(path: &Path) -> Option<bool> {
     }
 }
 
-/// Whether the run that named a staging entry `<pid>-…` is gone: no such
-/// process, or this one (which has not made its own yet), or a name
-/// without a PID (made before names carried one).
-fn owner_gone(rest: &str) -> bool {
-    let Some(pid) = rest
-        .split_once('-')
-        .and_then(|(pid, _)| pid.parse::<i32>().ok())
+/// Whether the run of PID `pid` that named a staging entry is gone: no
+/// such process, or this one (which has not made its own yet).
+fn owner_gone(pid: &str) -> bool {
+    let Some(pid) = pid
+        .parse::<i32>()
+        .ok()
         .and_then(rustix::process::Pid::from_raw)
     else {
-        return true;
+        return false;
     };
     pid == rustix::process::getpid() || rustix::process::test_kill_process(pid) == Err(Errno::SRCH)
 }
@@ -858,6 +910,7 @@ impl Lock {
         fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
         let path = parent.join(format!(".{name}.lock"));
         let mut told = false;
+        let mut empty_since = None;
         loop {
             if stop.load(Ordering::SeqCst) {
                 return Err(Error::Interrupted);
@@ -874,13 +927,27 @@ impl Lock {
             match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
                 // The run before may have removed the file after it was
                 // opened here: then this lock guards nothing, take the new one.
-                Ok(()) if same_file(&file, &path) => {
-                    remove_abandoned(&parent, &name);
-                    return Ok(Self {
-                        path,
-                        file: Some(file),
-                    });
-                }
+                Ok(()) if same_file(&file, &path) => match lock_text(&file) {
+                    Some(text) if text.starts_with(LOCK_TEXT) => {
+                        remove_abandoned(&parent, &name);
+                        return Ok(Self {
+                            path,
+                            file: Some(file),
+                        });
+                    }
+                    // Its run created it an instant ago and writes it next.
+                    Some(text)
+                        if text.is_empty()
+                            && empty_since
+                                .get_or_insert_with(std::time::Instant::now)
+                                .elapsed()
+                                < Duration::from_secs(2) =>
+                    {
+                        drop(file);
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    _ => return Err(Error::ForeignLock { path }),
+                },
                 Ok(()) | Err(Errno::INTR) => {}
                 Err(Errno::WOULDBLOCK) => {
                     if !told {
@@ -908,8 +975,28 @@ impl Drop for Lock {
     }
 }
 
-/// Opens (creating) the lock file, which must be a regular file: never
-/// through a symbolic link, and never opening a device or a fifo.
+/// What every lock file this tool creates holds: a file of that name that
+/// does not is a user's, never taken nor removed.
+const LOCK_TEXT: &[u8] = b"bentoml-docker: the lock of the output directory beside it\n";
+
+/// The start of the lock file's contents; `None` when it cannot be read.
+fn lock_text(file: &fs::File) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut text = vec![0; LOCK_TEXT.len()];
+    let mut read = 0;
+    while read < text.len() {
+        match file.read_at(&mut text[read..], read as u64).ok()? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    text.truncate(read);
+    Some(text)
+}
+
+/// Opens the lock file, creating it (exclusively, with [`LOCK_TEXT`]) when
+/// there is none; it must be a regular file: never through a symbolic
+/// link, and never opening a device or a fifo.
 fn open_lock(path: &Path) -> Result<fs::File, Error> {
     use rustix::fs::{Mode, OFlags};
     let wrong = |found: &str| Error::WrongKind {
@@ -922,10 +1009,23 @@ fn open_lock(path: &Path) -> Result<fs::File, Error> {
     {
         return Err(wrong(describe(metadata.file_type())));
     }
-    let flags =
-        OFlags::CREATE | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let file = match rustix::fs::open(path, flags, Mode::from_bits_truncate(0o644)) {
-        Ok(fd) => fs::File::from(fd),
+    let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let mode = Mode::from_bits_truncate(0o644);
+    let create = flags | OFlags::CREATE | OFlags::EXCL | OFlags::RDWR;
+    let opened = match rustix::fs::open(path, create, mode) {
+        Ok(fd) => {
+            let mut file = fs::File::from(fd);
+            file.write_all(LOCK_TEXT)
+                .map_err(io_error("write the lock", path))?;
+            Ok(file)
+        }
+        Err(Errno::EXIST) => {
+            rustix::fs::open(path, flags | OFlags::RDONLY, mode).map(fs::File::from)
+        }
+        Err(e) => Err(e),
+    };
+    let file = match opened {
+        Ok(file) => file,
         Err(Errno::LOOP) => return Err(wrong("a symbolic link")),
         Err(e) => return Err(io_error("open the lock", path)(e.into())),
     };
@@ -1099,6 +1199,7 @@ impl AtomicFile {
             .map_err(io_error("create a file in", &parent))?;
         // Held until the file is closed: it is live for `remove_abandoned`.
         let _ = rustix::fs::flock(file.as_file(), FlockOperation::NonBlockingLockExclusive);
+        mark(file.path());
         Ok(Self {
             path,
             file: io::BufWriter::new(file),
@@ -1380,19 +1481,33 @@ mod tests {
         for name in [
             ".generated.staging-2147483646-AbC123",
             ".generated.staging-1-AbC123",
-            ".generated.staging-XyZ789",
             ".generated.staging-2147483646-AbC123.old",
         ] {
             fs::create_dir_all(tmp.path().join(name).join("a")).unwrap();
             fs::write(tmp.path().join(name).join("a/Dockerfile"), "left").unwrap();
+            mark(&tmp.path().join(name));
         }
-        fs::write(
-            tmp.path().join(".metadata.json.staging-2147483646-AbC123"),
-            "{}",
-        )
-        .unwrap();
-        // Not ours: a name that only looks alike.
-        fs::write(tmp.path().join(".generated.staging"), "mine").unwrap();
+        let left_file = tmp.path().join(".metadata.json.staging-2147483646-AbC123");
+        fs::write(&left_file, "{}").unwrap();
+        mark(&left_file);
+        // Not ours: names that only look alike, and one of our names
+        // without the mark only this tool sets.
+        let mine = [
+            ".generated.staging",
+            ".generated.staging-XyZ789",
+            ".generated.staging-backup",
+            ".generated.staging-1-mine",
+            ".generated.staging-old.txt",
+            ".generated.staging-2147483646-NoMark",
+        ];
+        for name in mine {
+            if name.ends_with(".txt") || name == ".generated.staging" {
+                fs::write(tmp.path().join(name), "mine").unwrap();
+            } else {
+                fs::create_dir_all(tmp.path().join(name)).unwrap();
+                fs::write(tmp.path().join(name).join("notes"), "mine").unwrap();
+            }
+        }
         let never = AtomicBool::new(false);
         let _lock = Lock::acquire(&target, &never, &|_| {}).unwrap();
         let _other = AtomicFile::new(&tmp.path().join("metadata.json")).unwrap();
@@ -1403,12 +1518,12 @@ mod tests {
             .collect();
         left.sort();
         let live_name = live.dir.path().file_name().unwrap().to_str().unwrap();
-        let mut expected = vec![
+        let mut expected: Vec<String> = mine.iter().map(ToString::to_string).collect();
+        expected.extend([
             ".generated.lock".to_string(),
-            ".generated.staging".to_string(),
             live_name.to_string(),
             "generated".to_string(),
-        ];
+        ]);
         expected.sort();
         assert_eq!(left, expected);
         assert!(live_name.starts_with(&format!(".generated.staging-{}-", std::process::id())));
@@ -1424,12 +1539,31 @@ mod tests {
             })
             .count();
         assert_eq!(temporaries, 2);
+        assert!(!left_file.exists());
         drop(live_file);
         live.commit().unwrap();
         assert_eq!(
             fs::read_to_string(target.join("a/Dockerfile")).unwrap(),
             "live"
         );
+    }
+
+    #[test]
+    fn a_lock_file_the_tool_did_not_create_is_refused_and_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("generated");
+        let lock = tmp.path().join(".generated.lock");
+        let never = AtomicBool::new(false);
+        for text in ["my notes", ""] {
+            fs::write(&lock, text).unwrap();
+            let error = Lock::acquire(&target, &never, &|_| {}).unwrap_err();
+            assert!(matches!(error, Error::ForeignLock { .. }), "{error}");
+            assert_eq!(fs::read_to_string(&lock).unwrap(), text);
+        }
+        // One a killed run left is taken over, and goes with this run.
+        fs::write(&lock, LOCK_TEXT).unwrap();
+        drop(Lock::acquire(&target, &never, &|_| {}).unwrap());
+        assert!(!lock.exists());
     }
 
     #[test]

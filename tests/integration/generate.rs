@@ -492,14 +492,16 @@ fn a_symlinked_output_directory_is_followed_and_the_link_kept() {
     assert!(names(&test.path().join("elsewhere")).is_empty());
 }
 
-/// Holds the lock of `generated` in `dir`, as a run does.
+/// Holds the lock of `generated` in `dir`, as a run does (with the text
+/// a run writes into it).
 fn hold_lock(dir: &Path) -> fs::File {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(".generated.lock"))
-        .unwrap();
+    let path = dir.join(".generated.lock");
+    fs::write(
+        &path,
+        "bentoml-docker: the lock of the output directory beside it\n",
+    )
+    .unwrap();
+    let file = fs::File::open(&path).unwrap();
     rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).unwrap();
     file
 }
@@ -1018,4 +1020,37 @@ fn a_bind_mount_inside_the_output_keeps_its_files_and_stops_the_swap() {
         names(test.path()),
         ["generated", "manifest.yml", "src", "templates", "tools"]
     );
+}
+
+/// Files that only look like the tool's own are the user's: a run, even
+/// an up-to-date one, leaves them, and a lock file it did not create is
+/// refused (exit 2), not taken nor removed.
+#[test]
+fn files_named_like_staging_or_the_lock_are_never_removed() {
+    let test = Test::fixture("seed")
+        .file(".generated.staging-backup/notes", "mine")
+        .file(".generated.staging-1-mine/notes", "mine")
+        .file(".generated.staging-12-abcdef/notes", "mine")
+        .file(".generated.staging-old.txt", "mine")
+        .args(&["generate", "-b", "0.13.0"]);
+    test.success();
+    test.success();
+    for file in [
+        ".generated.staging-backup/notes",
+        ".generated.staging-1-mine/notes",
+        ".generated.staging-12-abcdef/notes",
+        ".generated.staging-old.txt",
+    ] {
+        assert_eq!(test.read(file), "mine", "{file}");
+    }
+    let test = test.file(".generated.lock", "my lock notes");
+    let output = test.failure(2);
+    assert!(
+        output
+            .stderr
+            .contains(".generated.lock` is not a lock this tool made"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(test.read(".generated.lock"), "my lock notes");
 }
