@@ -116,6 +116,7 @@ fn generate_command(args: &GenerateArgs, out: &mut dyn Write) -> Result<(), Erro
         args.dry_run,
         out,
     )
+    .map(drop)
 }
 
 /// `metadata.json` beside the output directory.
@@ -127,6 +128,9 @@ fn metadata_beside(output: &Path) -> PathBuf {
         .join("metadata.json")
 }
 
+/// Generates (or, for a dry run, prints the plan); returns the output's
+/// lock, held until the caller drops it: a build keeps it to the end of
+/// its builds.
 fn run_generate(
     manifest: &Manifest,
     renderer: &Renderer,
@@ -135,7 +139,7 @@ fn run_generate(
     metadata: Option<PathBuf>,
     dry_run: bool,
     out: &mut dyn Write,
-) -> Result<(), Error> {
+) -> Result<Option<crate::output::Lock>, Error> {
     if dry_run {
         let plan = Plan::of(matrix.clone(), manifest);
         write_table(&plan, out)?;
@@ -153,7 +157,7 @@ fn run_generate(
                 .map(|m| format!(" and write `{}`", m.display()))
                 .unwrap_or_default()
         )?;
-        return Ok(());
+        return Ok(None);
     }
     let destination = Destination {
         output: output.to_path_buf(),
@@ -171,10 +175,13 @@ fn run_generate(
             lock.display()
         );
     };
-    let control = generate::Control {
+    let mut control = generate::Control {
         stop: watch.map(crate::interrupt::Watch::flag),
         waiting: Some(&waiting),
+        lock: None,
     };
+    let lock = generate::lock(&destination, control)?;
+    control.lock = Some(&lock);
     let generated = generate::generate_with(manifest, matrix, renderer, &destination, control)?;
     writeln!(
         out,
@@ -197,7 +204,7 @@ fn run_generate(
             })
             .unwrap_or_default()
     )?;
-    Ok(())
+    Ok(Some(lock))
 }
 
 fn validate(args: &ManifestArgs, out: &mut dyn Write) -> Result<(), Error> {
@@ -319,6 +326,7 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
     let control = generate::Control {
         stop: watch.map(crate::interrupt::Watch::flag),
         waiting: None,
+        lock: None,
     };
     generate::generate_with(&manifest, &plan.matrix, &renderer, &destination, control)?;
     let stale = crate::check::compare(&rendered, &output).map_err(unreadable)?;
@@ -466,7 +474,9 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
     };
     let matrix = Matrix::new(&manifest, &options(&matrix, relative))?;
     let metadata = args.dump_metadata.then(|| PathBuf::from("./metadata.json"));
-    run_generate(
+    // Held to the end of the builds: no other run swaps the Dockerfiles
+    // being built.
+    let _lock = run_generate(
         &manifest,
         &renderer,
         &matrix,
@@ -524,7 +534,9 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
     // Invalid input is found before anything is written.
     select(&plan, &args.selection)?;
     writable_report(args.build.report.as_deref())?;
-    if args.build.dry_run {
+    // Held from regeneration to the end of the builds: no other run swaps
+    // the Dockerfiles being built.
+    let _lock = if args.build.dry_run {
         let destination = Destination {
             output: output.clone(),
             metadata: None,
@@ -537,6 +549,7 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
                 output.display()
             )?;
         }
+        None
     } else {
         run_generate(
             &manifest,
@@ -546,8 +559,8 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
             None,
             false,
             out,
-        )?;
-    }
+        )?
+    };
     run_build(&manifest, &plan, &args.selection, &args.build, false, out)
 }
 

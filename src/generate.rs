@@ -74,6 +74,30 @@ pub struct Control<'a> {
     /// Called once, with the lock file, when another run writing the same
     /// output has to be waited for.
     pub waiting: Option<&'a dyn Fn(&Path)>,
+    /// The output's lock, taken by the caller with [`lock`] (a build holds
+    /// it until its builds end): generation does not take it again.
+    pub lock: Option<&'a Lock>,
+}
+
+/// Takes the lock of `destination`'s output directory, as generation
+/// would, for a caller that must hold it past generation (a build, so that
+/// no other run swaps its Dockerfiles while it builds them).
+///
+/// # Errors
+/// When the output path is not what it must be, the lock cannot be taken,
+/// or `control` says stop while another run is waited for.
+pub fn lock(destination: &Destination, control: Control<'_>) -> Result<Lock, Error> {
+    let never = AtomicBool::new(false);
+    let output = output::resolve_directory(&destination.output)?;
+    Lock::acquire(
+        &output,
+        control.stop.unwrap_or(&never),
+        control.waiting.unwrap_or(&|_| {}),
+    )
+    .map_err(|e| match e {
+        output::Error::Interrupted => Error::Interrupted,
+        e => Error::Output(e),
+    })
 }
 
 /// Renders every target of the matrix into `destination`, one target at a
@@ -133,14 +157,10 @@ pub fn generate_with(
             &renderer.output_names(),
         )?
     };
-    let _lock = if destination.check_only {
+    let _lock = if destination.check_only || control.lock.is_some() {
         None
     } else {
-        let lock = Lock::acquire(&output, stop, control.waiting.unwrap_or(&|_| {}));
-        Some(lock.map_err(|e| match e {
-            output::Error::Interrupted => Error::Interrupted,
-            e => Error::Output(e),
-        })?)
+        Some(lock(destination, control)?)
     };
     let mut metadata = metadata_path
         .as_deref()

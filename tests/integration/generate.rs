@@ -1054,3 +1054,50 @@ fn files_named_like_staging_or_the_lock_are_never_removed() {
     );
     assert_eq!(test.read(".generated.lock"), "my lock notes");
 }
+
+/// `build` holds the lock from regeneration to the end of its builds: a
+/// `generate` meanwhile waits, and never swaps the Dockerfiles being built.
+#[test]
+fn a_generate_waits_while_a_build_builds() {
+    use std::sync::{Arc, Mutex};
+    let test = Test::fixture("seed");
+    let sockets = tempfile::tempdir().unwrap();
+    let socket = sockets.path().join("silent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // A daemon that takes connections and never answers.
+    let connections = Arc::new(Mutex::new(Vec::new()));
+    let held = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { break };
+            held.lock().unwrap().push(stream);
+        }
+    });
+    let docker = format!("unix://{}", socket.display());
+    let build = Running::start(
+        test.path(),
+        &["build", "-b", "0.13.0"],
+        &[("DOCKER_HOST", &docker)],
+    );
+    let started = std::time::Instant::now();
+    while connections.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the build never reached the daemon"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let built = test.tree("generated");
+    let generate = Running::start(test.path(), &["generate", "-b", "0.14.0"], &[]);
+    generate.until_waiting();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(test.tree("generated"), built, "swapped under the build");
+    // The daemon goes away: the build fails, and lets the other run go on.
+    fs::remove_file(&socket).unwrap();
+    connections.lock().unwrap().clear();
+    let (code, stderr) = build.finish();
+    assert_eq!(code, Some(1), "{stderr}");
+    let (code, stderr) = generate.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_ne!(test.tree("generated"), built);
+}
