@@ -26,6 +26,9 @@ use crate::render::{Limits, Renderer, context::slash_path};
 /// # Errors
 /// Whatever stage failed.
 pub fn run(cli: crate::cli::Cli, out: &mut dyn Write) -> Result<(), Error> {
+    // Every command exits 130 on a signal: at once while it only reads,
+    // cleanly once it writes or builds (it cooperates from then on).
+    crate::interrupt::watch();
     match cli.command {
         Some(Command::Generate(args)) => generate_command(&args, out),
         Some(Command::Validate(args)) => validate(&args, out),
@@ -100,9 +103,6 @@ fn options(matrix: &MatrixArgs, output_dir: PathBuf) -> plan::Options {
 }
 
 fn generate_command(args: &GenerateArgs, out: &mut dyn Write) -> Result<(), Error> {
-    if !args.dry_run {
-        crate::interrupt::watch();
-    }
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
     let matrix = Matrix::new(&manifest, &options(&args.matrix, relative))?;
@@ -449,9 +449,6 @@ fn write_table(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// The original tool: generate, then build (`-bi`) and push (`-pth`).
 fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
-    if !args.dry_run {
-        crate::interrupt::watch();
-    }
     let stop = args.stop_at_generate || args.generate.contains(&GenerateWhat::Dockerfiles);
     let build = !stop && (args.build_images || args.generate.contains(&GenerateWhat::Images));
     let push = !stop && args.push_to_hub;
@@ -525,9 +522,6 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
     Ok(())
 }
 fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
-    if !args.build.dry_run {
-        crate::interrupt::watch();
-    }
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
     let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
@@ -737,6 +731,8 @@ fn run_build(
         .collect();
     let context = Context::scan_keeping(&manifest.root, &dockerfiles).map_err(Error::Context)?;
     let runtime = runtime()?;
+    // The async work stops what it started on a signal (`signalled`).
+    crate::interrupt::cooperate();
     let summary = runtime.block_on(async {
         let engine: Arc<dyn Engine> = match args.engine.engine {
             EngineArg::Docker => Arc::new(Docker::connect().await?),
@@ -882,6 +878,8 @@ fn run_push(
         backoff: Duration::from_millis(500),
     };
     let runtime = runtime()?;
+    // The async work stops what it started on a signal (`signalled`).
+    crate::interrupt::cooperate();
     let summary = runtime.block_on(async {
         let engine: Arc<dyn Engine> =
             Arc::new(Docker::connect().await?.with_push_stall(args.timeout));

@@ -118,3 +118,11 @@ pub fn watch() -> Option<&'static Watch> {
         })
         .as_ref()
 }
+
+/// From now on a signal no longer ends the process at once (see
+/// [`Watch::cooperate`]): for work that stops itself on [`signalled`].
+pub fn cooperate() {
+    if let Some(watch) = WATCH.get().and_then(Option::as_ref) {
+        watch.cooperate();
+    }
+}

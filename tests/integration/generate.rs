@@ -507,13 +507,13 @@ fn hold_lock(dir: &Path) -> fs::File {
 }
 
 /// A run of the binary in `dir` whose standard error is read as it comes.
-struct Running {
-    child: std::process::Child,
+pub(crate) struct Running {
+    pub(crate) child: std::process::Child,
     stderr: std::sync::mpsc::Receiver<String>,
 }
 
 impl Running {
-    fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
         use std::io::BufRead;
         let mut child = Command::new(BIN)
             .args(args)
@@ -547,13 +547,13 @@ impl Running {
         line
     }
 
-    fn signal(&self, signal: rustix::process::Signal) {
+    pub(crate) fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap();
         rustix::process::kill_process(pid, signal).unwrap();
     }
 
     /// The exit code and the rest of standard error.
-    fn finish(mut self) -> (Option<i32>, String) {
+    pub(crate) fn finish(mut self) -> (Option<i32>, String) {
         let status = self.child.wait().unwrap();
         let rest: Vec<String> = self.stderr.iter().collect();
         (status.code(), rest.join("\n"))
@@ -668,7 +668,7 @@ fn a_signal_while_rendering_exits_130_with_the_previous_tree() {
 
 /// Whether process `pid` has a handler for `signal` (`SigCgt` in
 /// `/proc/PID/status`).
-fn catches(pid: u32, signal: rustix::process::Signal) -> bool {
+pub(crate) fn catches(pid: u32, signal: rustix::process::Signal) -> bool {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
@@ -1100,4 +1100,42 @@ fn a_generate_waits_while_a_build_builds() {
     let (code, stderr) = generate.finish();
     assert_eq!(code, Some(0), "{stderr}");
     assert_ne!(test.tree("generated"), built);
+}
+
+/// Sends `signal` to `run` once it handles it, and returns its exit code
+/// and standard error.
+pub(crate) fn signal_once_handled(
+    run: Running,
+    signal: rustix::process::Signal,
+) -> (Option<i32>, String) {
+    let started = std::time::Instant::now();
+    while !catches(run.child.id(), signal) {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "no handler for {signal:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    run.signal(signal);
+    run.finish()
+}
+
+/// Read-only commands exit 130 on a signal too, not 143 (SIGTERM's
+/// default action): a dry-run `generate` and `validate`.
+#[test]
+fn a_signal_during_a_dry_run_or_validate_exits_130() {
+    use rustix::process::Signal;
+    let mut manifest =
+        fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml")).unwrap();
+    manifest = manifest.replace("  centos:\n", &many_debian_releases(1000));
+    let test = Test::fixture("seed").manifest(&manifest);
+    let commands: [&[&str]; 2] = [&["generate", "-b", "0.13.0", "--dry-run"], &["validate"]];
+    for args in commands {
+        for signal in [Signal::TERM, Signal::INT] {
+            let run = Running::start(test.path(), args, &[]);
+            let (code, stderr) = signal_once_handled(run, signal);
+            assert_eq!(code, Some(130), "{args:?} {signal:?}: {stderr}");
+        }
+    }
+    assert!(!test.path().join("generated").exists());
 }
