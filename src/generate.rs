@@ -257,12 +257,21 @@ pub fn generate_with(
     if stopped() {
         return Err(Error::Interrupted);
     }
-    let outcome = tree.commit()?;
+    // `metadata.json` is put in place right after the swap, before the old
+    // tree is removed: a kill during that removal leaves both new.
+    let mut metadata_changed = false;
+    let outcome = tree.commit_with(&mut || {
+        if let Some(writer) = metadata.take() {
+            metadata_changed = writer.finish()?;
+        }
+        Ok(())
+    })?;
+    if let Some(writer) = metadata {
+        metadata_changed = writer.finish()?;
+    }
+    summary.metadata_changed = metadata_changed;
     summary.unchanged = outcome == Outcome::Unchanged;
     summary.stale = outcome == Outcome::Stale;
-    if let Some(writer) = metadata {
-        summary.metadata_changed = writer.finish()?;
-    }
     // Past the swap the new tree (and its metadata) is whole: kept, but
     // the run still reports that it was told to stop.
     if stopped() {

@@ -258,7 +258,22 @@ impl Tree {
     /// # Errors
     /// When a file could not be written or the swap fails; the old tree is
     /// then untouched.
-    pub fn commit(mut self) -> Result<Outcome, Error> {
+    pub fn commit(self) -> Result<Outcome, Error> {
+        self.commit_with(&mut || Ok(()))
+    }
+
+    /// [`Tree::commit`], calling `swapped` right after the new tree took
+    /// the old one's place and before the old one is removed (what goes
+    /// with the tree, `metadata.json`, is put in place there: a kill
+    /// during the removal leaves both new). Not called when nothing was
+    /// swapped.
+    ///
+    /// # Errors
+    /// As [`Tree::commit`], or what `swapped` returns.
+    pub fn commit_with(
+        mut self,
+        swapped: &mut dyn FnMut() -> Result<(), Error>,
+    ) -> Result<Outcome, Error> {
         if self.failed {
             return Err(self.failure());
         }
@@ -280,7 +295,7 @@ impl Tree {
             writers.finish()?;
         }
         match self.staging.take() {
-            Some(staging) => staging.commit().map(|()| Outcome::Replaced),
+            Some(staging) => staging.commit_with(swapped).map(|()| Outcome::Replaced),
             None => Ok(Outcome::Unchanged),
         }
     }
@@ -575,6 +590,16 @@ impl Staging {
     /// tree is not swapped in then), or the swap fails; the old tree is then
     /// untouched.
     pub fn commit(self) -> Result<(), Error> {
+        self.commit_with(&mut || Ok(()))
+    }
+
+    /// [`Staging::commit`], calling `swapped` between the swap and the
+    /// removal of the old tree (see [`Tree::commit_with`]).
+    ///
+    /// # Errors
+    /// As [`Staging::commit`], or what `swapped` returns (the old tree is
+    /// removed all the same).
+    pub fn commit_with(self, after: &mut dyn FnMut() -> Result<(), Error>) -> Result<(), Error> {
         let old = fs::symlink_metadata(&self.target);
         if let Ok(metadata) = &old {
             // Resolved before, but something may have taken its place since.
@@ -612,8 +637,11 @@ impl Staging {
                 source,
             });
         }
+        let done = after();
         // `staging` now holds the previous tree (or nothing).
-        remove_tree(&staging).map_err(io_error("remove the previous tree at", &staging))
+        let removed =
+            remove_tree(&staging).map_err(io_error("remove the previous tree at", &staging));
+        done.and(removed)
     }
 }
 
@@ -835,13 +863,22 @@ fn remove_abandoned(parent: &Path, name: &str) {
         let Ok(metadata) = entry.metadata() else {
             continue;
         };
-        if !marked(&path) {
+        // Unmarked, only when empty: a run killed an instant after it
+        // created the file or directory, before it marked it. Removing an
+        // empty one loses nothing.
+        let ours = marked(&path);
+        let empty_file = metadata.is_file() && metadata.len() == 0;
+        if !(ours || empty_file || metadata.is_dir()) {
             continue;
         }
         let held = held_by_another(&path);
         if metadata.is_dir() {
             if held != Some(true) && (held.is_some() || owner_gone(pid)) {
-                let _ = remove_tree(&path);
+                let _ = if ours {
+                    remove_tree(&path)
+                } else {
+                    fs::remove_dir(&path)
+                };
             }
         } else if metadata.is_file() {
             let idle = metadata
@@ -1262,6 +1299,35 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(leftovers, [std::ffi::OsString::from("generated")]);
+    }
+
+    #[test]
+    fn what_goes_with_the_tree_is_put_in_place_before_the_old_tree_is_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("generated");
+        let manifest = tmp.path().join("manifest.yml");
+        let mut tree = Tree::new(&target, &manifest, &[], &["Dockerfile"]).unwrap();
+        tree.write(Path::new("a/Dockerfile"), b"old".to_vec())
+            .unwrap();
+        tree.commit().unwrap();
+        let mut tree = Tree::new(&target, &manifest, &[], &["Dockerfile"]).unwrap();
+        tree.write(Path::new("a/Dockerfile"), b"new".to_vec())
+            .unwrap();
+        let mut calls = 0;
+        let outcome = tree
+            .commit_with(&mut || {
+                calls += 1;
+                assert_eq!(
+                    fs::read_to_string(target.join("a/Dockerfile")).unwrap(),
+                    "new"
+                );
+                // The old tree is still there, beside the new one.
+                assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 2);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((outcome, calls), (Outcome::Replaced, 1));
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
     }
 
     #[test]
