@@ -1160,13 +1160,9 @@ fn resolve(
             }
         }
         Ok(metadata) => Err(wrong(path, describe(metadata.file_type()).into(), expected)),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            // Created later: the closest parent that exists must be a directory.
+        Err(e) if missing(&e) => {
+            // Created later: the closest parent that exists must be a
+            // directory, and no parent a link that leads nowhere.
             for parent in path.ancestors().skip(1) {
                 let shown = if parent.as_os_str().is_empty() {
                     Path::new(".")
@@ -1182,11 +1178,19 @@ fn resolve(
                             "a directory",
                         ));
                     }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                        ) => {}
+                    Err(e) if missing(&e) => {
+                        if fs::symlink_metadata(shown).is_ok_and(|m| m.is_symlink()) {
+                            return Err(Error::BrokenLink {
+                                path: shown.to_path_buf(),
+                                to: fs::read_link(shown).unwrap_or_default(),
+                                why: if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) {
+                                    "leads back to itself"
+                                } else {
+                                    "does not exist"
+                                },
+                            });
+                        }
+                    }
                     Err(e) => return Err(io_error("read", shown)(e)),
                 }
             }
@@ -1194,6 +1198,15 @@ fn resolve(
         }
         Err(e) => Err(io_error("read", path)(e)),
     }
+}
+
+/// Whether `e` says that a path is not there yet: missing, under a file,
+/// or under a link that loops (told apart by the caller).
+fn missing(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    ) || e.raw_os_error() == Some(Errno::LOOP.raw_os_error())
 }
 
 fn absolute(path: &Path) -> io::Result<PathBuf> {
@@ -1669,5 +1682,27 @@ mod tests {
             error.to_string().contains("leads back to itself"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_dangling_or_looping_link_among_the_parents_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let looping = tmp.path().join("lp");
+        std::os::unix::fs::symlink(&looping, &looping).unwrap();
+        let broken = tmp.path().join("broken");
+        std::os::unix::fs::symlink(tmp.path().join("nowhere"), &broken).unwrap();
+        for (parent, why) in [
+            (&looping, "leads back to itself"),
+            (&broken, "does not exist"),
+        ] {
+            for path in [parent.join("generated"), parent.join("deep/generated")] {
+                let error = resolve_directory(&path).unwrap_err();
+                assert!(
+                    matches!(error, Error::BrokenLink { path: ref p, .. } if p == parent),
+                    "{error}"
+                );
+                assert!(error.to_string().contains(why), "{error}");
+            }
+        }
     }
 }
