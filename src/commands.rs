@@ -180,7 +180,7 @@ fn run_generate(
         waiting: Some(&waiting),
         lock: None,
     };
-    let lock = generate::lock(&destination, control)?;
+    let lock = generate::lock(manifest, &destination, control)?;
     control.lock = Some(&lock);
     let generated = generate::generate_with(manifest, matrix, renderer, &destination, control)?;
     writeln!(

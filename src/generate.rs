@@ -86,9 +86,14 @@ pub struct Control<'a> {
 /// # Errors
 /// When the output path is not what it must be, the lock cannot be taken,
 /// or `control` says stop while another run is waited for.
-pub fn lock(destination: &Destination, control: Control<'_>) -> Result<Lock, Error> {
+pub fn lock(
+    manifest: &Manifest,
+    destination: &Destination,
+    control: Control<'_>,
+) -> Result<Lock, Error> {
     let never = AtomicBool::new(false);
     let output = output::resolve_directory(&destination.output)?;
+    output::refuse_repo_or_parent(&output, &manifest.root)?;
     Lock::acquire(
         &output,
         control.stop.unwrap_or(&never),
@@ -160,7 +165,7 @@ pub fn generate_with(
     let _lock = if destination.check_only || control.lock.is_some() {
         None
     } else {
-        Some(lock(destination, control)?)
+        Some(lock(manifest, destination, control)?)
     };
     let mut metadata = metadata_path
         .as_deref()

@@ -486,6 +486,24 @@ fn count_files(dir: &Path, count: &mut usize) -> io::Result<()> {
     Ok(())
 }
 
+/// Refuses an output directory that is the images repo `root` or one of
+/// its parents: replacing it would take the repo with it.
+///
+/// # Errors
+/// When `output` is `root` or holds it.
+pub fn refuse_repo_or_parent(output: &Path, root: &Path) -> Result<(), Error> {
+    let (Ok(output_abs), Ok(root_abs)) = (absolute(output), absolute(root)) else {
+        return Ok(());
+    };
+    if root_abs.starts_with(&output_abs) {
+        return Err(Error::WouldReplaceRepo {
+            path: output.to_path_buf(),
+            reason: "it is the images repo or holds it".into(),
+        });
+    }
+    Ok(())
+}
+
 fn check_replaceable(
     target: &Path,
     manifest: &Path,
@@ -1107,10 +1125,27 @@ fn describe(kind: fs::FileType) -> &'static str {
 /// exists must be a directory), or where the symbolic link `path` points
 /// (the tree is replaced there and the link kept). Nothing is touched.
 ///
+/// Trailing slashes are dropped (`out/` is `out`, a link followed as
+/// such); a path that ends in `.` or `..` names no directory of its own to
+/// replace and is refused.
+///
 /// # Errors
-/// When `path` (or that parent) exists and is not a directory, or is a
-/// link that leads nowhere.
+/// When `path` ends in `.` or `..`, or it (or that parent) exists and is
+/// not a directory, or is a link that leads nowhere.
 pub fn resolve_directory(path: &Path) -> Result<PathBuf, Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let end = bytes.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+    let trimmed = &bytes[..end];
+    let last = trimmed.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    if trimmed.is_empty() || last == b"." || last == b".." {
+        return Err(Error::WouldReplaceRepo {
+            path: path.to_path_buf(),
+            reason: "it names a directory by `.` or `..` (or the root), not a directory of its own"
+                .into(),
+        });
+    }
+    let path = Path::new(std::ffi::OsStr::from_bytes(trimmed));
     resolve(path, "a directory", fs::Metadata::is_dir)
 }
 
@@ -1682,6 +1717,29 @@ mod tests {
             error.to_string().contains("leads back to itself"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn an_output_ending_in_a_dot_is_refused_and_trailing_slashes_dropped() {
+        for path in [".", "..", "out/.", "out/..", "./", "/", "out/./"] {
+            let error = resolve_directory(Path::new(path)).unwrap_err();
+            assert!(
+                matches!(error, Error::WouldReplaceRepo { .. }),
+                "{path}: {error}"
+            );
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let link = tmp.path().join("out");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let given = PathBuf::from(format!("{}//", link.display()));
+        assert_eq!(
+            resolve_directory(&given).unwrap(),
+            fs::canonicalize(&real).unwrap()
+        );
+        let new = PathBuf::from(format!("{}/new/", tmp.path().display()));
+        assert_eq!(resolve_directory(&new).unwrap(), tmp.path().join("new"));
     }
 
     #[test]

@@ -1139,3 +1139,33 @@ fn a_signal_during_a_dry_run_or_validate_exits_130() {
     }
     assert!(!test.path().join("generated").exists());
 }
+
+/// `.`, `..` and paths ending in them, and the images repo itself, are
+/// refused before anything is rendered (exit 2); `out/` with `out` a
+/// link is the link, followed.
+#[test]
+fn an_output_named_by_a_dot_or_the_repo_itself_is_refused_up_front() {
+    let mut test = Test::fixture("seed").file("elsewhere/keep", "x");
+    std::os::unix::fs::symlink("elsewhere", test.path().join("out")).unwrap();
+    let before = listing(test.path());
+    let repo = test.path().to_str().unwrap().to_string();
+    for output in [".", "..", "out/.", "./", repo.as_str()] {
+        test = test.args(&["generate", "-b", "0.13.0", "-o", output]);
+        let result = test.failure(2);
+        assert!(
+            result.stderr.contains("refusing to replace"),
+            "{output}: {}",
+            result.stderr
+        );
+        assert_eq!(listing(test.path()), before, "{output}");
+    }
+    fs::remove_file(test.path().join("elsewhere/keep")).unwrap();
+    let test = test.args(&["generate", "-b", "0.13.0", "-o", "out/"]);
+    test.success();
+    assert!(test.path().join("out").is_symlink());
+    assert!(
+        test.path()
+            .join("elsewhere/model-server/debian10/Dockerfile")
+            .exists()
+    );
+}
