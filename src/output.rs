@@ -946,6 +946,20 @@ pub struct Lock {
     /// it cannot write the directory either, so it has nothing to guard
     /// (and an unchanged tree is still found up to date).
     file: Option<fs::File>,
+    /// The directory locked.
+    target: PathBuf,
+    /// The topmost parent of `target` that this run created: removed
+    /// (with those below it, when empty) if the run installed no tree.
+    created: Option<PathBuf>,
+}
+
+/// Removes `dir` and its parents up to `top`, each only when empty.
+fn remove_empty_parents(dir: &Path, top: &Path) {
+    for dir in dir.ancestors() {
+        if fs::remove_dir(dir).is_err() || dir == top {
+            break;
+        }
+    }
 }
 
 impl Lock {
@@ -962,8 +976,31 @@ impl Lock {
         waiting: &dyn Fn(&Path),
     ) -> Result<Self, Error> {
         let (parent, name) = split(target);
+        // The parents this run creates go with it when it installs nothing.
+        let created = parent
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err())
+            .last()
+            .map(Path::to_path_buf);
         fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
         let path = parent.join(format!(".{name}.lock"));
+        let mut lock = Self::take(target, &parent, &name, path, stop, waiting);
+        if let Ok(lock) = &mut lock {
+            lock.created = created;
+        } else if let Some(top) = &created {
+            remove_empty_parents(&parent, top);
+        }
+        lock
+    }
+
+    fn take(
+        target: &Path,
+        parent: &Path,
+        name: &str,
+        path: PathBuf,
+        stop: &AtomicBool,
+        waiting: &dyn Fn(&Path),
+    ) -> Result<Self, Error> {
         let mut told = false;
         let mut empty_since = None;
         loop {
@@ -973,9 +1010,14 @@ impl Lock {
             let file = match open_lock(&path) {
                 Ok(file) => file,
                 Err(Error::Io { .. })
-                    if rustix::fs::access(&parent, rustix::fs::Access::WRITE_OK).is_err() =>
+                    if rustix::fs::access(parent, rustix::fs::Access::WRITE_OK).is_err() =>
                 {
-                    return Ok(Self { path, file: None });
+                    return Ok(Self {
+                        path,
+                        file: None,
+                        target: target.to_path_buf(),
+                        created: None,
+                    });
                 }
                 Err(e) => return Err(e),
             };
@@ -984,10 +1026,12 @@ impl Lock {
                 // opened here: then this lock guards nothing, take the new one.
                 Ok(()) if same_file(&file, &path) => match lock_text(&file) {
                     Some(text) if text.starts_with(LOCK_TEXT) => {
-                        remove_abandoned(&parent, &name);
+                        remove_abandoned(parent, name);
                         return Ok(Self {
                             path,
                             file: Some(file),
+                            target: target.to_path_buf(),
+                            created: None,
                         });
                     }
                     // Its run created it an instant ago and writes it next.
@@ -1026,6 +1070,12 @@ impl Drop for Lock {
             && same_file(file, &self.path)
         {
             let _ = fs::remove_file(&self.path);
+        }
+        if let Some(top) = &self.created
+            && fs::symlink_metadata(&self.target).is_err()
+            && let Some(parent) = self.path.parent()
+        {
+            remove_empty_parents(parent, top);
         }
     }
 }

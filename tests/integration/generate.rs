@@ -1169,3 +1169,21 @@ fn an_output_named_by_a_dot_or_the_repo_itself_is_refused_up_front() {
             .exists()
     );
 }
+
+/// A run that fails before installing its tree leaves no directory it
+/// created for the output's parents: "nothing was written" holds.
+#[test]
+fn a_failed_run_leaves_no_parent_directories_behind() {
+    let test = Test::fixture("seed")
+        .file("existing/keep", "x")
+        .file(
+            "templates/debian/devel.Dockerfile.j2",
+            "FROM {{ metadata.package }}\nRUN echo {{ metadata.no_such_key }}\n",
+        )
+        .args(&["generate", "-b", "0.13.0", "-o", "new/deep/generated"]);
+    let before = listing(test.path());
+    test.failure(2);
+    let test = test.args(&["generate", "-b", "0.13.0", "-o", "existing/deep/generated"]);
+    test.failure(2);
+    assert_eq!(listing(test.path()), before);
+}
