@@ -339,7 +339,8 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
         &stale,
         &regenerate_command(args),
     ));
-    let context = Context::scan(&manifest.root).map_err(Error::Context)?;
+    let context =
+        Context::scan_for(&manifest.root, &plan.matrix.output_dir).map_err(Error::Context)?;
     problems.extend(crate::check::dockerfiles(
         &manifest, &plan, &context, &renderer,
     ));
@@ -729,7 +730,8 @@ fn run_build(
         .iter()
         .map(|t| slash_path(&t.dockerfile))
         .collect();
-    let context = Context::scan_keeping(&manifest.root, &dockerfiles).map_err(Error::Context)?;
+    let context = Context::scan_keeping(&manifest.root, &dockerfiles, &plan.matrix.output_dir)
+        .map_err(Error::Context)?;
     let runtime = runtime()?;
     // The async work stops what it started on a signal (`signalled`).
     crate::interrupt::cooperate();

@@ -1187,3 +1187,18 @@ fn a_failed_run_leaves_no_parent_directories_behind() {
     test.failure(2);
     assert_eq!(listing(test.path()), before);
 }
+
+/// A symlinked output works for `check` (and so `build`) as for
+/// `generate`: the build context follows the link to the tree.
+#[test]
+fn check_follows_a_symlinked_output_into_the_build_context() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let test = Test::fixture("seed");
+    std::os::unix::fs::symlink(elsewhere.path(), test.path().join("generated")).unwrap();
+    let test = test.args(&["generate", "-b", "0.13.0"]);
+    test.success();
+    let test = test.args(&["check", "-b", "0.13.0"]);
+    let output = test.success();
+    assert!(output.stdout.contains("is up to date"), "{}", output.stdout);
+    assert!(test.path().join("generated").is_symlink());
+}
