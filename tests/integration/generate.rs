@@ -1202,3 +1202,52 @@ fn check_follows_a_symlinked_output_into_the_build_context() {
     assert!(output.stdout.contains("is up to date"), "{}", output.stdout);
     assert!(test.path().join("generated").is_symlink());
 }
+
+/// A template that renders for minutes does not hold the run hostage: a
+/// second signal exits 130 at once, the previous tree intact, and the
+/// next run leaves nothing of it.
+#[test]
+fn a_second_signal_exits_130_at_once_while_a_template_renders() {
+    use rustix::process::Signal;
+    let test = Test::fixture("seed")
+        .file("generated/old/Dockerfile", "old")
+        .file(
+            "templates/debian/devel.Dockerfile.j2",
+            "FROM x\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n",
+        );
+    let run = Running::start(
+        test.path(),
+        &["generate", "-b", "0.13.0"],
+        &[("BENTOML_DOCKER_TEMPLATE_FUEL", "100000000000")],
+    );
+    let started = std::time::Instant::now();
+    while !catches(run.child.id(), Signal::INT) {
+        assert!(started.elapsed().as_secs() < 30, "no handler");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    run.signal(Signal::INT);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let signalled = std::time::Instant::now();
+    run.signal(Signal::TERM);
+    let (code, stderr) = run.finish();
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(
+        test.tree("generated"),
+        "=== generated/old/Dockerfile\nold\n"
+    );
+    let test = test
+        .file("templates/debian/devel.Dockerfile.j2", "FROM x\n")
+        .args(&["generate", "-b", "0.13.0"]);
+    fs::remove_dir_all(test.path().join("generated/old")).unwrap();
+    test.success();
+    assert_eq!(
+        names(test.path()),
+        ["generated", "manifest.yml", "templates", "tools"]
+    );
+}
