@@ -121,11 +121,7 @@ fn generate_command(args: &GenerateArgs, out: &mut dyn Write) -> Result<(), Erro
 
 /// `metadata.json` beside the output directory.
 fn metadata_beside(output: &Path) -> PathBuf {
-    output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .join("metadata.json")
+    crate::output::parent_of(output).join("metadata.json")
 }
 
 /// Generates (or, for a dry run, prints the plan); returns the output's

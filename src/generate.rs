@@ -305,9 +305,10 @@ struct MetadataWriter {
 }
 
 impl MetadataWriter {
+    /// `path` as [`output::resolve_file`] resolved it.
     fn new(path: &Path) -> Result<Self, crate::output::Error> {
         Ok(Self {
-            file: AtomicFile::new(path)?,
+            file: AtomicFile::at(path.to_path_buf())?,
             path: path.to_path_buf(),
             entries: 0,
         })

@@ -802,14 +802,19 @@ fn exchange(staging: &Path, target: &Path) -> io::Result<()> {
 
 /// The directory holding `target`, and `target`'s name.
 fn split(target: &Path) -> (PathBuf, String) {
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = parent_of(target).to_path_buf();
     let name = target
         .file_name()
         .map_or_else(|| "generated".into(), |n| n.to_string_lossy().into_owned());
     (parent, name)
+}
+
+/// The directory holding `path`: its parent, or `.` for a bare name.
+#[must_use]
+pub fn parent_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// The start of the name of every staging tree or temporary file of `name`,
@@ -821,9 +826,16 @@ fn staging_prefix(name: &str) -> String {
 /// Opens `path` and takes an exclusive `flock(2)` on it, held as long as
 /// the file is open; `None` where the file system cannot lock.
 fn hold(path: &Path) -> Option<fs::File> {
-    let file = fs::File::open(path).ok()?;
-    rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).ok()?;
-    Some(file)
+    try_lock(path).ok()
+}
+
+/// Opens `path` and tries its exclusive `flock(2)` without waiting: the
+/// file, held while open; `Err(Some(WOULDBLOCK))` when another holds it,
+/// `Err(None)` when it cannot be opened.
+fn try_lock(path: &Path) -> Result<fs::File, Option<Errno>> {
+    let file = fs::File::open(path).map_err(|_| None)?;
+    rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).map_err(Some)?;
+    Ok(file)
 }
 
 /// The extended attribute that marks a staging tree or temporary file as
@@ -914,10 +926,9 @@ fn remove_abandoned(parent: &Path, name: &str) {
 /// Whether a live process holds the `flock(2)` of `path`; `None` where it
 /// cannot be told.
 fn held_by_another(path: &Path) -> Option<bool> {
-    let file = fs::File::open(path).ok()?;
-    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Some(false),
-        Err(Errno::WOULDBLOCK) => Some(true),
+    match try_lock(path) {
+        Ok(_) => Some(false),
+        Err(Some(Errno::WOULDBLOCK)) => Some(true),
         Err(_) => None,
     }
 }
@@ -1324,7 +1335,14 @@ impl AtomicFile {
     /// When `path` exists and is not a regular file, or the temporary file
     /// cannot be created.
     pub fn new(path: &Path) -> Result<Self, Error> {
-        let path = resolve_file(path)?;
+        Self::at(resolve_file(path)?)
+    }
+
+    /// [`AtomicFile::new`] for a path [`resolve_file`] already resolved.
+    ///
+    /// # Errors
+    /// When the temporary file cannot be created.
+    pub fn at(path: PathBuf) -> Result<Self, Error> {
         let (parent, name) = split(&path);
         fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
         remove_abandoned(&parent, &name);
