@@ -26,6 +26,9 @@ use crate::render::{Limits, Renderer, context::slash_path};
 /// # Errors
 /// Whatever stage failed.
 pub fn run(cli: crate::cli::Cli, out: &mut dyn Write) -> Result<(), Error> {
+    // Every command exits 130 on a signal: at once while it only reads,
+    // cleanly once it writes or builds (it cooperates from then on).
+    crate::interrupt::watch();
     match cli.command {
         Some(Command::Generate(args)) => generate_command(&args, out),
         Some(Command::Validate(args)) => validate(&args, out),
@@ -100,9 +103,6 @@ fn options(matrix: &MatrixArgs, output_dir: PathBuf) -> plan::Options {
 }
 
 fn generate_command(args: &GenerateArgs, out: &mut dyn Write) -> Result<(), Error> {
-    if !args.dry_run {
-        crate::interrupt::watch();
-    }
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
     let matrix = Matrix::new(&manifest, &options(&args.matrix, relative))?;
@@ -116,17 +116,17 @@ fn generate_command(args: &GenerateArgs, out: &mut dyn Write) -> Result<(), Erro
         args.dry_run,
         out,
     )
+    .map(drop)
 }
 
 /// `metadata.json` beside the output directory.
 fn metadata_beside(output: &Path) -> PathBuf {
-    output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .join("metadata.json")
+    crate::output::parent_of(output).join("metadata.json")
 }
 
+/// Generates (or, for a dry run, prints the plan); returns the output's
+/// lock, held until the caller drops it: a build keeps it to the end of
+/// its builds.
 fn run_generate(
     manifest: &Manifest,
     renderer: &Renderer,
@@ -135,7 +135,7 @@ fn run_generate(
     metadata: Option<PathBuf>,
     dry_run: bool,
     out: &mut dyn Write,
-) -> Result<(), Error> {
+) -> Result<Option<crate::output::Lock>, Error> {
     if dry_run {
         let plan = Plan::of(matrix.clone(), manifest);
         write_table(&plan, out)?;
@@ -153,7 +153,7 @@ fn run_generate(
                 .map(|m| format!(" and write `{}`", m.display()))
                 .unwrap_or_default()
         )?;
-        return Ok(());
+        return Ok(None);
     }
     let destination = Destination {
         output: output.to_path_buf(),
@@ -171,10 +171,13 @@ fn run_generate(
             lock.display()
         );
     };
-    let control = generate::Control {
+    let mut control = generate::Control {
         stop: watch.map(crate::interrupt::Watch::flag),
         waiting: Some(&waiting),
+        lock: None,
     };
+    let lock = generate::lock(manifest, &destination, control)?;
+    control.lock = Some(&lock);
     let generated = generate::generate_with(manifest, matrix, renderer, &destination, control)?;
     writeln!(
         out,
@@ -197,7 +200,7 @@ fn run_generate(
             })
             .unwrap_or_default()
     )?;
-    Ok(())
+    Ok(Some(lock))
 }
 
 fn validate(args: &ManifestArgs, out: &mut dyn Write) -> Result<(), Error> {
@@ -262,6 +265,7 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
     let control = generate::Control {
         stop: watch.map(crate::interrupt::Watch::flag),
         waiting: None,
+        lock: None,
     };
     generate::generate_with(&manifest, &plan.matrix, &renderer, &destination, control)?;
     let stale = crate::check::compare(&rendered, &output).map_err(unreadable)?;
@@ -274,7 +278,8 @@ fn check_command(args: &crate::cli::CheckArgs, out: &mut dyn Write) -> Result<()
         &stale,
         &regenerate_command(args),
     ));
-    let context = Context::scan(&manifest.root).map_err(Error::Context)?;
+    let context =
+        Context::scan_for(&manifest.root, &plan.matrix.output_dir).map_err(Error::Context)?;
     problems.extend(crate::check::dockerfiles(
         &manifest, &plan, &context, &renderer,
     ));
@@ -384,9 +389,6 @@ fn write_table(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// The original tool: generate, then build (`-bi`) and push (`-pth`).
 fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
-    if !args.dry_run {
-        crate::interrupt::watch();
-    }
     let stop = args.stop_at_generate || args.generate.contains(&GenerateWhat::Dockerfiles);
     let build = !stop && (args.build_images || args.generate.contains(&GenerateWhat::Images));
     let push = !stop && args.push_to_hub;
@@ -409,7 +411,9 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
     };
     let matrix = Matrix::new(&manifest, &options(&matrix, relative))?;
     let metadata = args.dump_metadata.then(|| PathBuf::from("./metadata.json"));
-    run_generate(
+    // Held to the end of the builds: no other run swaps the Dockerfiles
+    // being built.
+    let _lock = run_generate(
         &manifest,
         &renderer,
         &matrix,
@@ -458,16 +462,15 @@ fn legacy(args: Legacy, out: &mut dyn Write) -> Result<(), Error> {
     Ok(())
 }
 fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
-    if !args.build.dry_run {
-        crate::interrupt::watch();
-    }
     let (manifest, renderer) = load(&args.manifest.manifest)?;
     let (output, relative) = output_dir(&manifest, args.output.output.as_deref());
     let plan = Plan::new(&manifest, &options(&args.matrix, relative))?;
     // Invalid input is found before anything is written.
     select(&plan, &args.selection)?;
     writable_report(args.build.report.as_deref())?;
-    if args.build.dry_run {
+    // Held from regeneration to the end of the builds: no other run swaps
+    // the Dockerfiles being built.
+    let _lock = if args.build.dry_run {
         let destination = Destination {
             output: output.clone(),
             metadata: None,
@@ -480,6 +483,7 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
                 output.display()
             )?;
         }
+        None
     } else {
         run_generate(
             &manifest,
@@ -489,8 +493,8 @@ fn build_command(args: &BuildArgs, out: &mut dyn Write) -> Result<(), Error> {
             None,
             false,
             out,
-        )?;
-    }
+        )?
+    };
     run_build(&manifest, &plan, &args.selection, &args.build, false, out)
 }
 
@@ -665,8 +669,11 @@ fn run_build(
         .iter()
         .map(|t| slash_path(&t.dockerfile))
         .collect();
-    let context = Context::scan_keeping(&manifest.root, &dockerfiles).map_err(Error::Context)?;
+    let context = Context::scan_keeping(&manifest.root, &dockerfiles, &plan.matrix.output_dir)
+        .map_err(Error::Context)?;
     let runtime = runtime()?;
+    // The async work stops what it started on a signal (`signalled`).
+    crate::interrupt::cooperate();
     let summary = runtime.block_on(async {
         let engine: Arc<dyn Engine> = match args.engine.engine {
             EngineArg::Docker => Arc::new(Docker::connect().await?),
@@ -812,6 +819,8 @@ fn run_push(
         backoff: Duration::from_millis(500),
     };
     let runtime = runtime()?;
+    // The async work stops what it started on a signal (`signalled`).
+    crate::interrupt::cooperate();
     let summary = runtime.block_on(async {
         let engine: Arc<dyn Engine> =
             Arc::new(Docker::connect().await?.with_push_stall(args.timeout));

@@ -74,6 +74,35 @@ pub struct Control<'a> {
     /// Called once, with the lock file, when another run writing the same
     /// output has to be waited for.
     pub waiting: Option<&'a dyn Fn(&Path)>,
+    /// The output's lock, taken by the caller with [`lock`] (a build holds
+    /// it until its builds end): generation does not take it again.
+    pub lock: Option<&'a Lock>,
+}
+
+/// Takes the lock of `destination`'s output directory, as generation
+/// would, for a caller that must hold it past generation (a build, so that
+/// no other run swaps its Dockerfiles while it builds them).
+///
+/// # Errors
+/// When the output path is not what it must be, the lock cannot be taken,
+/// or `control` says stop while another run is waited for.
+pub fn lock(
+    manifest: &Manifest,
+    destination: &Destination,
+    control: Control<'_>,
+) -> Result<Lock, Error> {
+    let never = AtomicBool::new(false);
+    let output = output::resolve_directory(&destination.output)?;
+    output::refuse_repo_or_parent(&output, &manifest.root)?;
+    Lock::acquire(
+        &output,
+        control.stop.unwrap_or(&never),
+        control.waiting.unwrap_or(&|_| {}),
+    )
+    .map_err(|e| match e {
+        output::Error::Interrupted => Error::Interrupted,
+        e => Error::Output(e),
+    })
 }
 
 /// Renders every target of the matrix into `destination`, one target at a
@@ -133,14 +162,10 @@ pub fn generate_with(
             &renderer.output_names(),
         )?
     };
-    let _lock = if destination.check_only {
+    let _lock = if destination.check_only || control.lock.is_some() {
         None
     } else {
-        let lock = Lock::acquire(&output, stop, control.waiting.unwrap_or(&|_| {}));
-        Some(lock.map_err(|e| match e {
-            output::Error::Interrupted => Error::Interrupted,
-            e => Error::Output(e),
-        })?)
+        Some(lock(manifest, destination, control)?)
     };
     let mut metadata = metadata_path
         .as_deref()
@@ -214,12 +239,21 @@ pub fn generate_with(
     if stopped() {
         return Err(Error::Interrupted);
     }
-    let outcome = tree.commit()?;
+    // `metadata.json` is put in place right after the swap, before the old
+    // tree is removed: a kill during that removal leaves both new.
+    let mut metadata_changed = false;
+    let outcome = tree.commit_with(&mut || {
+        if let Some(writer) = metadata.take() {
+            metadata_changed = writer.finish()?;
+        }
+        Ok(())
+    })?;
+    if let Some(writer) = metadata {
+        metadata_changed = writer.finish()?;
+    }
+    summary.metadata_changed = metadata_changed;
     summary.unchanged = outcome == Outcome::Unchanged;
     summary.stale = outcome == Outcome::Stale;
-    if let Some(writer) = metadata {
-        summary.metadata_changed = writer.finish()?;
-    }
     // Past the swap the new tree (and its metadata) is whole: kept, but
     // the run still reports that it was told to stop.
     if stopped() {
@@ -413,9 +447,10 @@ struct MetadataWriter {
 }
 
 impl MetadataWriter {
+    /// `path` as [`output::resolve_file`] resolved it.
     fn new(path: &Path) -> Result<Self, crate::output::Error> {
         Ok(Self {
-            file: AtomicFile::new(path)?,
+            file: AtomicFile::at(path.to_path_buf())?,
             path: path.to_path_buf(),
             entries: 0,
         })

@@ -17,17 +17,7 @@ static WATCH: OnceLock<Option<Watch>> = OnceLock::new();
 /// runtime), not on first poll, so no signal between the two is lost. A
 /// signal that cannot be watched never resolves.
 pub fn signalled() -> impl Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{SignalKind, signal};
-    let kinds = [
-        SignalKind::interrupt(),
-        SignalKind::terminate(),
-        SignalKind::hangup(),
-        SignalKind::quit(),
-    ];
-    let watched: Vec<_> = kinds
-        .into_iter()
-        .filter_map(|kind| signal(kind).ok())
-        .collect();
+    let mut watched = Signals::new();
     async move {
         let seen = WATCH
             .get()
@@ -36,10 +26,37 @@ pub fn signalled() -> impl Future<Output = ()> + Send + 'static {
         if seen {
             return;
         }
-        if watched.is_empty() {
+        watched.next().await;
+    }
+}
+
+/// Handlers for the four signals, installed on creation (inside a Tokio
+/// runtime); each [`Signals::next`] resolves on the next one that comes.
+struct Signals(Vec<tokio::signal::unix::Signal>);
+
+impl Signals {
+    fn new() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let kinds = [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+            SignalKind::quit(),
+        ];
+        Self(
+            kinds
+                .into_iter()
+                .filter_map(|kind| signal(kind).ok())
+                .collect(),
+        )
+    }
+
+    /// The next signal; never, when none could be watched.
+    async fn next(&mut self) {
+        if self.0.is_empty() {
             std::future::pending::<()>().await;
         }
-        let waits = watched.into_iter().map(|mut signal| {
+        let waits = self.0.iter_mut().map(|signal| {
             Box::pin(async move {
                 signal.recv().await;
             })
@@ -88,14 +105,14 @@ pub fn watch() -> Option<&'static Watch> {
                 .enable_all()
                 .build()
                 .ok()?;
-            let signal = {
+            let mut signals = {
                 let _entered = runtime.enter();
-                signalled()
+                Signals::new()
             };
             std::thread::Builder::new()
                 .name("signals".into())
                 .spawn(move || {
-                    runtime.block_on(signal);
+                    runtime.block_on(signals.next());
                     // Set by the time `watch` returned: this thread is its last step.
                     let Some(watch) = WATCH.wait() else {
                         return;
@@ -106,9 +123,14 @@ pub fn watch() -> Option<&'static Watch> {
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                     watch.signalled.store(true, Ordering::SeqCst);
                     if !*cooperating {
-                        eprintln!("{:?}", miette::Report::new(crate::Error::Interrupted));
-                        std::process::exit(130);
+                        interrupted();
                     }
+                    drop(cooperating);
+                    // A second signal is someone who will not wait for the
+                    // work to stop itself (a template still rendering): what
+                    // it leaves, a staging tree, the next run removes.
+                    runtime.block_on(signals.next());
+                    interrupted();
                 })
                 .ok()?;
             Some(Watch {
@@ -117,4 +139,18 @@ pub fn watch() -> Option<&'static Watch> {
             })
         })
         .as_ref()
+}
+
+/// From now on a signal no longer ends the process at once (see
+/// [`Watch::cooperate`]): for work that stops itself on [`signalled`].
+pub fn cooperate() {
+    if let Some(watch) = WATCH.get().and_then(Option::as_ref) {
+        watch.cooperate();
+    }
+}
+
+/// Says so and ends the process with 130.
+fn interrupted() -> ! {
+    eprintln!("{:?}", miette::Report::new(crate::Error::Interrupted));
+    std::process::exit(130);
 }

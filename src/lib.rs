@@ -132,13 +132,13 @@ impl Error {
                 | generate::Error::Output(
                     output::Error::WouldReplaceRepo { .. }
                     | output::Error::WrongKind { .. }
-                    | output::Error::BrokenLink { .. },
+                    | output::Error::BrokenLink { .. }
+                    | output::Error::ForeignLock { .. },
                 ),
             ) => 2,
-            Self::Interrupted
-            | Self::Generate(
-                generate::Error::Interrupted | generate::Error::Output(output::Error::Interrupted),
-            ) => 130,
+            // `output::Error::Interrupted` (the lock's wait) never gets
+            // here: generation says it as `generate::Error::Interrupted`.
+            Self::Interrupted | Self::Generate(generate::Error::Interrupted) => 130,
             Self::Generate(generate::Error::Output(_))
             | Self::Context(_)
             | Self::Engine(_)

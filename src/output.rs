@@ -80,6 +80,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A file named as the lock holds something this tool did not write.
+    #[error("`{path}` is not a lock this tool made: it is left as it is")]
+    #[diagnostic(help(
+        "the lock of the output directory goes there: move this file away, or generate elsewhere"
+    ))]
+    ForeignLock {
+        /// The file.
+        path: PathBuf,
+    },
     /// A signal came while waiting for the lock.
     #[error("interrupted")]
     Interrupted,
@@ -249,7 +258,22 @@ impl Tree {
     /// # Errors
     /// When a file could not be written or the swap fails; the old tree is
     /// then untouched.
-    pub fn commit(mut self) -> Result<Outcome, Error> {
+    pub fn commit(self) -> Result<Outcome, Error> {
+        self.commit_with(&mut || Ok(()))
+    }
+
+    /// [`Tree::commit`], calling `swapped` right after the new tree took
+    /// the old one's place and before the old one is removed (what goes
+    /// with the tree, `metadata.json`, is put in place there: a kill
+    /// during the removal leaves both new). Not called when nothing was
+    /// swapped.
+    ///
+    /// # Errors
+    /// As [`Tree::commit`], or what `swapped` returns.
+    pub fn commit_with(
+        mut self,
+        swapped: &mut dyn FnMut() -> Result<(), Error>,
+    ) -> Result<Outcome, Error> {
         if self.failed {
             return Err(self.failure());
         }
@@ -271,7 +295,7 @@ impl Tree {
             writers.finish()?;
         }
         match self.staging.take() {
-            Some(staging) => staging.commit().map(|()| Outcome::Replaced),
+            Some(staging) => staging.commit_with(swapped).map(|()| Outcome::Replaced),
             None => Ok(Outcome::Unchanged),
         }
     }
@@ -462,6 +486,24 @@ fn count_files(dir: &Path, count: &mut usize) -> io::Result<()> {
     Ok(())
 }
 
+/// Refuses an output directory that is the images repo `root` or one of
+/// its parents: replacing it would take the repo with it.
+///
+/// # Errors
+/// When `output` is `root` or holds it.
+pub fn refuse_repo_or_parent(output: &Path, root: &Path) -> Result<(), Error> {
+    let (Ok(output_abs), Ok(root_abs)) = (absolute(output), absolute(root)) else {
+        return Ok(());
+    };
+    if root_abs.starts_with(&output_abs) {
+        return Err(Error::WouldReplaceRepo {
+            path: output.to_path_buf(),
+            reason: "it is the images repo or holds it".into(),
+        });
+    }
+    Ok(())
+}
+
 fn check_replaceable(
     target: &Path,
     manifest: &Path,
@@ -536,6 +578,7 @@ impl Staging {
             .tempdir_in(&parent)
             .map_err(io_error("create a directory in", &parent))?;
         let held = hold(dir.path());
+        mark(dir.path());
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
             .map_err(io_error("set permissions of", dir.path()))?;
         Ok(Self {
@@ -565,6 +608,16 @@ impl Staging {
     /// tree is not swapped in then), or the swap fails; the old tree is then
     /// untouched.
     pub fn commit(self) -> Result<(), Error> {
+        self.commit_with(&mut || Ok(()))
+    }
+
+    /// [`Staging::commit`], calling `swapped` between the swap and the
+    /// removal of the old tree (see [`Tree::commit_with`]).
+    ///
+    /// # Errors
+    /// As [`Staging::commit`], or what `swapped` returns (the old tree is
+    /// removed all the same).
+    pub fn commit_with(self, after: &mut dyn FnMut() -> Result<(), Error>) -> Result<(), Error> {
         let old = fs::symlink_metadata(&self.target);
         if let Ok(metadata) = &old {
             // Resolved before, but something may have taken its place since.
@@ -585,25 +638,28 @@ impl Staging {
         }
         let staging = self.dir.keep();
         let swapped = match old {
-            Ok(_) => exchange(&staging, &self.target),
+            Ok(_) => {
+                // Once swapped, the staging name holds the old tree: marked,
+                // a kill before its removal leaves what the next run removes.
+                mark(&self.target);
+                exchange(&staging, &self.target)
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => fs::rename(&staging, &self.target),
             Err(e) => Err(e),
         };
         if let Err(source) = swapped {
-            let _ = fs::remove_dir_all(&staging);
+            let _ = remove_tree(&staging);
             return Err(Error::Io {
                 action: "replace",
                 path: self.target,
                 source,
             });
         }
+        let done = after();
         // `staging` now holds the previous tree (or nothing).
-        match fs::remove_dir_all(&staging) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(io_error("remove the previous tree at", &staging)(e))
-            }
-            _ => Ok(()),
-        }
+        let removed =
+            remove_tree(&staging).map_err(io_error("remove the previous tree at", &staging));
+        done.and(removed)
     }
 }
 
@@ -637,7 +693,7 @@ fn unremovable_in(dir: &Path, device: u64) -> Option<(PathBuf, io::Error)> {
             Ok(found) => found,
             Err(e) => return Some((dir.to_path_buf(), e)),
         };
-        if metadata.dev() != device {
+        if metadata.dev() != device || (metadata.is_dir() && mount_root(&path)) {
             return Some((path, Errno::BUSY.into()));
         }
         if metadata.is_dir() {
@@ -649,6 +705,66 @@ fn unremovable_in(dir: &Path, device: u64) -> Option<(PathBuf, io::Error)> {
         }
     }
     None
+}
+
+/// Whether the directory `path` (not followed) is where a file system is
+/// mounted: a bind mount of a directory of the same file system has the
+/// same device number as its parent, so only the kernel's mount attribute
+/// (or, before it, a mount ID that differs from the parent's) tells it.
+fn mount_root(path: &Path) -> bool {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
+    let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
+    let Ok(found) = rustix::fs::statx(rustix::fs::CWD, path, flags, StatxFlags::MNT_ID) else {
+        return false;
+    };
+    if found
+        .stx_attributes_mask
+        .contains(StatxAttributes::MOUNT_ROOT)
+    {
+        return found.stx_attributes.contains(StatxAttributes::MOUNT_ROOT);
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let parent = parent.unwrap_or(Path::new("."));
+    let has_id = |mask: u32| StatxFlags::from_bits_retain(mask).contains(StatxFlags::MNT_ID);
+    has_id(found.stx_mask)
+        && rustix::fs::statx(rustix::fs::CWD, parent, flags, StatxFlags::MNT_ID)
+            .is_ok_and(|p| has_id(p.stx_mask) && p.stx_mnt_id != found.stx_mnt_id)
+}
+
+/// Removes the tree at `dir` as `fs::remove_dir_all` would, but never
+/// descends into a file system mounted inside it (a bind mount of a
+/// user's directory would lose its files): such a mount stops the removal
+/// with `EBUSY`, its contents untouched.
+fn remove_tree(dir: &Path) -> io::Result<()> {
+    let metadata = match fs::symlink_metadata(dir) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !metadata.is_dir() {
+        return fs::remove_file(dir);
+    }
+    remove_tree_in(dir, metadata.dev())
+}
+
+fn remove_tree_in(dir: &Path, device: u64) -> io::Result<()> {
+    if mount_root(dir) {
+        return Err(Errno::BUSY.into());
+    }
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let metadata = entry.metadata()?;
+        if metadata.is_dir() {
+            if metadata.dev() != device {
+                return Err(Errno::BUSY.into());
+            }
+            remove_tree_in(&path, device)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+    }
+    fs::remove_dir(dir)
 }
 
 /// Whether the file or directory `path` is immutable or append-only
@@ -686,14 +802,19 @@ fn exchange(staging: &Path, target: &Path) -> io::Result<()> {
 
 /// The directory holding `target`, and `target`'s name.
 fn split(target: &Path) -> (PathBuf, String) {
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = parent_of(target).to_path_buf();
     let name = target
         .file_name()
         .map_or_else(|| "generated".into(), |n| n.to_string_lossy().into_owned());
     (parent, name)
+}
+
+/// The directory holding `path`: its parent, or `.` for a bare name.
+#[must_use]
+pub fn parent_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// The start of the name of every staging tree or temporary file of `name`,
@@ -705,17 +826,55 @@ fn staging_prefix(name: &str) -> String {
 /// Opens `path` and takes an exclusive `flock(2)` on it, held as long as
 /// the file is open; `None` where the file system cannot lock.
 fn hold(path: &Path) -> Option<fs::File> {
-    let file = fs::File::open(path).ok()?;
-    rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).ok()?;
-    Some(file)
+    try_lock(path).ok()
+}
+
+/// Opens `path` and tries its exclusive `flock(2)` without waiting: the
+/// file, held while open; `Err(Some(WOULDBLOCK))` when another holds it,
+/// `Err(None)` when it cannot be opened.
+fn try_lock(path: &Path) -> Result<fs::File, Option<Errno>> {
+    let file = fs::File::open(path).map_err(|_| None)?;
+    rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).map_err(Some)?;
+    Ok(file)
+}
+
+/// The extended attribute that marks a staging tree or temporary file as
+/// this tool's: a user's file that only looks alike never carries it.
+const MARK: &str = "user.bentoml-docker";
+const MARK_VALUE: &[u8] = b"staging";
+
+/// Marks `path` (not followed) as made by this tool; where the file
+/// system has no extended attributes, nothing is marked and what a killed
+/// run leaves there is never removed (rather than removing a user's file).
+fn mark(path: &Path) {
+    let _ = rustix::fs::lsetxattr(path, MARK, MARK_VALUE, rustix::fs::XattrFlags::empty());
+}
+
+fn marked(path: &Path) -> bool {
+    let mut value = [0_u8; 16];
+    rustix::fs::lgetxattr(path, MARK, &mut value[..]).is_ok_and(|n| value[..n] == *MARK_VALUE)
+}
+
+/// The part of a staging name after `.<name>.staging-` when it is exactly
+/// what this tool makes: `<pid>-<6 letters or digits>` (tempfile's random
+/// part), or that with `.old` (the fallback swap's name of the old tree).
+fn staging_owner(rest: &str) -> Option<&str> {
+    let rest = rest.strip_suffix(".old").unwrap_or(rest);
+    let (pid, random) = rest.split_once('-')?;
+    let own = !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && random.len() == 6
+        && random.bytes().all(|b| b.is_ascii_alphanumeric());
+    own.then_some(pid)
 }
 
 /// Removes what killed runs left beside `name` in `parent`: staging trees
-/// and temporary files (`.<name>.staging-<pid>-…`) that no live run holds.
-/// A live run holds a `flock(2)` on each, so a run whose PID was reused
-/// since still counts as gone. A temporary file is created an instant
-/// before it is locked, and not always under the directory's lock: it also
-/// needs its owner's PID gone, or no change for a minute.
+/// and temporary files named exactly `.<name>.staging-<pid>-<random>`,
+/// marked as this tool's, that no live run holds. A live run holds a
+/// `flock(2)` on each, so a run whose PID was reused since still counts as
+/// gone. A temporary file is created an instant before it is locked, and
+/// not always under the directory's lock: it also needs its owner's PID
+/// gone, or no change for a minute.
 fn remove_abandoned(parent: &Path, name: &str) {
     let prefix = format!(".{name}{STAGING_SUFFIX}");
     let Ok(entries) = fs::read_dir(parent) else {
@@ -723,17 +882,33 @@ fn remove_abandoned(parent: &Path, name: &str) {
     };
     for entry in entries.flatten() {
         let file_name = entry.file_name();
-        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(staging_owner)
+        else {
             continue;
         };
         let path = entry.path();
         let Ok(metadata) = entry.metadata() else {
             continue;
         };
+        // Unmarked, only when empty: a run killed an instant after it
+        // created the file or directory, before it marked it. Removing an
+        // empty one loses nothing.
+        let ours = marked(&path);
+        let empty_file = metadata.is_file() && metadata.len() == 0;
+        if !(ours || empty_file || metadata.is_dir()) {
+            continue;
+        }
         let held = held_by_another(&path);
         if metadata.is_dir() {
-            if held != Some(true) && (held.is_some() || owner_gone(rest)) {
-                let _ = fs::remove_dir_all(&path);
+            if held != Some(true) && (held.is_some() || owner_gone(pid)) {
+                let _ = if ours {
+                    remove_tree(&path)
+                } else {
+                    fs::remove_dir(&path)
+                };
             }
         } else if metadata.is_file() {
             let idle = metadata
@@ -741,7 +916,7 @@ fn remove_abandoned(parent: &Path, name: &str) {
                 .ok()
                 .and_then(|m| m.elapsed().ok())
                 .is_some_and(|age| age > Duration::from_secs(60));
-            if held == Some(false) && (owner_gone(rest) || idle) {
+            if held == Some(false) && (owner_gone(pid) || idle) {
                 let _ = fs::remove_file(&path);
             }
         }
@@ -751,24 +926,22 @@ fn remove_abandoned(parent: &Path, name: &str) {
 /// Whether a live process holds the `flock(2)` of `path`; `None` where it
 /// cannot be told.
 fn held_by_another(path: &Path) -> Option<bool> {
-    let file = fs::File::open(path).ok()?;
-    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Some(false),
-        Err(Errno::WOULDBLOCK) => Some(true),
+    match try_lock(path) {
+        Ok(_) => Some(false),
+        Err(Some(Errno::WOULDBLOCK)) => Some(true),
         Err(_) => None,
     }
 }
 
-/// Whether the run that named a staging entry `<pid>-…` is gone: no such
-/// process, or this one (which has not made its own yet), or a name
-/// without a PID (made before names carried one).
-fn owner_gone(rest: &str) -> bool {
-    let Some(pid) = rest
-        .split_once('-')
-        .and_then(|(pid, _)| pid.parse::<i32>().ok())
+/// Whether the run of PID `pid` that named a staging entry is gone: no
+/// such process, or this one (which has not made its own yet).
+fn owner_gone(pid: &str) -> bool {
+    let Some(pid) = pid
+        .parse::<i32>()
+        .ok()
         .and_then(rustix::process::Pid::from_raw)
     else {
-        return true;
+        return false;
     };
     pid == rustix::process::getpid() || rustix::process::test_kill_process(pid) == Err(Errno::SRCH)
 }
@@ -784,6 +957,20 @@ pub struct Lock {
     /// it cannot write the directory either, so it has nothing to guard
     /// (and an unchanged tree is still found up to date).
     file: Option<fs::File>,
+    /// The directory locked.
+    target: PathBuf,
+    /// The topmost parent of `target` that this run created: removed
+    /// (with those below it, when empty) if the run installed no tree.
+    created: Option<PathBuf>,
+}
+
+/// Removes `dir` and its parents up to `top`, each only when empty.
+fn remove_empty_parents(dir: &Path, top: &Path) {
+    for dir in dir.ancestors() {
+        if fs::remove_dir(dir).is_err() || dir == top {
+            break;
+        }
+    }
 }
 
 impl Lock {
@@ -800,9 +987,33 @@ impl Lock {
         waiting: &dyn Fn(&Path),
     ) -> Result<Self, Error> {
         let (parent, name) = split(target);
+        // The parents this run creates go with it when it installs nothing.
+        let created = parent
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err())
+            .last()
+            .map(Path::to_path_buf);
         fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
         let path = parent.join(format!(".{name}.lock"));
+        let mut lock = Self::take(target, &parent, &name, path, stop, waiting);
+        if let Ok(lock) = &mut lock {
+            lock.created = created;
+        } else if let Some(top) = &created {
+            remove_empty_parents(&parent, top);
+        }
+        lock
+    }
+
+    fn take(
+        target: &Path,
+        parent: &Path,
+        name: &str,
+        path: PathBuf,
+        stop: &AtomicBool,
+        waiting: &dyn Fn(&Path),
+    ) -> Result<Self, Error> {
         let mut told = false;
+        let mut empty_since = None;
         loop {
             if stop.load(Ordering::SeqCst) {
                 return Err(Error::Interrupted);
@@ -810,22 +1021,43 @@ impl Lock {
             let file = match open_lock(&path) {
                 Ok(file) => file,
                 Err(Error::Io { .. })
-                    if rustix::fs::access(&parent, rustix::fs::Access::WRITE_OK).is_err() =>
+                    if rustix::fs::access(parent, rustix::fs::Access::WRITE_OK).is_err() =>
                 {
-                    return Ok(Self { path, file: None });
+                    return Ok(Self {
+                        path,
+                        file: None,
+                        target: target.to_path_buf(),
+                        created: None,
+                    });
                 }
                 Err(e) => return Err(e),
             };
             match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
                 // The run before may have removed the file after it was
                 // opened here: then this lock guards nothing, take the new one.
-                Ok(()) if same_file(&file, &path) => {
-                    remove_abandoned(&parent, &name);
-                    return Ok(Self {
-                        path,
-                        file: Some(file),
-                    });
-                }
+                Ok(()) if same_file(&file, &path) => match lock_text(&file) {
+                    Some(text) if text.starts_with(LOCK_TEXT) => {
+                        remove_abandoned(parent, name);
+                        return Ok(Self {
+                            path,
+                            file: Some(file),
+                            target: target.to_path_buf(),
+                            created: None,
+                        });
+                    }
+                    // Its run created it an instant ago and writes it next.
+                    Some(text)
+                        if text.is_empty()
+                            && empty_since
+                                .get_or_insert_with(std::time::Instant::now)
+                                .elapsed()
+                                < Duration::from_secs(2) =>
+                    {
+                        drop(file);
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    _ => return Err(Error::ForeignLock { path }),
+                },
                 Ok(()) | Err(Errno::INTR) => {}
                 Err(Errno::WOULDBLOCK) => {
                     if !told {
@@ -850,11 +1082,37 @@ impl Drop for Lock {
         {
             let _ = fs::remove_file(&self.path);
         }
+        if let Some(top) = &self.created
+            && fs::symlink_metadata(&self.target).is_err()
+            && let Some(parent) = self.path.parent()
+        {
+            remove_empty_parents(parent, top);
+        }
     }
 }
 
-/// Opens (creating) the lock file, which must be a regular file: never
-/// through a symbolic link, and never opening a device or a fifo.
+/// What every lock file this tool creates holds: a file of that name that
+/// does not is a user's, never taken nor removed.
+const LOCK_TEXT: &[u8] = b"bentoml-docker: the lock of the output directory beside it\n";
+
+/// The start of the lock file's contents; `None` when it cannot be read.
+fn lock_text(file: &fs::File) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut text = vec![0; LOCK_TEXT.len()];
+    let mut read = 0;
+    while read < text.len() {
+        match file.read_at(&mut text[read..], read as u64).ok()? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    text.truncate(read);
+    Some(text)
+}
+
+/// Opens the lock file, creating it (exclusively, with [`LOCK_TEXT`]) when
+/// there is none; it must be a regular file: never through a symbolic
+/// link, and never opening a device or a fifo.
 fn open_lock(path: &Path) -> Result<fs::File, Error> {
     use rustix::fs::{Mode, OFlags};
     let wrong = |found: &str| Error::WrongKind {
@@ -867,10 +1125,23 @@ fn open_lock(path: &Path) -> Result<fs::File, Error> {
     {
         return Err(wrong(crate::diagnostic::file_kind(metadata.file_type())));
     }
-    let flags =
-        OFlags::CREATE | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let file = match rustix::fs::open(path, flags, Mode::from_bits_truncate(0o644)) {
-        Ok(fd) => fs::File::from(fd),
+    let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let mode = Mode::from_bits_truncate(0o644);
+    let create = flags | OFlags::CREATE | OFlags::EXCL | OFlags::RDWR;
+    let opened = match rustix::fs::open(path, create, mode) {
+        Ok(fd) => {
+            let mut file = fs::File::from(fd);
+            file.write_all(LOCK_TEXT)
+                .map_err(io_error("write the lock", path))?;
+            Ok(file)
+        }
+        Err(Errno::EXIST) => {
+            rustix::fs::open(path, flags | OFlags::RDONLY, mode).map(fs::File::from)
+        }
+        Err(e) => Err(e),
+    };
+    let file = match opened {
+        Ok(file) => file,
         Err(Errno::LOOP) => return Err(wrong("a symbolic link")),
         Err(e) => return Err(io_error("open the lock", path)(e.into())),
     };
@@ -894,10 +1165,27 @@ fn same_file(file: &fs::File, path: &Path) -> bool {
 /// exists must be a directory), or where the symbolic link `path` points
 /// (the tree is replaced there and the link kept). Nothing is touched.
 ///
+/// Trailing slashes are dropped (`out/` is `out`, a link followed as
+/// such); a path that ends in `.` or `..` names no directory of its own to
+/// replace and is refused.
+///
 /// # Errors
-/// When `path` (or that parent) exists and is not a directory, or is a
-/// link that leads nowhere.
+/// When `path` ends in `.` or `..`, or it (or that parent) exists and is
+/// not a directory, or is a link that leads nowhere.
 pub fn resolve_directory(path: &Path) -> Result<PathBuf, Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let end = bytes.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+    let trimmed = &bytes[..end];
+    let last = trimmed.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    if trimmed.is_empty() || last == b"." || last == b".." {
+        return Err(Error::WouldReplaceRepo {
+            path: path.to_path_buf(),
+            reason: "it names a directory by `.` or `..` (or the root), not a directory of its own"
+                .into(),
+        });
+    }
+    let path = Path::new(std::ffi::OsStr::from_bytes(trimmed));
     resolve(path, "a directory", fs::Metadata::is_dir)
 }
 
@@ -954,13 +1242,9 @@ fn resolve(
             crate::diagnostic::file_kind(metadata.file_type()).into(),
             expected,
         )),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            // Created later: the closest parent that exists must be a directory.
+        Err(e) if missing(&e) => {
+            // Created later: the closest parent that exists must be a
+            // directory, and no parent a link that leads nowhere.
             for parent in path.ancestors().skip(1) {
                 let shown = if parent.as_os_str().is_empty() {
                     Path::new(".")
@@ -976,11 +1260,19 @@ fn resolve(
                             "a directory",
                         ));
                     }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                        ) => {}
+                    Err(e) if missing(&e) => {
+                        if fs::symlink_metadata(shown).is_ok_and(|m| m.is_symlink()) {
+                            return Err(Error::BrokenLink {
+                                path: shown.to_path_buf(),
+                                to: fs::read_link(shown).unwrap_or_default(),
+                                why: if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) {
+                                    "leads back to itself"
+                                } else {
+                                    "does not exist"
+                                },
+                            });
+                        }
+                    }
                     Err(e) => return Err(io_error("read", shown)(e)),
                 }
             }
@@ -988,6 +1280,15 @@ fn resolve(
         }
         Err(e) => Err(io_error("read", path)(e)),
     }
+}
+
+/// Whether `e` says that a path is not there yet: missing, under a file,
+/// or under a link that loops (told apart by the caller).
+fn missing(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    ) || e.raw_os_error() == Some(Errno::LOOP.raw_os_error())
 }
 
 fn absolute(path: &Path) -> io::Result<PathBuf> {
@@ -1020,7 +1321,14 @@ impl AtomicFile {
     /// When `path` exists and is not a regular file, or the temporary file
     /// cannot be created.
     pub fn new(path: &Path) -> Result<Self, Error> {
-        let path = resolve_file(path)?;
+        Self::at(resolve_file(path)?)
+    }
+
+    /// [`AtomicFile::new`] for a path [`resolve_file`] already resolved.
+    ///
+    /// # Errors
+    /// When the temporary file cannot be created.
+    pub fn at(path: PathBuf) -> Result<Self, Error> {
         let (parent, name) = split(&path);
         fs::create_dir_all(&parent).map_err(io_error("create", &parent))?;
         remove_abandoned(&parent, &name);
@@ -1030,6 +1338,7 @@ impl AtomicFile {
             .map_err(io_error("create a file in", &parent))?;
         // Held until the file is closed: it is live for `remove_abandoned`.
         let _ = rustix::fs::flock(file.as_file(), FlockOperation::NonBlockingLockExclusive);
+        mark(file.path());
         Ok(Self {
             path,
             file: io::BufWriter::new(file),
@@ -1092,6 +1401,35 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(leftovers, [std::ffi::OsString::from("generated")]);
+    }
+
+    #[test]
+    fn what_goes_with_the_tree_is_put_in_place_before_the_old_tree_is_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("generated");
+        let manifest = tmp.path().join("manifest.yml");
+        let mut tree = Tree::new(&target, &manifest, &[], &["Dockerfile"]).unwrap();
+        tree.write(Path::new("a/Dockerfile"), b"old".to_vec())
+            .unwrap();
+        tree.commit().unwrap();
+        let mut tree = Tree::new(&target, &manifest, &[], &["Dockerfile"]).unwrap();
+        tree.write(Path::new("a/Dockerfile"), b"new".to_vec())
+            .unwrap();
+        let mut calls = 0;
+        let outcome = tree
+            .commit_with(&mut || {
+                calls += 1;
+                assert_eq!(
+                    fs::read_to_string(target.join("a/Dockerfile")).unwrap(),
+                    "new"
+                );
+                // The old tree is still there, beside the new one.
+                assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 2);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((outcome, calls), (Outcome::Replaced, 1));
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
     }
 
     #[test]
@@ -1311,19 +1649,33 @@ mod tests {
         for name in [
             ".generated.staging-2147483646-AbC123",
             ".generated.staging-1-AbC123",
-            ".generated.staging-XyZ789",
             ".generated.staging-2147483646-AbC123.old",
         ] {
             fs::create_dir_all(tmp.path().join(name).join("a")).unwrap();
             fs::write(tmp.path().join(name).join("a/Dockerfile"), "left").unwrap();
+            mark(&tmp.path().join(name));
         }
-        fs::write(
-            tmp.path().join(".metadata.json.staging-2147483646-AbC123"),
-            "{}",
-        )
-        .unwrap();
-        // Not ours: a name that only looks alike.
-        fs::write(tmp.path().join(".generated.staging"), "mine").unwrap();
+        let left_file = tmp.path().join(".metadata.json.staging-2147483646-AbC123");
+        fs::write(&left_file, "{}").unwrap();
+        mark(&left_file);
+        // Not ours: names that only look alike, and one of our names
+        // without the mark only this tool sets.
+        let mine = [
+            ".generated.staging",
+            ".generated.staging-XyZ789",
+            ".generated.staging-backup",
+            ".generated.staging-1-mine",
+            ".generated.staging-old.txt",
+            ".generated.staging-2147483646-NoMark",
+        ];
+        for name in mine {
+            if name.ends_with(".txt") || name == ".generated.staging" {
+                fs::write(tmp.path().join(name), "mine").unwrap();
+            } else {
+                fs::create_dir_all(tmp.path().join(name)).unwrap();
+                fs::write(tmp.path().join(name).join("notes"), "mine").unwrap();
+            }
+        }
         let never = AtomicBool::new(false);
         let _lock = Lock::acquire(&target, &never, &|_| {}).unwrap();
         let _other = AtomicFile::new(&tmp.path().join("metadata.json")).unwrap();
@@ -1334,12 +1686,12 @@ mod tests {
             .collect();
         left.sort();
         let live_name = live.dir.path().file_name().unwrap().to_str().unwrap();
-        let mut expected = vec![
+        let mut expected: Vec<String> = mine.iter().map(ToString::to_string).collect();
+        expected.extend([
             ".generated.lock".to_string(),
-            ".generated.staging".to_string(),
             live_name.to_string(),
             "generated".to_string(),
-        ];
+        ]);
         expected.sort();
         assert_eq!(left, expected);
         assert!(live_name.starts_with(&format!(".generated.staging-{}-", std::process::id())));
@@ -1355,12 +1707,31 @@ mod tests {
             })
             .count();
         assert_eq!(temporaries, 2);
+        assert!(!left_file.exists());
         drop(live_file);
         live.commit().unwrap();
         assert_eq!(
             fs::read_to_string(target.join("a/Dockerfile")).unwrap(),
             "live"
         );
+    }
+
+    #[test]
+    fn a_lock_file_the_tool_did_not_create_is_refused_and_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("generated");
+        let lock = tmp.path().join(".generated.lock");
+        let never = AtomicBool::new(false);
+        for text in ["my notes", ""] {
+            fs::write(&lock, text).unwrap();
+            let error = Lock::acquire(&target, &never, &|_| {}).unwrap_err();
+            assert!(matches!(error, Error::ForeignLock { .. }), "{error}");
+            assert_eq!(fs::read_to_string(&lock).unwrap(), text);
+        }
+        // One a killed run left is taken over, and goes with this run.
+        fs::write(&lock, LOCK_TEXT).unwrap();
+        drop(Lock::acquire(&target, &never, &|_| {}).unwrap());
+        assert!(!lock.exists());
     }
 
     #[test]
@@ -1400,5 +1771,50 @@ mod tests {
             error.to_string().contains("leads back to itself"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn an_output_ending_in_a_dot_is_refused_and_trailing_slashes_dropped() {
+        for path in [".", "..", "out/.", "out/..", "./", "/", "out/./"] {
+            let error = resolve_directory(Path::new(path)).unwrap_err();
+            assert!(
+                matches!(error, Error::WouldReplaceRepo { .. }),
+                "{path}: {error}"
+            );
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let link = tmp.path().join("out");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let given = PathBuf::from(format!("{}//", link.display()));
+        assert_eq!(
+            resolve_directory(&given).unwrap(),
+            fs::canonicalize(&real).unwrap()
+        );
+        let new = PathBuf::from(format!("{}/new/", tmp.path().display()));
+        assert_eq!(resolve_directory(&new).unwrap(), tmp.path().join("new"));
+    }
+
+    #[test]
+    fn a_dangling_or_looping_link_among_the_parents_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let looping = tmp.path().join("lp");
+        std::os::unix::fs::symlink(&looping, &looping).unwrap();
+        let broken = tmp.path().join("broken");
+        std::os::unix::fs::symlink(tmp.path().join("nowhere"), &broken).unwrap();
+        for (parent, why) in [
+            (&looping, "leads back to itself"),
+            (&broken, "does not exist"),
+        ] {
+            for path in [parent.join("generated"), parent.join("deep/generated")] {
+                let error = resolve_directory(&path).unwrap_err();
+                assert!(
+                    matches!(error, Error::BrokenLink { path: ref p, .. } if p == parent),
+                    "{error}"
+                );
+                assert!(error.to_string().contains(why), "{error}");
+            }
+        }
     }
 }

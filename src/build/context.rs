@@ -46,7 +46,18 @@ impl Context {
     /// # Errors
     /// When the directory or `.dockerignore` cannot be read, or a pattern is invalid.
     pub fn scan(root: &Path) -> Result<Self, String> {
-        Self::scan_with(root, Vec::new())
+        Self::scan_for(root, Path::new("generated"))
+    }
+
+    /// Scans `root` like [`Context::scan`], for the output directory
+    /// `output` (as the plan records it: relative to `root` when inside):
+    /// a run's staging trees and lock beside it are left out, and a
+    /// symbolic link at `output` is followed, as generation writes there.
+    ///
+    /// # Errors
+    /// When the directory or `.dockerignore` cannot be read, or a pattern is invalid.
+    pub fn scan_for(root: &Path, output: &Path) -> Result<Self, String> {
+        Self::scan_with(root, Vec::new(), output)
     }
 
     /// Scans `root` like [`Context::scan`], keeping `.dockerignore` and the
@@ -56,21 +67,22 @@ impl Context {
     ///
     /// # Errors
     /// When the directory or `.dockerignore` cannot be read, or a pattern is invalid.
-    pub fn scan_keeping(root: &Path, keep: &[String]) -> Result<Self, String> {
+    pub fn scan_keeping(root: &Path, keep: &[String], output: &Path) -> Result<Self, String> {
         let mut keep: Vec<&str> = keep.iter().map(String::as_str).collect();
         keep.push(".dockerignore");
-        Self::scan_with(root, keep)
+        Self::scan_with(root, keep, output)
     }
 
-    fn scan_with(root: &Path, mut keep: Vec<&str>) -> Result<Self, String> {
+    fn scan_with(root: &Path, mut keep: Vec<&str>, output: &Path) -> Result<Self, String> {
         keep.sort_unstable();
         let patterns = match fs::read_to_string(root.join(".dockerignore")) {
             Ok(text) => parse_dockerignore(&text)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(format!("cannot read `.dockerignore`: {e}")),
         };
+        let output = Output::new(output);
         let mut files = Vec::new();
-        walk(root, "", &patterns, &keep, &mut files)
+        walk(root, "", &patterns, &keep, &output, &mut files)
             .map_err(|e| format!("cannot read the build context `{}`: {e}", root.display()))?;
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Self {
@@ -175,11 +187,51 @@ fn ignored(path: &str, patterns: &[Pattern]) -> bool {
     ignored
 }
 
+/// The output directory, as the walk meets it.
+struct Output {
+    /// Its path relative to the root, `/`-separated.
+    path: String,
+    /// The directory holding it.
+    parent: String,
+    /// The lock of a run writing it.
+    lock: String,
+    /// The start of its staging trees' names.
+    staging: String,
+}
+
+impl Output {
+    fn new(output: &Path) -> Self {
+        let path = crate::render::context::slash_path(output);
+        let path = path
+            .trim_end_matches('/')
+            .trim_start_matches("./")
+            .to_string();
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", &path));
+        Self {
+            parent: parent.to_string(),
+            lock: format!(".{name}.lock"),
+            staging: format!(".{name}.staging-"),
+            path,
+        }
+    }
+
+    /// Whether `name` in the directory `prefix` is what a run writing the
+    /// output has there while it runs: its lock, its staging trees, and
+    /// the temporary `metadata.json` beside it. Gone at any moment.
+    fn running(&self, prefix: &str, name: &str) -> bool {
+        prefix == self.parent
+            && (name == self.lock
+                || name.starts_with(&self.staging)
+                || name.starts_with(".metadata.json.staging-"))
+    }
+}
+
 fn walk(
     root: &Path,
     prefix: &str,
     patterns: &[Pattern],
     keep: &[&str],
+    output: &Output,
     out: &mut Vec<File>,
 ) -> io::Result<()> {
     for entry in fs::read_dir(root.join(prefix))? {
@@ -190,19 +242,16 @@ fn walk(
         } else {
             format!("{prefix}/{name}")
         };
-        // A run in progress: a `generated/` (or `metadata.json`) being
-        // swapped in, and the lock beside `generated/`, gone at any moment.
-        let running = prefix.is_empty()
-            && name.starts_with('.')
-            && (name.contains(".staging-") || name.ends_with(".lock"));
         // `.env` holds the registry credentials: never sent to a builder.
-        if path == STATE_DIR || path == ".env" || running {
+        if path == STATE_DIR || path == ".env" || output.running(prefix, &name) {
             continue;
         }
         let kind = entry.file_type()?;
-        if kind.is_dir() {
+        // A linked output directory is followed: its tree lives there.
+        let linked_output = kind.is_symlink() && path == output.path && entry.path().is_dir();
+        if kind.is_dir() || linked_output {
             // A directory is walked even when ignored: `!` may re-include inside it.
-            walk(root, &path, patterns, keep, out)?;
+            walk(root, &path, patterns, keep, output, out)?;
             continue;
         }
         // Sockets, fifos and devices are not files a build can use: the
@@ -283,6 +332,43 @@ mod tests {
     }
 
     #[test]
+    fn the_staging_and_lock_of_the_output_in_use_are_left_out_wherever_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in [
+            "out/.generated.staging-4242-AbC123/app/debian12/Dockerfile",
+            "out/.metadata.json.staging-4242-AbC123",
+            "out/.generated.lock",
+            "out/generated/app/debian12/Dockerfile",
+            ".pkg.lock",
+            ".other.staging-notes",
+        ] {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        }
+        assert_eq!(
+            names(&Context::scan_for(dir.path(), Path::new("out/generated")).unwrap()),
+            [
+                ".other.staging-notes",
+                ".pkg.lock",
+                "out/generated/app/debian12/Dockerfile"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_linked_output_directory_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        fs::create_dir_all(elsewhere.path().join("app")).unwrap();
+        fs::write(elsewhere.path().join("app/Dockerfile"), "FROM x").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("generated")).unwrap();
+        let context = Context::scan(dir.path()).unwrap();
+        assert_eq!(names(&context), ["generated/app/Dockerfile"]);
+        assert!(context.tar().is_ok());
+    }
+
+    #[test]
     fn a_concurrent_runs_staging_trees_and_lock_are_never_sent() {
         let dir = tempfile::tempdir().unwrap();
         for path in [
@@ -318,7 +404,7 @@ mod tests {
         assert_eq!(names(&Context::scan(dir.path()).unwrap()), ["tools/run.sh"]);
         let keep = ["generated/app/debian12/runtime/Dockerfile".to_string()];
         assert_eq!(
-            names(&Context::scan_keeping(dir.path(), &keep).unwrap()),
+            names(&Context::scan_keeping(dir.path(), &keep, Path::new("generated")).unwrap()),
             [
                 ".dockerignore",
                 "generated/app/debian12/runtime/Dockerfile",

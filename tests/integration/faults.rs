@@ -489,6 +489,29 @@ fn status_ends_when_a_registry_never_answers_each_kind_of_request() {
     }
 }
 
+/// `status` waiting on a registry that never answers exits 130 on a
+/// signal, at once: it writes nothing to clean up.
+#[test]
+fn status_waiting_on_a_silent_registry_exits_130_on_a_signal() {
+    let port = silent_registry(|_, _| true);
+    let test = fixture(
+        "bdtest-silent-signal",
+        &[(format!("127.0.0.1:{port}"), "REG")],
+    );
+    for signal in [rustix::process::Signal::TERM, rustix::process::Signal::INT] {
+        let run = crate::generate::Running::start(
+            test.path(),
+            &["status", "--timeout", "60"],
+            &[("REG_USER", USER), ("REG_PASSWORD", "pw")],
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let (code, stderr) = crate::generate::signal_once_handled(run, signal);
+        assert_eq!(code, Some(130), "{signal:?}: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}
+
 /// The same for `push`, through a proxy in front of a real registry that
 /// never answers one kind of request: the credential check's ping and
 /// upload, the daemon's blob check and manifest upload, the verification.

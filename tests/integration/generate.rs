@@ -492,26 +492,28 @@ fn a_symlinked_output_directory_is_followed_and_the_link_kept() {
     assert!(names(&test.path().join("elsewhere")).is_empty());
 }
 
-/// Holds the lock of `generated` in `dir`, as a run does.
+/// Holds the lock of `generated` in `dir`, as a run does (with the text
+/// a run writes into it).
 fn hold_lock(dir: &Path) -> fs::File {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(".generated.lock"))
-        .unwrap();
+    let path = dir.join(".generated.lock");
+    fs::write(
+        &path,
+        "bentoml-docker: the lock of the output directory beside it\n",
+    )
+    .unwrap();
+    let file = fs::File::open(&path).unwrap();
     rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).unwrap();
     file
 }
 
 /// A run of the binary in `dir` whose standard error is read as it comes.
-struct Running {
-    child: std::process::Child,
+pub(crate) struct Running {
+    pub(crate) child: std::process::Child,
     stderr: std::sync::mpsc::Receiver<String>,
 }
 
 impl Running {
-    fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
         use std::io::BufRead;
         let mut child = Command::new(BIN)
             .args(args)
@@ -545,13 +547,13 @@ impl Running {
         line
     }
 
-    fn signal(&self, signal: rustix::process::Signal) {
+    pub(crate) fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap();
         rustix::process::kill_process(pid, signal).unwrap();
     }
 
     /// The exit code and the rest of standard error.
-    fn finish(mut self) -> (Option<i32>, String) {
+    pub(crate) fn finish(mut self) -> (Option<i32>, String) {
         let status = self.child.wait().unwrap();
         let rest: Vec<String> = self.stderr.iter().collect();
         (status.code(), rest.join("\n"))
@@ -666,7 +668,7 @@ fn a_signal_while_rendering_exits_130_with_the_previous_tree() {
 
 /// Whether process `pid` has a handler for `signal` (`SigCgt` in
 /// `/proc/PID/status`).
-fn catches(pid: u32, signal: rustix::process::Signal) -> bool {
+pub(crate) fn catches(pid: u32, signal: rustix::process::Signal) -> bool {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
@@ -687,8 +689,14 @@ fn a_signal_while_the_manifest_is_read_exits_130() {
     let test = Test::fixture("seed")
         .manifest(&manifest)
         .file("generated/old/Dockerfile", "old");
-    for signal in [Signal::TERM, Signal::HUP] {
-        let run = Running::start(test.path(), &["generate", "-b", "0.13.0"], &[]);
+    // `validate` takes no lock and never looks at the stop flag: only the
+    // early exit of a signal before the work cooperates ends it with 130.
+    let commands: [&[&str]; 2] = [&["generate", "-b", "0.13.0"], &["validate"]];
+    for (args, signal) in commands
+        .into_iter()
+        .flat_map(|args| [(args, Signal::TERM), (args, Signal::HUP)])
+    {
+        let run = Running::start(test.path(), args, &[]);
         let started = std::time::Instant::now();
         while !catches(run.child.id(), signal) {
             assert!(
@@ -699,7 +707,7 @@ fn a_signal_while_the_manifest_is_read_exits_130() {
         }
         run.signal(signal);
         let (code, stderr) = run.finish();
-        assert_eq!(code, Some(130), "{signal:?}: {stderr}");
+        assert_eq!(code, Some(130), "{args:?} {signal:?}: {stderr}");
         assert!(stderr.contains("interrupted"), "{stderr}");
         assert_eq!(
             test.tree("generated"),
@@ -952,5 +960,300 @@ fn a_signal_during_check_exits_130_and_leaves_no_temporary_tree() {
         fs::read_dir(tmp.path()).unwrap().count(),
         0,
         "a temporary tree was left"
+    );
+}
+
+/// A directory bind-mounted inside the previous tree (same file system, so
+/// the same device number) stops the swap before anything is touched: the
+/// mounted files are never removed, and no staging tree is left.
+#[test]
+fn a_bind_mount_inside_the_output_keeps_its_files_and_stops_the_swap() {
+    /// Unmounts every mount under the directory when dropped, wherever a
+    /// run moved it.
+    struct Mounted(std::path::PathBuf);
+    impl Drop for Mounted {
+        fn drop(&mut self) {
+            let table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            let under: Vec<&str> = table
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|point| Path::new(point).starts_with(&self.0))
+                .collect();
+            for point in under.into_iter().rev() {
+                let _ = Command::new("umount").arg(point).status();
+            }
+        }
+    }
+    let test = Test::fixture("seed")
+        .file("src/notes.md", "precious")
+        .args(&["generate", "-b", "0.13.0"]);
+    test.success();
+    let before = test.tree("generated");
+    let point = test.path().join("generated/docs");
+    fs::create_dir_all(&point).unwrap();
+    let status = Command::new("mount")
+        .arg("--bind")
+        .arg(test.path().join("src"))
+        .arg(&point)
+        .status()
+        .expect("mount (util-linux) is installed");
+    assert!(status.success(), "mount --bind failed: the test needs root");
+    let _mounted = Mounted(test.path().to_path_buf());
+    let test = test.args(&["generate", "-b", "0.14.0"]);
+    let output = test.failure(1);
+    assert!(
+        output.stderr.contains("generated/docs` cannot be removed"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(test.read("src/notes.md"), "precious");
+    assert_eq!(test.read("generated/docs/notes.md"), "precious");
+    assert_eq!(
+        names(test.path()),
+        ["generated", "manifest.yml", "src", "templates", "tools"],
+        "a staging tree was left"
+    );
+    // The previous tree, with the mount, is as it was.
+    assert_eq!(
+        test.tree("generated")
+            .replace("=== generated/docs/notes.md\nprecious\n", ""),
+        before
+    );
+    // A rerun fails the same way, and still leaves nothing behind.
+    test.failure(1);
+    assert_eq!(test.read("src/notes.md"), "precious");
+    assert_eq!(
+        names(test.path()),
+        ["generated", "manifest.yml", "src", "templates", "tools"]
+    );
+}
+
+/// Files that only look like the tool's own are the user's: a run, even
+/// an up-to-date one, leaves them, and a lock file it did not create is
+/// refused (exit 2), not taken nor removed.
+#[test]
+fn files_named_like_staging_or_the_lock_are_never_removed() {
+    let test = Test::fixture("seed")
+        .file(".generated.staging-backup/notes", "mine")
+        .file(".generated.staging-1-mine/notes", "mine")
+        .file(".generated.staging-12-abcdef/notes", "mine")
+        .file(".generated.staging-old.txt", "mine")
+        .args(&["generate", "-b", "0.13.0"]);
+    test.success();
+    test.success();
+    for file in [
+        ".generated.staging-backup/notes",
+        ".generated.staging-1-mine/notes",
+        ".generated.staging-12-abcdef/notes",
+        ".generated.staging-old.txt",
+    ] {
+        assert_eq!(test.read(file), "mine", "{file}");
+    }
+    let test = test.file(".generated.lock", "my lock notes");
+    let output = test.failure(2);
+    assert!(
+        output
+            .stderr
+            .contains(".generated.lock` is not a lock this tool made"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(test.read(".generated.lock"), "my lock notes");
+}
+
+/// `build` holds the lock from regeneration to the end of its builds: a
+/// `generate` meanwhile waits, and never swaps the Dockerfiles being built.
+#[test]
+fn a_generate_waits_while_a_build_builds() {
+    use std::sync::{Arc, Mutex};
+    let test = Test::fixture("seed");
+    let sockets = tempfile::tempdir().unwrap();
+    let socket = sockets.path().join("silent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // A daemon that takes connections and never answers.
+    let connections = Arc::new(Mutex::new(Vec::new()));
+    let held = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { break };
+            held.lock().unwrap().push(stream);
+        }
+    });
+    let docker = format!("unix://{}", socket.display());
+    let build = Running::start(
+        test.path(),
+        &["build", "-b", "0.13.0"],
+        &[("DOCKER_HOST", &docker)],
+    );
+    let started = std::time::Instant::now();
+    while connections.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the build never reached the daemon"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let built = test.tree("generated");
+    let generate = Running::start(test.path(), &["generate", "-b", "0.14.0"], &[]);
+    generate.until_waiting();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(test.tree("generated"), built, "swapped under the build");
+    // The daemon goes away: the build fails, and lets the other run go on.
+    fs::remove_file(&socket).unwrap();
+    connections.lock().unwrap().clear();
+    let (code, stderr) = build.finish();
+    assert_eq!(code, Some(1), "{stderr}");
+    let (code, stderr) = generate.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_ne!(test.tree("generated"), built);
+}
+
+/// Sends `signal` to `run` once it handles it, and returns its exit code
+/// and standard error.
+pub(crate) fn signal_once_handled(
+    run: Running,
+    signal: rustix::process::Signal,
+) -> (Option<i32>, String) {
+    let started = std::time::Instant::now();
+    while !catches(run.child.id(), signal) {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "no handler for {signal:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    run.signal(signal);
+    run.finish()
+}
+
+/// Read-only commands exit 130 on a signal too, not 143 (SIGTERM's
+/// default action): a dry-run `generate` and `validate`.
+#[test]
+fn a_signal_during_a_dry_run_or_validate_exits_130() {
+    use rustix::process::Signal;
+    let mut manifest =
+        fs::read_to_string(crate::test::fixtures().join("seed/manifest.yml")).unwrap();
+    manifest = manifest.replace("  centos:\n", &many_debian_releases(1000));
+    let test = Test::fixture("seed").manifest(&manifest);
+    let commands: [&[&str]; 2] = [&["generate", "-b", "0.13.0", "--dry-run"], &["validate"]];
+    for args in commands {
+        for signal in [Signal::TERM, Signal::INT] {
+            let run = Running::start(test.path(), args, &[]);
+            let (code, stderr) = signal_once_handled(run, signal);
+            assert_eq!(code, Some(130), "{args:?} {signal:?}: {stderr}");
+        }
+    }
+    assert!(!test.path().join("generated").exists());
+}
+
+/// `.`, `..` and paths ending in them, and the images repo itself, are
+/// refused before anything is rendered (exit 2); `out/` with `out` a
+/// link is the link, followed.
+#[test]
+fn an_output_named_by_a_dot_or_the_repo_itself_is_refused_up_front() {
+    let mut test = Test::fixture("seed").file("elsewhere/keep", "x");
+    std::os::unix::fs::symlink("elsewhere", test.path().join("out")).unwrap();
+    let before = listing(test.path());
+    let repo = test.path().to_str().unwrap().to_string();
+    for output in [".", "..", "out/.", "./", repo.as_str()] {
+        test = test.args(&["generate", "-b", "0.13.0", "-o", output]);
+        let result = test.failure(2);
+        assert!(
+            result.stderr.contains("refusing to replace"),
+            "{output}: {}",
+            result.stderr
+        );
+        assert_eq!(listing(test.path()), before, "{output}");
+    }
+    fs::remove_file(test.path().join("elsewhere/keep")).unwrap();
+    let test = test.args(&["generate", "-b", "0.13.0", "-o", "out/"]);
+    test.success();
+    assert!(test.path().join("out").is_symlink());
+    assert!(
+        test.path()
+            .join("elsewhere/model-server/debian10/Dockerfile")
+            .exists()
+    );
+}
+
+/// A run that fails before installing its tree leaves no directory it
+/// created for the output's parents: "nothing was written" holds.
+#[test]
+fn a_failed_run_leaves_no_parent_directories_behind() {
+    let test = Test::fixture("seed")
+        .file("existing/keep", "x")
+        .file(
+            "templates/debian/devel.Dockerfile.j2",
+            "FROM {{ metadata.package }}\nRUN echo {{ metadata.no_such_key }}\n",
+        )
+        .args(&["generate", "-b", "0.13.0", "-o", "new/deep/generated"]);
+    let before = listing(test.path());
+    test.failure(2);
+    let test = test.args(&["generate", "-b", "0.13.0", "-o", "existing/deep/generated"]);
+    test.failure(2);
+    assert_eq!(listing(test.path()), before);
+}
+
+/// A symlinked output works for `check` (and so `build`) as for
+/// `generate`: the build context follows the link to the tree.
+#[test]
+fn check_follows_a_symlinked_output_into_the_build_context() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let test = Test::fixture("seed");
+    std::os::unix::fs::symlink(elsewhere.path(), test.path().join("generated")).unwrap();
+    let test = test.args(&["generate", "-b", "0.13.0"]);
+    test.success();
+    let test = test.args(&["check", "-b", "0.13.0"]);
+    let output = test.success();
+    assert!(output.stdout.contains("is up to date"), "{}", output.stdout);
+    assert!(test.path().join("generated").is_symlink());
+}
+
+/// A template that renders for minutes does not hold the run hostage: a
+/// second signal exits 130 at once, the previous tree intact, and the
+/// next run leaves nothing of it.
+#[test]
+fn a_second_signal_exits_130_at_once_while_a_template_renders() {
+    use rustix::process::Signal;
+    let test = Test::fixture("seed")
+        .file("generated/old/Dockerfile", "old")
+        .file(
+            "templates/debian/devel.Dockerfile.j2",
+            "FROM x\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n",
+        );
+    let run = Running::start(
+        test.path(),
+        &["generate", "-b", "0.13.0"],
+        &[("BENTOML_DOCKER_TEMPLATE_FUEL", "100000000000")],
+    );
+    let started = std::time::Instant::now();
+    while !catches(run.child.id(), Signal::INT) {
+        assert!(started.elapsed().as_secs() < 30, "no handler");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    run.signal(Signal::INT);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let signalled = std::time::Instant::now();
+    run.signal(Signal::TERM);
+    let (code, stderr) = run.finish();
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(
+        test.tree("generated"),
+        "=== generated/old/Dockerfile\nold\n"
+    );
+    let test = test
+        .file("templates/debian/devel.Dockerfile.j2", "FROM x\n")
+        .args(&["generate", "-b", "0.13.0"]);
+    fs::remove_dir_all(test.path().join("generated/old")).unwrap();
+    test.success();
+    assert_eq!(
+        names(test.path()),
+        ["generated", "manifest.yml", "templates", "tools"]
     );
 }
