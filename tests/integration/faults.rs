@@ -631,23 +631,31 @@ fn dying_daemon(path: &std::path::Path) {
     fake_daemon(path, Reply::Cut);
 }
 
+/// A JSON answer of a fake daemon.
+fn json(status: u16, body: &str) -> Reply {
+    Reply::Answer(
+        status,
+        vec![("Content-Type".into(), "application/json".into())],
+        body.as_bytes().to_vec(),
+    )
+}
+
+/// What every fake daemon answers: `_ping` and `version` (API 1.41).
+fn handshake(path: &str) -> Option<Reply> {
+    if path.ends_with("/_ping") {
+        return Some(Reply::Answer(200, Vec::new(), b"OK".to_vec()));
+    }
+    path.ends_with("/version")
+        .then(|| json(200, r#"{"ApiVersion":"1.41","Version":"20.10.0"}"#))
+}
+
 /// A Docker daemon that has the base image, not the target, and answers a
 /// build with its first line, then `end` of the answer so far.
 fn fake_daemon(path: &std::path::Path, end: fn(Vec<u8>) -> Reply) {
     serve_unix(path, move |request| {
-        let json = |status: u16, body: &str| {
-            Reply::Answer(
-                status,
-                vec![("Content-Type".into(), "application/json".into())],
-                body.as_bytes().to_vec(),
-            )
-        };
         let path = request.path.split('?').next().unwrap_or_default();
-        if path.ends_with("/_ping") {
-            return Reply::Answer(200, Vec::new(), b"OK".to_vec());
-        }
-        if path.ends_with("/version") {
-            return json(200, r#"{"ApiVersion":"1.41","Version":"20.10.0"}"#);
+        if let Some(reply) = handshake(path) {
+            return reply;
         }
         if path.contains("/images/debian:bookworm-slim/json") {
             return json(200, r#"{"Id":"sha256:0123","RepoDigests":[]}"#);
@@ -934,15 +942,8 @@ fn status_bounds_a_stalled_daemon_by_the_timeout_and_says_so() {
     let socket = sockets.path().join("stalled.sock");
     serve_unix(&socket, |request| {
         let path = request.path.split('?').next().unwrap_or_default();
-        if path.ends_with("/_ping") {
-            return Reply::Answer(200, Vec::new(), b"OK".to_vec());
-        }
-        if path.ends_with("/version") {
-            return Reply::Answer(
-                200,
-                vec![("Content-Type".into(), "application/json".into())],
-                br#"{"ApiVersion":"1.41","Version":"20.10.0"}"#.to_vec(),
-            );
+        if let Some(reply) = handshake(path) {
+            return reply;
         }
         Reply::Hang
     });
@@ -984,19 +985,9 @@ fn registry_a_daemon_stalled_mid_push_is_named_with_what_to_check() {
     let sockets = tempfile::tempdir().unwrap();
     let socket = sockets.path().join("stalling.sock");
     serve_unix(&socket, |request| {
-        let json = |status: u16, body: &str| {
-            Reply::Answer(
-                status,
-                vec![("Content-Type".into(), "application/json".into())],
-                body.as_bytes().to_vec(),
-            )
-        };
         let path = request.path.split('?').next().unwrap_or_default();
-        if path.ends_with("/_ping") {
-            return Reply::Answer(200, Vec::new(), b"OK".to_vec());
-        }
-        if path.ends_with("/version") {
-            return json(200, r#"{"ApiVersion":"1.41","Version":"20.10.0"}"#);
+        if let Some(reply) = handshake(path) {
+            return reply;
         }
         if path.ends_with("/json") {
             return json(200, r#"{"Id":"sha256:0123","RepoDigests":[]}"#);
