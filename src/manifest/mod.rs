@@ -159,6 +159,22 @@ impl fmt::Display for ReleaseType {
     }
 }
 
+/// The tag of an image, as the original tool names it (validation checks
+/// it, the plan gives it to each target):
+/// `<release type>-python<python>-<add_to_tags>` for `base` and `devel`,
+/// `<bentoml>-python<python>-<add_to_tags>-<release type>` for the others.
+#[must_use]
+pub fn tag(release_type: ReleaseType, python: &str, add_to_tags: &str, bentoml: &str) -> String {
+    match release_type {
+        ReleaseType::Base | ReleaseType::Devel => {
+            format!("{release_type}-python{python}-{add_to_tags}")
+        }
+        ReleaseType::Runtime | ReleaseType::Cudnn => {
+            format!("{bentoml}-python{python}-{add_to_tags}-{release_type}")
+        }
+    }
+}
+
 /// A distro of `releases`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Distro {

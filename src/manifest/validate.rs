@@ -1169,7 +1169,7 @@ impl Checker {
                     .unwrap_or_default();
                 let bad = types.iter().find_map(|t| {
                     pythons.iter().find_map(|python| {
-                        let tag = crate::plan::tag(*t, python, &release.spec.add_to_tags, bentoml);
+                        let tag = super::tag(*t, python, &release.spec.add_to_tags, bentoml);
                         let why = check_tag(&tag).err()?;
                         // A tag with a stand-in version is quoted with a
                         // name in its place, and what was measured is said.
@@ -1178,7 +1178,7 @@ impl Checker {
                             Some(_) => format!(
                                 "tag `{}` is {} characters long with a BentoML version of one \
                                  character, and longer with any other; a Docker tag holds at most {MAX_TAG}",
-                                crate::plan::tag(
+                                super::tag(
                                     *t,
                                     python,
                                     &release.spec.add_to_tags,

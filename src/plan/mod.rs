@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::diagnostic::suggestion;
+pub use crate::manifest::tag;
 use crate::manifest::{
     DEFAULT_CUDA_VERSION, DEFAULT_PYTHON_VERSIONS, Distro, Manifest, Release, ReleaseType,
 };
@@ -378,20 +379,6 @@ fn cuda_version(manifest: &Manifest, options: &Options) -> Result<String, Error>
         many => Err(Error::AmbiguousCudaVersion {
             choices: many.join(", "),
         }),
-    }
-}
-
-/// `<release type>-python<python>-<add_to_tags>` for `base` and `devel`,
-/// `<bentoml>-python<python>-<add_to_tags>-<release type>` for the others.
-#[must_use]
-pub fn tag(release_type: ReleaseType, python: &str, add_to_tags: &str, bentoml: &str) -> String {
-    match release_type {
-        ReleaseType::Base | ReleaseType::Devel => {
-            format!("{release_type}-python{python}-{add_to_tags}")
-        }
-        ReleaseType::Runtime | ReleaseType::Cudnn => {
-            format!("{bentoml}-python{python}-{add_to_tags}-{release_type}")
-        }
     }
 }
 
