@@ -85,13 +85,24 @@ const LABELLED_DOCKERFILE: &str = ".bentoml-docker.Dockerfile";
 /// driver a full copy of the root file system, seconds per step. One line
 /// is one step, and it is cached when the labels are the same (see
 /// `SOURCE_DATE_EPOCH`). The labels land on the last stage, as the
-/// request's would.
-fn labelled_dockerfile(dockerfile: &str, labels: &[(String, String)]) -> Result<String, Error> {
+/// request's would. `None` when the last instruction ends in a line
+/// continuation: an appended line would become part of it.
+fn labelled_dockerfile(
+    dockerfile: &str,
+    labels: &[(String, String)],
+) -> Result<Option<String>, Error> {
     let mut text = dockerfile.to_string();
     if labels.is_empty() {
-        return Ok(text);
+        return Ok(Some(text));
     }
     let escape = escape_character(dockerfile);
+    let last = dockerfile
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with('#'));
+    if last.is_some_and(|l| l.ends_with(escape)) {
+        return Ok(None);
+    }
     let mut sorted: Vec<&(String, String)> = labels.iter().collect();
     sorted.sort();
     if !text.is_empty() && !text.ends_with('\n') {
@@ -112,7 +123,7 @@ fn labelled_dockerfile(dockerfile: &str, labels: &[(String, String)]) -> Result<
         push_quoted(&mut text, value, escape);
     }
     text.push('\n');
-    Ok(text)
+    Ok(Some(text))
 }
 
 /// The escape character of a Dockerfile: its `# escape=` parser directive,
@@ -274,10 +285,27 @@ impl Engine for Docker {
                 .context
                 .tar()
                 .map_err(|e| Error::Other(format!("cannot pack the build context: {e}")))?;
-            let labelled = labelled_dockerfile(&request.dockerfile_text, &request.labels)?;
-            let body = with_file(&tar, LABELLED_DOCKERFILE, labelled.as_bytes())?;
+            let (dockerfile, body, labels) =
+                match labelled_dockerfile(&request.dockerfile_text, &request.labels)? {
+                    Some(labelled) => (
+                        LABELLED_DOCKERFILE.to_string(),
+                        bollard::body_stream(with_file(
+                            &tar,
+                            LABELLED_DOCKERFILE,
+                            labelled.as_bytes(),
+                        )?),
+                        None,
+                    ),
+                    // The builder's own labels: a step each, but right.
+                    None => (
+                        request.dockerfile.clone(),
+                        bollard::body_full(tar),
+                        Some(request.labels.iter().cloned().collect::<HashMap<_, _>>()),
+                    ),
+                };
             let options = BuildImageOptions {
-                dockerfile: LABELLED_DOCKERFILE.to_string(),
+                dockerfile,
+                labels,
                 t: Some(request.tag.clone()),
                 rm: true,
                 forcerm: true,
@@ -291,9 +319,7 @@ impl Engine for Docker {
                 networkmode: request.network.clone(),
                 ..BuildImageOptions::default()
             };
-            let mut stream =
-                self.client
-                    .build_image(options, None, Some(bollard::body_stream(body)));
+            let mut stream = self.client.build_image(options, None, Some(body));
             let mut id = None;
             let mut pending = String::new();
             while let Some(item) = stream.next().await {
@@ -499,6 +525,7 @@ mod tests {
             "FROM a AS build\nRUN x\nFROM b\nCOPY --from=build /x /x",
             &labels(&[("z.last", "2"), ("a.first", "1")]),
         )
+        .unwrap()
         .unwrap();
         assert_eq!(
             text,
@@ -512,6 +539,7 @@ mod tests {
             "FROM a\n",
             &labels(&[("source", r#"https://h/a$HOME"b\c"#)]),
         )
+        .unwrap()
         .unwrap();
         assert_eq!(
             text,
@@ -523,11 +551,37 @@ mod tests {
     fn the_escape_directive_sets_the_escape_character() {
         let dockerfile = "# syntax=docker/dockerfile:1\n# escape=`\nFROM a\n";
         assert_eq!(escape_character(dockerfile), '`');
-        let text = labelled_dockerfile(dockerfile, &labels(&[("s", r#"$"\`"#)])).unwrap();
+        let text = labelled_dockerfile(dockerfile, &labels(&[("s", r#"$"\`"#)]))
+            .unwrap()
+            .unwrap();
         assert!(text.ends_with("LABEL \"s\"=\"`$`\"\\``\"\n"), "{text}");
         // A comment ends the directives: a later `escape=` is a comment.
         assert_eq!(escape_character("# a comment\n# escape=`\nFROM a\n"), '\\');
         assert_eq!(escape_character("FROM a\n# escape=`\n"), '\\');
+    }
+
+    /// A Dockerfile whose last instruction ends in a continuation (blank
+    /// and comment lines after it do not end it) would take an appended
+    /// line as part of that instruction: the builder's own labels then.
+    #[test]
+    fn a_last_line_continuation_keeps_the_labels_out_of_the_dockerfile() {
+        let two = labels(&[("a", "1")]);
+        for dockerfile in [
+            "FROM a\nRUN echo \\",
+            "FROM a\nRUN echo \\\n\n# a comment\n",
+            "# escape=`\nFROM a\nRUN echo `  \n",
+        ] {
+            assert_eq!(
+                labelled_dockerfile(dockerfile, &two).unwrap(),
+                None,
+                "{dockerfile}"
+            );
+        }
+        assert!(
+            labelled_dockerfile("# escape=`\nFROM a\nRUN echo \\\n", &two)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

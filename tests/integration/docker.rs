@@ -730,3 +730,54 @@ fn docker_buildah_builds_at_source_date_epoch() {
         let _ = buildah(&["rmi", "-f", &image]);
     }
 }
+
+/// A Dockerfile whose last line is a continuation would take the labels'
+/// line as part of its last instruction: the builder's labels then, and
+/// every label still arrives.
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_a_dockerfile_ending_in_a_continuation_still_gets_every_label() {
+    let package = "bdtest-continued";
+    cleanup(package);
+    let test = offline(package)
+        .file(
+            "templates/debian/base.Dockerfile.j2",
+            "FROM {{ metadata.base_image }}\nARG PYTHON_VERSION\nRUN echo \"$PYTHON_VERSION\" > /python-version \\\n",
+        )
+        .args(&[
+            "build",
+            "--target",
+            &format!("{package}:base-python3.11-bookworm"),
+        ]);
+    let output = test.success();
+    assert!(output.stdout.contains("1 built"), "{}", output.stdout);
+    let base = format!("{package}:base-python3.11-bookworm");
+    let labels: serde_json::Value = serde_json::from_str(&docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        &base,
+    ]))
+    .unwrap();
+    assert_eq!(labels["org.opencontainers.image.title"], base.as_str());
+    assert!(
+        labels["org.bentoml.docker.inputs"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert_eq!(
+        docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &base,
+            "cat",
+            "/python-version"
+        ]),
+        "3.11"
+    );
+    cleanup(package);
+}
