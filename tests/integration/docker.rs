@@ -37,6 +37,18 @@ fn buildah(args: &[&str]) -> std::process::Output {
         .expect("buildah")
 }
 
+/// The labels of a local image.
+fn labels_of(image: &str) -> serde_json::Value {
+    serde_json::from_str(&docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        image,
+    ]))
+    .unwrap()
+}
+
 fn report(test: &Test) -> Vec<(String, String)> {
     let report: serde_json::Value = serde_json::from_str(&test.read("report.json")).unwrap();
     report["targets"]
@@ -115,14 +127,7 @@ fn docker_builds_in_order_then_is_up_to_date_then_rebuilds_what_changed() {
             format!("devel-python{python}-bookworm"),
         ] {
             let image = format!("{package}:{tag}");
-            let labels: serde_json::Value = serde_json::from_str(&docker(&[
-                "image",
-                "inspect",
-                "--format",
-                "{{json .Config.Labels}}",
-                &image,
-            ]))
-            .unwrap();
+            let labels = labels_of(&image);
             assert_eq!(labels["org.opencontainers.image.title"], image.as_str());
             assert_eq!(labels["org.opencontainers.image.version"], "1.3.0");
             assert!(
@@ -624,14 +629,7 @@ fn docker_labels_cost_one_step_and_follow_source_date_epoch() {
     let output = test.success();
     assert!(output.stdout.contains("3 built"), "{}", output.stdout);
     let base = format!("{package}:base-python3.11-bookworm");
-    let labels: serde_json::Value = serde_json::from_str(&docker(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{json .Config.Labels}}",
-        &base,
-    ]))
-    .unwrap();
+    let labels = labels_of(&base);
     assert_eq!(
         labels["org.opencontainers.image.created"],
         "2023-11-14T22:13:20Z"
@@ -752,14 +750,7 @@ fn docker_a_dockerfile_ending_in_a_continuation_still_gets_every_label() {
     let output = test.success();
     assert!(output.stdout.contains("1 built"), "{}", output.stdout);
     let base = format!("{package}:base-python3.11-bookworm");
-    let labels: serde_json::Value = serde_json::from_str(&docker(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{json .Config.Labels}}",
-        &base,
-    ]))
-    .unwrap();
+    let labels = labels_of(&base);
     assert_eq!(labels["org.opencontainers.image.title"], base.as_str());
     assert!(
         labels["org.bentoml.docker.inputs"]
