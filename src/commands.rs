@@ -612,7 +612,7 @@ fn run_build(
 ) -> Result<(), Error> {
     let selected = select(plan, selection)?;
     writable_report(args.report.as_deref())?;
-    let targets = build::with_dependencies(plan, &selected);
+    let targets = crate::plan::with_dependencies(plan, &selected);
     let mut build_args = Vec::new();
     for arg in &args.build_args {
         let Some((name, value)) = arg.split_once('=') else {
@@ -660,9 +660,14 @@ fn run_build(
         labels,
         source_date_epoch,
         log_dir,
-        dry_run: args.dry_run,
         test: args.test,
-        test_only,
+        mode: if test_only {
+            build::Mode::TestOnly
+        } else if args.dry_run {
+            build::Mode::DryRun
+        } else {
+            build::Mode::Build
+        },
     };
     let dockerfiles: Vec<String> = plan
         .targets
@@ -702,8 +707,8 @@ fn run_build(
         return Err(Error::Interrupted);
     }
     if !summary.success() {
-        let failed = summary.count(&build::Status::Failed);
-        let skipped = summary.count(&build::Status::Skipped);
+        let failed = summary.count(&crate::run::Status::Failed);
+        let skipped = summary.count(&crate::run::Status::Skipped);
         return Err(if test_only {
             Error::TestsFailed { failed, skipped }
         } else {
@@ -822,7 +827,7 @@ fn run_push(
     // The async work stops what it started on a signal (`signalled`).
     crate::interrupt::cooperate();
     let summary = runtime.block_on(async {
-        let engine: Arc<dyn Engine> =
+        let engine: Arc<dyn crate::engine::Pusher> =
             Arc::new(Docker::connect().await?.with_push_stall(args.timeout));
         let reporter = crate::draw::progress(Some(jobs.len()));
         let summary = crate::push::push(
@@ -837,7 +842,7 @@ fn run_push(
         .await;
         Ok::<_, Error>(summary)
     })?;
-    crate::draw::push_summary(&summary, out)?;
+    crate::draw::summary(&summary, out)?;
     if let Some(path) = &args.report {
         write_json(path, &summary)?;
     }
@@ -846,8 +851,8 @@ fn run_push(
     }
     if !summary.success() {
         return Err(Error::PushFailed {
-            failed: summary.count(&crate::push::Status::Failed),
-            skipped: summary.count(&crate::push::Status::Skipped),
+            failed: summary.count(&crate::run::Status::Failed),
+            skipped: summary.count(&crate::run::Status::Skipped),
         });
     }
     Ok(())

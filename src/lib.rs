@@ -21,6 +21,7 @@ pub mod plan;
 pub mod push;
 pub mod registry;
 pub mod render;
+pub mod run;
 pub mod status;
 
 use std::ffi::OsString;
