@@ -2,12 +2,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
+use crate::engine::Image;
 use crate::engine::fake::Fake;
 use crate::generate::{self, Destination};
 use crate::manifest;
 use crate::plan::with_dependencies;
 use crate::render::Renderer;
-use crate::run::{Quiet, Status};
+use crate::run::{Quiet, Recorder, Status};
 
 const MANIFEST: &str = "python_versions: ['3.11', '3.12']
 release_spec: &spec
@@ -103,6 +104,17 @@ impl Repo {
         options: &Options,
         selected: &[&Target],
     ) -> Summary {
+        self.build_reporting(engine, options, selected, Arc::new(Quiet))
+            .await
+    }
+
+    async fn build_reporting(
+        &self,
+        engine: &Arc<Fake>,
+        options: &Options,
+        selected: &[&Target],
+        reporter: Arc<dyn Reporter>,
+    ) -> Summary {
         let context = Arc::new(Context::scan(self.dir.path()).unwrap());
         let targets = with_dependencies(&self.plan, selected);
         let engine: Arc<dyn Engine> = Arc::clone(engine) as Arc<dyn Engine>;
@@ -112,7 +124,7 @@ impl Repo {
             engine,
             context,
             options,
-            Arc::new(Quiet),
+            reporter,
             std::future::pending(),
         )
         .await
@@ -584,4 +596,57 @@ async fn an_interruption_cancels_running_builds_and_tags_nothing() {
         1,
         "no image was tagged"
     );
+}
+
+/// One event stream: the run says how many targets it has, then each
+/// target's pull, build, steps, tests and end, in that order, and every
+/// target ends exactly once.
+#[tokio::test]
+async fn a_build_says_each_step_of_each_target_in_order() {
+    let mut repo = Repo::new();
+    for target in &mut repo.plan.targets {
+        target.tests = vec!["true".into()];
+    }
+    let engine = Arc::new(Fake::default());
+    engine.remote.lock().unwrap().insert(
+        "debian:bookworm-slim".into(),
+        Image {
+            id: "sha256:debian".into(),
+            ..Image::default()
+        },
+    );
+    let recorder = Arc::new(Recorder::default());
+    let options = Options {
+        test: true,
+        ..repo.options()
+    };
+    let all: Vec<&Target> = repo.plan.targets.iter().collect();
+    let summary = repo
+        .build_reporting(&engine, &options, &all, Arc::clone(&recorder) as _)
+        .await;
+    let lines = recorder.lines();
+    assert_eq!(lines[0], "begin 12");
+    let first = &summary.targets[0].target;
+    let of_first: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.split(' ').nth(1) == Some(first))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        of_first,
+        [
+            format!("pulling {first} debian:bookworm-slim"),
+            format!("building {first}"),
+            format!("step {first} 1/1"),
+            format!("testing {first} true"),
+            format!("finished {first} built"),
+        ]
+    );
+    for outcome in &summary.targets {
+        let ends = lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("finished {} ", outcome.target)))
+            .count();
+        assert_eq!(ends, 1, "{}: {lines:?}", outcome.target);
+    }
 }

@@ -6,7 +6,7 @@ use super::*;
 use crate::engine::fake::Fake;
 use crate::registry::Credentials;
 use crate::registry::{Access, Failure};
-use crate::run::Quiet;
+use crate::run::{Quiet, Recorder};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -152,6 +152,16 @@ async fn refused(
     held: HashMap<String, String>,
     refusing: HashMap<String, Failure>,
 ) -> Summary {
+    reporting(engine, jobs, held, refusing, Arc::new(Quiet)).await
+}
+
+async fn reporting(
+    engine: &Arc<Fake>,
+    jobs: Vec<Job>,
+    held: HashMap<String, String>,
+    refusing: HashMap<String, Failure>,
+    reporter: Arc<dyn crate::run::Reporter>,
+) -> Summary {
     let registries: Vec<Enabled> = jobs.iter().map(|j| (*j.registry).clone()).collect();
     let registry = Arc::new(Held {
         engine: Arc::clone(engine),
@@ -168,7 +178,7 @@ async fn refused(
         registry,
         Arc::new(Scrubber::new(&registries)),
         &options(),
-        Arc::new(Quiet),
+        reporter,
         std::future::pending(),
     )
     .await
@@ -425,4 +435,48 @@ async fn a_failed_check_reports_the_attempts_its_message_names() {
             .all(|p| p.attempts == 3 && p.status == Status::Failed),
         "{summary:?}"
     );
+}
+
+/// One event stream: the run says how many pushes it has, checks each
+/// repository's credentials once, then each push's start and end; a
+/// failed check is said once, with the pushes it stops.
+#[tokio::test]
+async fn a_push_says_its_checks_and_each_push_in_order() {
+    let (engine, jobs) = setup();
+    let recorder = Arc::new(Recorder::default());
+    let refusing = HashMap::from([("two.example".to_string(), Failure::Denied { status: 401 })]);
+    let summary = reporting(
+        &engine,
+        jobs,
+        HashMap::new(),
+        refusing,
+        Arc::clone(&recorder) as _,
+    )
+    .await;
+    let lines = recorder.lines();
+    assert_eq!(
+        lines[..6],
+        [
+            "begin 4",
+            "checking one.example one.example/org/app",
+            "checked one.example one.example/org/app",
+            "checking two.example two.example/org/app",
+            "checked two.example two.example/org/app",
+            "check-failed two.example 2",
+        ]
+    );
+    for reference in ["one.example/org/app:1", "one.example/org/app:2"] {
+        let target = format!("app:{}", &reference[reference.len() - 1..]);
+        let start = lines
+            .iter()
+            .position(|l| *l == format!("pushing {target} {reference}"))
+            .unwrap();
+        let end = lines
+            .iter()
+            .position(|l| *l == format!("finished {reference} pushed"))
+            .unwrap();
+        assert!(start < end, "{lines:?}");
+    }
+    assert_eq!(lines.len(), 10, "{lines:?}");
+    assert_eq!(summary.checks.len(), 1);
 }
