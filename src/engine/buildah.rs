@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 use std::process::Stdio;
 
+use futures_util::future::BoxFuture;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use super::{BoxFuture, BuildRequest, Engine, Error, Image, Progress, RunOutput, parse_step};
+use super::{BuildRequest, Engine, Error, Image, Progress, RunOutput, parse_step};
 
 /// `buildah`, run as a program.
 #[derive(Debug, Clone)]
@@ -101,7 +102,7 @@ impl Engine for Buildah {
 
     fn pull<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            let reference = super::with_tag(reference);
+            let reference = crate::registry::reference::with_tag(reference);
             let output = self.output(&["pull", "--quiet", &reference]).await?;
             if output.status.success() {
                 return Ok(());

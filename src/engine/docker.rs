@@ -9,8 +9,9 @@ use bollard::query_parameters::{
     RemoveContainerOptions, StartContainerOptions, TagImageOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 
-use super::{BoxFuture, BuildRequest, Engine, Error, Image, Progress, RunOutput, parse_step};
+use super::{BuildRequest, Engine, Error, Image, Progress, RunOutput, parse_step};
 
 /// The Docker daemon.
 #[derive(Debug, Clone)]
@@ -248,7 +249,7 @@ impl Engine for Docker {
     fn pull<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let options = CreateImageOptions {
-                from_image: Some(super::with_tag(reference)),
+                from_image: Some(crate::registry::reference::with_tag(reference)),
                 ..Default::default()
             };
             let mut stream = self.client.create_image(Some(options), None, None);
@@ -372,7 +373,7 @@ impl Engine for Docker {
     ) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
             let push_error = |message: String| Error::Push {
-                transient: super::transient(&message),
+                transient: crate::registry::classify::transient(&message),
                 message,
             };
             let options = TagImageOptions {

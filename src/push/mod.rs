@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::engine::{self, Engine};
 use crate::plan::Target;
-use crate::registry::{Access, Enabled, Failure, Registry, Scrubber};
+use crate::registry::{Access, Enabled, Failure, Registry, Scrubber, classify, reference};
 
 /// How to push.
 #[derive(Clone, Debug)]
@@ -72,7 +72,7 @@ impl Job {
     /// `repository:tag`.
     #[must_use]
     pub fn reference(&self) -> String {
-        format!("{}:{}", self.repository, self.tag)
+        reference::tagged(&self.repository, &self.tag)
     }
 }
 
@@ -388,15 +388,6 @@ pub async fn push(
     }
 }
 
-/// Whether a push failed on authentication (credentials were checked
-/// before, so this is a registry's passing fault).
-fn authentication_failed(message: &str) -> bool {
-    let lower = message.to_ascii_lowercase();
-    ["unauthorized", "authentication required", "not authorized"]
-        .iter()
-        .any(|m| lower.contains(m))
-}
-
 /// Runs `attempt` until it succeeds, or fails in a way `retry` does not
 /// forgive, or `options.attempts` are spent, waiting `options.backoff`
 /// (doubling) in between. `retry(error, faulted)` says whether the error
@@ -456,7 +447,7 @@ async fn check(
 /// A push error of the engine in words: a registry that refuses the
 /// connection is named, rather than quoting the client's error chain.
 fn push_error(job: &Job, message: &str, attempts: u32) -> String {
-    if message.to_ascii_lowercase().contains("connection refused") {
+    if classify::connection_refused(message) {
         let failure = Failure::Unreachable {
             refused: true,
             message: String::new(),
@@ -519,7 +510,7 @@ async fn push_one(
         || engine.push(&job.target, &job.repository, &job.tag, credentials),
         |error, faulted| match error {
             engine::Error::Push { message, transient }
-                if *transient || (faulted && authentication_failed(message)) =>
+                if *transient || (faulted && classify::authentication_failed(message)) =>
             {
                 Some(*transient)
             }
@@ -593,7 +584,7 @@ mod tests {
             repository: &'a str,
             tag: &'a str,
             _: Option<&'a Credentials>,
-        ) -> crate::engine::BoxFuture<'a, Result<Option<String>, Failure>> {
+        ) -> futures_util::future::BoxFuture<'a, Result<Option<String>, Failure>> {
             Box::pin(async move {
                 if self.verifying_hangs {
                     std::future::pending::<()>().await;
@@ -621,7 +612,7 @@ mod tests {
             &'a self,
             _: &'a str,
             _: Option<&'a Credentials>,
-        ) -> crate::engine::BoxFuture<'a, Result<Vec<String>, Failure>> {
+        ) -> futures_util::future::BoxFuture<'a, Result<Vec<String>, Failure>> {
             Box::pin(async { Ok(Vec::new()) })
         }
 
@@ -629,7 +620,7 @@ mod tests {
             &'a self,
             repository: &'a str,
             _: Option<&'a Credentials>,
-        ) -> crate::engine::BoxFuture<'a, Result<(), Failure>> {
+        ) -> futures_util::future::BoxFuture<'a, Result<(), Failure>> {
             Box::pin(async move {
                 if self.hanging {
                     std::future::pending::<()>().await;
