@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::manifest::Manifest;
 use crate::plan::{self, Target};
+use crate::registry::reference::{same_image, tagged};
 use crate::registry::{Access, Enabled, Failure, Registry, Scrubber};
 
 /// The state of one tag.
@@ -155,7 +156,7 @@ pub async fn status(
                 }
             };
             for target in targets.iter().filter(|t| t.package == package) {
-                let reference = format!("{repository}:{}", target.tag);
+                let reference = tagged(repository, &target.tag);
                 if !held.contains(&target.tag) {
                     states.push(row(&target.name, reference, State::Missing, None));
                     continue;
@@ -213,7 +214,7 @@ pub async fn status(
                 } else {
                     State::Extra
                 };
-                states.push(row("", format!("{repository}:{tag}"), state, None));
+                states.push(row("", tagged(repository, &tag), state, None));
             }
         }
     }
@@ -303,24 +304,12 @@ pub fn produced(manifest: &Manifest, options: &plan::Options) -> Result<Produced
     Ok(produced)
 }
 
-/// Whether a local `repository@digest` (as the daemon records it, with
-/// Docker Hub names shortened) is `repository` at `digest`.
-fn same_image(recorded: &str, repository: &str, digest: &str) -> bool {
-    let short = |name: &str| {
-        let name = name.strip_prefix("docker.io/").unwrap_or(name);
-        name.strip_prefix("library/").unwrap_or(name).to_string()
-    };
-    recorded
-        .split_once('@')
-        .is_some_and(|(name, d)| d == digest && short(name) == short(repository))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::BoxFuture;
     use crate::engine::fake::Fake;
     use crate::registry::Credentials;
+    use futures_util::future::BoxFuture;
     use std::collections::HashMap;
 
     /// A registry holding `tags`: tag -> digest.
@@ -615,29 +604,5 @@ mod tests {
             assert!(!produced.of_another_release("app", stray), "{stray}");
             assert!(!produced.of_another_release("other", stray), "{stray}");
         }
-    }
-
-    #[test]
-    fn docker_hub_names_recorded_short_are_the_same_image() {
-        assert!(same_image(
-            "bentoml/bento-server@sha256:1",
-            "docker.io/bentoml/bento-server",
-            "sha256:1"
-        ));
-        assert!(same_image(
-            "debian@sha256:1",
-            "docker.io/library/debian",
-            "sha256:1"
-        ));
-        assert!(same_image(
-            "127.0.0.1:5000/a/b@sha256:1",
-            "127.0.0.1:5000/a/b",
-            "sha256:1"
-        ));
-        assert!(!same_image(
-            "127.0.0.1:5000/a/b@sha256:2",
-            "127.0.0.1:5000/a/b",
-            "sha256:1"
-        ));
     }
 }

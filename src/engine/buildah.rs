@@ -9,7 +9,9 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use super::{BoxFuture, BuildOutput, BuildRequest, Engine, Error, Image, RunOutput, parse_step};
+use futures_util::future::BoxFuture;
+
+use super::{BuildOutput, BuildRequest, Engine, Error, Image, RunOutput, parse_step};
 
 /// `buildah`, run as a program.
 #[derive(Debug, Clone)]
@@ -101,7 +103,7 @@ impl Engine for Buildah {
 
     fn pull<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            let reference = super::with_tag(reference);
+            let reference = crate::registry::reference::with_tag(reference);
             let output = self.output(&["pull", "--quiet", &reference]).await?;
             if output.status.success() {
                 return Ok(());

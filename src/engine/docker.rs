@@ -10,9 +10,9 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::{
-    BoxFuture, BuildOutput, BuildRequest, Engine, Error, Image, Pusher, RunOutput, parse_step,
-};
+use futures_util::future::BoxFuture;
+
+use super::{BuildOutput, BuildRequest, Engine, Error, Image, Pusher, RunOutput, parse_step};
 
 /// The Docker daemon.
 #[derive(Debug, Clone)]
@@ -250,7 +250,7 @@ impl Engine for Docker {
     fn pull<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let options = CreateImageOptions {
-                from_image: Some(super::with_tag(reference)),
+                from_image: Some(crate::registry::reference::with_tag(reference)),
                 ..Default::default()
             };
             let mut stream = self.client.create_image(Some(options), None, None);
@@ -422,7 +422,7 @@ impl Pusher for Docker {
     ) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
             let push_error = |message: String| Error::Push {
-                transient: super::transient(&message),
+                transient: crate::registry::classify::transient(&message),
                 message,
             };
             let options = TagImageOptions {

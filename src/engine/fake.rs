@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::{BoxFuture, BuildOutput, BuildRequest, Engine, Error, Image, Pusher, RunOutput};
+use futures_util::future::BoxFuture;
+
+use super::{BuildOutput, BuildRequest, Engine, Error, Image, Pusher, RunOutput};
 
 /// The fake engine.
 #[derive(Default)]

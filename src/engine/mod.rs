@@ -11,12 +11,9 @@ mod runs;
 pub(crate) use runs::{Runs, container_name};
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-/// A boxed future, so that engines can be chosen at run time.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use futures_util::future::BoxFuture;
 
 /// What to build.
 #[derive(Clone, Debug)]
@@ -107,82 +104,6 @@ pub enum Error {
     Other(String),
 }
 
-/// Whether a push error may go away on retry.
-#[must_use]
-pub fn transient(message: &str) -> bool {
-    let lower = without_locations(message);
-    let auth = [
-        "unauthorized",
-        "not authorized",
-        "authentication required",
-        "denied",
-        "forbidden",
-        "401",
-        "403",
-    ];
-    if auth.iter().any(|a| lower.contains(a)) {
-        return false;
-    }
-    let transient = [
-        "500",
-        "502",
-        "503",
-        "504",
-        "429",
-        "too many requests",
-        "internal server error",
-        "bad gateway",
-        "service unavailable",
-        "connection refused",
-        "connection reset",
-        "eof",
-        "timeout",
-        "timed out",
-        "broken pipe",
-        "no such host",
-        "dial tcp",
-    ];
-    transient.iter().any(|t| lower.contains(t))
-}
-
-/// A message, lower-cased, without its URLs, `host:port`s and digests:
-/// status codes are looked for in what is left, never in a port number
-/// (`:5000`) or a digest that happens to contain `500` or `401`.
-#[must_use]
-pub fn without_locations(message: &str) -> String {
-    message
-        .to_ascii_lowercase()
-        .split_whitespace()
-        .map(|word| {
-            let bare = word.trim_matches(|c: char| "()[]{},;\"'`".contains(c));
-            let is_location = bare.contains("://")
-                || bare.starts_with("sha256:")
-                || bare.contains('@')
-                || bare.rsplit_once(':').is_some_and(|(host, port)| {
-                    !host.is_empty()
-                        && host.contains(['.', '/'])
-                        && !port.is_empty()
-                        && port.bytes().all(|b| b.is_ascii_digit())
-                })
-                || (bare.contains('/') && bare.contains('.'));
-            if is_location { "<location>" } else { word }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `reference` with `:latest` when it names neither a tag nor a digest
-/// (pulling a bare name would fetch every tag).
-#[must_use]
-pub fn with_tag(reference: &str) -> String {
-    let name = reference.rsplit('/').next().unwrap_or(reference);
-    if name.contains(':') || name.contains('@') {
-        reference.to_string()
-    } else {
-        format!("{reference}:latest")
-    }
-}
-
 /// Builds and inspects images.
 pub trait Engine: Send + Sync {
     /// Its name, for messages.
@@ -253,24 +174,6 @@ pub fn parse_step(line: &str) -> Option<BuildOutput> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_codes_are_not_read_in_ports_urls_or_digests() {
-        assert!(!transient(
-            "Not authorized: url http://127.0.0.1:5000/v2/app/tags/list"
-        ));
-        assert!(!transient(
-            "unknown blob sha256:5004011 on 127.0.0.1:5000/app"
-        ));
-        assert!(transient(
-            "received unexpected HTTP status: 500 Internal Server Error"
-        ));
-        assert!(transient(
-            "Get http://127.0.0.1:4040/v2/: dial tcp 127.0.0.1:4040: connect: connection refused"
-        ));
-        assert!(transient("toomanyrequests: 429 Too Many Requests"));
-        assert!(!transient("unauthorized: authentication required"));
-    }
 
     #[test]
     fn steps_of_both_builders_are_read() {

@@ -52,7 +52,7 @@ impl Job {
     /// `repository:tag`.
     #[must_use]
     pub fn reference(&self) -> String {
-        format!("{}:{}", self.repository, self.tag)
+        crate::registry::reference::tagged(&self.repository, &self.tag)
     }
 
     /// Its outcome, nothing done yet.

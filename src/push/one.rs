@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::{Job, Options, Shared};
 use crate::engine;
-use crate::registry::{Access, Failure};
+use crate::registry::{Access, Failure, classify};
 use crate::run::{Outcome, Status};
 
 /// The digest a running push got from the engine, if it got that far, so
@@ -28,15 +28,6 @@ impl PushedDigest {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
-}
-
-/// Whether a push failed on authentication (credentials were checked
-/// before, so this is a registry's passing fault).
-fn authentication_failed(message: &str) -> bool {
-    let lower = message.to_ascii_lowercase();
-    ["unauthorized", "authentication required", "not authorized"]
-        .iter()
-        .any(|m| lower.contains(m))
 }
 
 /// Runs `attempt` until it succeeds, or fails in a way `retry` does not
@@ -76,7 +67,7 @@ where
 /// A push error of the engine in words: a registry that refuses the
 /// connection is named, rather than quoting the client's error chain.
 pub(super) fn push_error(job: &Job, message: &str, attempts: u32) -> String {
-    if message.to_ascii_lowercase().contains("connection refused") {
+    if classify::connection_refused(message) {
         let failure = Failure::Unreachable {
             refused: true,
             message: String::new(),
@@ -128,7 +119,7 @@ async fn pushed(job: &Job, shared: &Shared, digest: &PushedDigest) -> Outcome {
         || engine.push(&job.target, &job.repository, &job.tag, credentials),
         |error, faulted| match error {
             engine::Error::Push { message, transient }
-                if *transient || (faulted && authentication_failed(message)) =>
+                if *transient || (faulted && classify::authentication_failed(message)) =>
             {
                 Some(*transient)
             }

@@ -28,7 +28,7 @@ impl Registry for Held {
         repository: &'a str,
         tag: &'a str,
         _: Option<&'a Credentials>,
-    ) -> crate::engine::BoxFuture<'a, Result<Option<String>, Failure>> {
+    ) -> futures_util::future::BoxFuture<'a, Result<Option<String>, Failure>> {
         Box::pin(async move {
             if self.verifying_hangs {
                 std::future::pending::<()>().await;
@@ -56,7 +56,7 @@ impl Registry for Held {
         &'a self,
         _: &'a str,
         _: Option<&'a Credentials>,
-    ) -> crate::engine::BoxFuture<'a, Result<Vec<String>, Failure>> {
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<String>, Failure>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 
@@ -64,7 +64,7 @@ impl Registry for Held {
         &'a self,
         repository: &'a str,
         _: Option<&'a Credentials>,
-    ) -> crate::engine::BoxFuture<'a, Result<(), Failure>> {
+    ) -> futures_util::future::BoxFuture<'a, Result<(), Failure>> {
         Box::pin(async move {
             if self.hanging {
                 std::future::pending::<()>().await;

@@ -8,9 +8,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::engine::BoxFuture;
+use futures_util::future::BoxFuture;
+
 use crate::manifest::Manifest;
 
+pub mod classify;
+pub mod reference;
 mod scrub;
 
 pub use scrub::Scrubber;
@@ -401,7 +404,7 @@ impl Distribution {
             // The client says the same for any answer of the token server
             // but 200 (or goes on without a token, and the registry says
             // 401): a wrong password and a token server that is down.
-            Ok(Err(e)) => match failure(&e, self.timeout) {
+            Ok(Err(e)) => match classify::oci(&e, self.timeout) {
                 Failure::Denied { status: 401 } => {
                     Err(self.token_server(reference, credentials).await)
                 }
@@ -473,7 +476,7 @@ impl Distribution {
             Ok(Err(e)) => Failure::Other {
                 message: format!(
                     "the token server at {url} could not be reached: {}",
-                    chain(&e)
+                    classify::chain(&e)
                 ),
                 transient: true,
             },
@@ -562,93 +565,8 @@ fn auth(credentials: Option<&Credentials>) -> oci_client::secrets::RegistryAuth 
     }
 }
 
-/// An error with its causes, as `a: b: c` (connection errors say what
-/// happened only in their causes).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
-}
-
-/// What an error of the OCI client means for the user.
-fn failure(error: &oci_client::errors::OciDistributionError, bound: Duration) -> Failure {
-    use oci_client::errors::{OciDistributionError as E, OciErrorCode as Code};
-    let message = chain(error);
-    match error {
-        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => {
-            Failure::Denied { status: 401 }
-        }
-        E::ServerError {
-            code: code @ (401 | 403),
-            ..
-        } => Failure::Denied { status: *code },
-        E::ServerError { code, .. } => Failure::Other {
-            transient: *code >= 500 || *code == 429,
-            message,
-        },
-        E::RegistryError { envelope, .. } => {
-            let codes: Vec<&Code> = envelope.errors.iter().map(|e| &e.code).collect();
-            if codes.contains(&&Code::Unauthorized) {
-                Failure::Denied { status: 401 }
-            } else if codes.contains(&&Code::Denied) {
-                Failure::Denied { status: 403 }
-            } else {
-                Failure::Other {
-                    transient: codes.contains(&&Code::Toomanyrequests),
-                    message,
-                }
-            }
-        }
-        E::RequestError(e) if e.is_timeout() => Failure::Silent { after: bound },
-        E::RequestError(e) if e.is_connect() => {
-            let refused = message.to_ascii_lowercase().contains("connection refused");
-            let cause = message.rsplit(": ").next().unwrap_or_default().to_string();
-            Failure::Unreachable {
-                refused,
-                message: cause,
-                proxy: None,
-            }
-        }
-        E::RequestError(_) | E::IoError(_) => Failure::Other {
-            message,
-            transient: true,
-        },
-        _ => Failure::Other {
-            transient: crate::engine::transient(&message),
-            message,
-        },
-    }
-}
-
-/// Whether a failure says the repository or tag does not exist (looked for
-/// outside URLs and digests, so a port 4040 is not a 404).
-fn not_found(failure: &Failure) -> bool {
-    let Failure::Other { message, .. } = failure else {
-        return false;
-    };
-    let words = crate::engine::without_locations(message);
-    [
-        "404",
-        "name_unknown",
-        "manifest_unknown",
-        "manifest unknown",
-        "repository name not known",
-        "not found",
-    ]
-    .iter()
-    .any(|m| words.contains(m))
-}
-
 fn reference(repository: &str, tag: &str) -> Result<oci_client::Reference, Failure> {
-    format!("{repository}:{tag}")
+    reference::tagged(repository, tag)
         .parse()
         .map_err(|e| Failure::Other {
             message: format!("`{repository}:{tag}` is not a reference: {e}"),
@@ -675,7 +593,7 @@ impl Registry for Distribution {
                 .await
             {
                 Ok(digest) => Ok(Some(digest)),
-                Err(failure) if not_found(&failure) => Ok(None),
+                Err(failure) if classify::not_found(&failure) => Ok(None),
                 Err(failure) => Err(failure),
             }
         })
@@ -727,7 +645,7 @@ impl Registry for Distribution {
                 .await
             {
                 Ok(response) => Ok(response.tags),
-                Err(failure) if not_found(&failure) => Ok(Vec::new()),
+                Err(failure) if classify::not_found(&failure) => Ok(Vec::new()),
                 Err(failure) => Err(failure),
             }
         })
@@ -761,49 +679,6 @@ mod tests {
             write!(digest, "{byte:02x}").unwrap();
         }
         assert_eq!(digest, EMPTY_BLOB_DIGEST);
-    }
-
-    #[test]
-    fn registry_errors_become_what_they_mean() {
-        use oci_client::errors::{OciDistributionError as E, OciEnvelope, OciError, OciErrorCode};
-        let bound = Duration::from_secs(1);
-        let server = |code: u16| E::ServerError {
-            code,
-            url: "http://r.example/v2/a/blobs/uploads/u?_state=x".into(),
-            message: "{}".into(),
-        };
-        let envelope = |code: OciErrorCode| E::RegistryError {
-            envelope: OciEnvelope {
-                errors: vec![OciError {
-                    code,
-                    message: "no".into(),
-                    detail: serde_json::Value::Null,
-                }],
-            },
-            url: "http://r.example/v2/".into(),
-        };
-        assert_eq!(
-            failure(&server(401), bound),
-            Failure::Denied { status: 401 }
-        );
-        assert_eq!(
-            failure(&server(403), bound),
-            Failure::Denied { status: 403 }
-        );
-        assert_eq!(
-            failure(&envelope(OciErrorCode::Unauthorized), bound),
-            Failure::Denied { status: 401 }
-        );
-        assert_eq!(
-            failure(&envelope(OciErrorCode::Denied), bound),
-            Failure::Denied { status: 403 }
-        );
-        assert!(failure(&server(503), bound).transient());
-        assert!(failure(&server(429), bound).transient());
-        assert!(failure(&envelope(OciErrorCode::Toomanyrequests), bound).transient());
-        assert!(!failure(&server(400), bound).transient());
-        let found = failure(&envelope(OciErrorCode::ManifestUnknown), bound);
-        assert!(!found.transient());
     }
 
     /// The bug: a 403 said "check what the account in `A` and `B` may do
