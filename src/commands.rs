@@ -8,18 +8,19 @@ use crate::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::build::{self, context::Context};
+use crate::build;
 use crate::cli::{
     BuildArgs, BuildOptions, Command, EngineArg, GenerateArgs, GenerateWhat, Legacy, ManifestArgs,
     MatrixArgs, PlanArgs, SelectionArgs,
 };
+use crate::context::Context;
 use crate::diagnostic::Problems;
 use crate::diagnostic::suggestion;
 use crate::engine::{Engine, buildah::Buildah, docker::Docker};
 use crate::generate::{self, Destination};
 use crate::manifest::{self, Manifest, ReleaseType};
 use crate::plan::{self, Matrix, Plan};
-use crate::render::{Limits, Renderer, context::slash_path};
+use crate::render::{Limits, Renderer, metadata::slash_path};
 
 /// Runs a parsed command line, drawing results on `out`.
 ///
@@ -645,7 +646,7 @@ fn run_build(
     let log_dir = args
         .log_dir
         .clone()
-        .unwrap_or_else(|| manifest.root.join(build::context::STATE_DIR).join("logs"));
+        .unwrap_or_else(|| manifest.root.join(crate::context::STATE_DIR).join("logs"));
     build::log::check_directory(&log_dir).map_err(|e| Error::Selection {
         message: format!("cannot write logs in `{}`: {e}", log_dir.display()),
         help: Some("give `--log-dir` a directory (it is created when missing)".into()),

@@ -9,6 +9,7 @@ pub mod build;
 pub mod check;
 pub mod cli;
 mod commands;
+pub mod context;
 pub mod diagnostic;
 mod draw;
 pub mod engine;

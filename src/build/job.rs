@@ -183,7 +183,7 @@ impl Job {
         labels.push((inputs::LABEL.to_string(), hash.clone()));
         let request = BuildRequest {
             tag: name.to_string(),
-            dockerfile: crate::render::context::slash_path(&self.target.dockerfile),
+            dockerfile: crate::render::metadata::slash_path(&self.target.dockerfile),
             dockerfile_text: dockerfile,
             timestamp: self.options.source_date_epoch,
             context: Arc::clone(&self.context),

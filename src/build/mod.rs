@@ -33,7 +33,6 @@
 //! ID; selection, incremental skip, progress, summary, report and Ctrl-C
 //! stay this module's, whatever the engine.
 
-pub mod context;
 mod image_tests;
 pub mod inputs;
 mod job;
@@ -45,10 +44,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::context::Context;
 use crate::engine::Engine;
 use crate::plan::{Plan, Target};
 use crate::run::{Reporter, Summary};
-use context::Context;
 
 pub use labels::source_date_epoch;
 

@@ -26,7 +26,7 @@ pub struct BuildRequest {
     /// start from what was hashed, not from a later read).
     pub dockerfile_text: String,
     /// The build context.
-    pub context: Arc<crate::build::context::Context>,
+    pub context: Arc<crate::context::Context>,
     /// Build arguments.
     pub build_args: Vec<(String, String)>,
     /// Labels to set.
