@@ -1,4 +1,4 @@
-//! Turns the raw YAML tree into a [`Manifest`], checking every rule of the
+//! Turns the raw YAML tree into a [`Manifest`](super::Manifest), checking every rule of the
 //! format on the way and collecting each problem with its position.
 //!
 //! The walk never stops at a problem: a bad value is reported and left out,
