@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use super::grammar::{check_tag, is_python_version};
-use super::{Checker, Node, Value};
+use super::{Checker, Key, Node, Value};
 use crate::diagnostic::suggestion;
-use crate::manifest::{Manifest, ReleaseType};
+use crate::manifest::{Cuda, Manifest, ReleaseType};
 
 const TOP_KEYS: [&str; 10] = [
     "tests",
@@ -24,6 +24,9 @@ const TOP_KEYS: [&str; 10] = [
 ];
 
 impl Checker {
+    /// Walks the top level: a section is checked after those it refers to
+    /// (packages after releases, registries after packages), and the tags
+    /// once everything they are made of is known.
     pub(super) fn manifest(&mut self, root_node: &Node, file: &Path, root: PathBuf) -> Manifest {
         let mut manifest = Manifest {
             file: file.to_path_buf(),
@@ -39,20 +42,72 @@ impl Checker {
             packages: Vec::new(),
             distros: Vec::new(),
         };
+        let Some(entries) = self.top_entries(root_node) else {
+            return manifest;
+        };
+        self.mark_checked_regions(entries);
+        self.check_top_keys(entries);
+        let find = |name: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| &*k.name == name)
+                .map(|(_, node)| node)
+        };
+        if let Some(node) = find("release_spec") {
+            let entries = self.entries(node, "`release_spec`");
+            self.spec(entries, node, "`release_spec`", false);
+        }
+        if let Some(node) = find("cuda_dependencies") {
+            manifest.cuda = self.cuda_dependencies(node);
+        }
+        if let Some(node) = find("releases") {
+            manifest.distros = self.releases(node, !manifest.cuda.is_empty());
+        }
+        if let Some(node) = find("packages") {
+            let releases_given = find("releases").is_some();
+            manifest.packages = self.packages(node, &manifest.distros, releases_given);
+        }
+        self.check_collisions(&manifest);
+        if let Some(node) = find("repository") {
+            manifest.registries = self.repository(node, &manifest.packages);
+        }
+        if let Some(node) = find("python_versions") {
+            manifest.python_versions = self.python_versions(node);
+        }
+        if let Some(node) = find("bentoml_version") {
+            manifest.bentoml_version = self.bentoml_version(node);
+        }
+        if let Some(node) = find("readme") {
+            manifest.readme = self.readme(node, &manifest.root);
+        }
+        if let Some(node) = find("tests") {
+            manifest.tests = self.tests(node);
+        }
+        if let Some(node) = find("cuda_version") {
+            manifest.cuda_version = self.cuda_version(node, &manifest.cuda);
+        }
+        self.check_tags(&manifest);
+        manifest
+    }
+
+    /// The top-level entries; `None` (and a problem) for an empty manifest
+    /// or one that is not a mapping.
+    fn top_entries<'a>(&mut self, root_node: &'a Node) -> Option<&'a [(Key, Node)]> {
         if matches!(root_node.value, Value::Null) {
             self.problems.push(
                 self.source
                     .problem("the manifest is empty")
                     .help("declare at least `packages` and `releases`"),
             );
-            return manifest;
-        }
-        if !matches!(root_node.value, Value::Map(_)) {
-            self.entries(root_node, "the manifest");
-            return manifest;
+            return None;
         }
         let entries = self.entries(root_node, "the manifest");
-        let find = |name: &str| entries.iter().find(|(k, _)| &*k.name == name);
+        matches!(root_node.value, Value::Map(_)).then_some(entries)
+    }
+
+    /// Notes where `release_spec` and `releases` are written: from one
+    /// top-level key to the next.
+    fn mark_checked_regions(&mut self, entries: &[(Key, Node)]) {
         let mut starts: Vec<usize> = entries.iter().map(|(k, _)| k.at.offset).collect();
         starts.sort_unstable();
         for (key, _) in entries
@@ -66,13 +121,17 @@ impl Checker {
                 .unwrap_or(usize::MAX);
             self.checked_regions.push(key.at.offset..end);
         }
+    }
+
+    /// Every top-level key must be known, and `packages` and `releases` there.
+    fn check_top_keys(&mut self, entries: &[(Key, Node)]) {
         for (key, _) in entries {
             if !TOP_KEYS.contains(&&*key.name) {
                 self.unknown_key(key, &TOP_KEYS, "the manifest");
             }
         }
         for required in ["packages", "releases"] {
-            if find(required).is_none() {
+            if !entries.iter().any(|(k, _)| &*k.name == required) {
                 self.problems.push(
                     self.source
                         .problem(format!("`{}` has no `{required}`", self.source.name()))
@@ -80,67 +139,39 @@ impl Checker {
                 );
             }
         }
-        if let Some((_, node)) = find("release_spec") {
-            let entries = self.entries(node, "`release_spec`");
-            self.spec(entries, node, "`release_spec`", false);
+    }
+
+    /// `bentoml_version`: it goes into every `runtime` and `cudnn` tag.
+    fn bentoml_version(&mut self, node: &Node) -> Option<String> {
+        let version = self.text(node, "`bentoml_version`");
+        if let Some(version) = &version
+            && let Err(why) = check_tag(version)
+        {
+            self.report_node(
+                node,
+                format!("`bentoml_version` {why}"),
+                "goes into every tag",
+            );
         }
-        if let Some((_, node)) = find("cuda_dependencies") {
-            manifest.cuda = self.cuda_dependencies(node);
+        version
+    }
+
+    /// `cuda_version`: one of the releases of `cuda_dependencies`.
+    fn cuda_version(&mut self, node: &Node, cuda: &[Cuda]) -> Option<String> {
+        let version = self.text(node, "`cuda_version`");
+        if let Some(version) = &version
+            && !cuda.iter().any(|c| &c.version == version)
+        {
+            let problem = self
+                .problem(
+                    node.at,
+                    format!("`cuda_version` `{version}` is not defined under `cuda_dependencies`"),
+                    "unknown CUDA version",
+                )
+                .maybe_help(suggestion(version, cuda.iter().map(|c| c.version.as_str())));
+            self.problems.push(problem);
         }
-        if let Some((_, node)) = find("releases") {
-            manifest.distros = self.releases(node, !manifest.cuda.is_empty());
-        }
-        if let Some((_, node)) = find("packages") {
-            let releases_given = find("releases").is_some();
-            manifest.packages = self.packages(node, &manifest.distros, releases_given);
-        }
-        self.check_collisions(&manifest);
-        if let Some((_, node)) = find("repository") {
-            manifest.registries = self.repository(node, &manifest.packages);
-        }
-        if let Some((_, node)) = find("python_versions") {
-            manifest.python_versions = self.python_versions(node);
-        }
-        if let Some((_, node)) = find("bentoml_version") {
-            manifest.bentoml_version = self.text(node, "`bentoml_version`");
-            if let Some(version) = &manifest.bentoml_version
-                && let Err(why) = check_tag(version)
-            {
-                self.report_node(
-                    node,
-                    format!("`bentoml_version` {why}"),
-                    "goes into every tag",
-                );
-            }
-        }
-        if let Some((_, node)) = find("readme") {
-            manifest.readme = self.readme(node, &manifest.root);
-        }
-        if let Some((_, node)) = find("tests") {
-            manifest.tests = self.tests(node);
-        }
-        if let Some((_, node)) = find("cuda_version") {
-            manifest.cuda_version = self.text(node, "`cuda_version`");
-            if let Some(version) = &manifest.cuda_version
-                && !manifest.cuda.iter().any(|c| &c.version == version)
-            {
-                let problem = self
-                    .problem(
-                        node.at,
-                        format!(
-                            "`cuda_version` `{version}` is not defined under `cuda_dependencies`"
-                        ),
-                        "unknown CUDA version",
-                    )
-                    .maybe_help(suggestion(
-                        version,
-                        manifest.cuda.iter().map(|c| c.version.as_str()),
-                    ));
-                self.problems.push(problem);
-            }
-        }
-        self.check_tags(&manifest);
-        manifest
+        version
     }
 
     /// `readme`: a template in the images repo, rendered once per package.

@@ -205,46 +205,7 @@ impl Checker {
         }
         let json = match &*key.name {
             "templates_dir" | "base_image" | "add_to_tags" | "header" | "cuda_prefix_url"
-            | "cuda_requires" => {
-                let text = self.text(value, &what);
-                match &*key.name {
-                    "templates_dir" => {
-                        spec.templates_dir = text.clone().unwrap_or_default();
-                        spec.templates_dir_at = value.at;
-                    }
-                    "base_image" => {
-                        spec.base_image = text.clone().unwrap_or_default();
-                        if let Some(c) = spec.base_image.chars().find(|c| c.is_control()) {
-                            let problem = self
-                                .problem(
-                                    value.at,
-                                    format!(
-                                        "{what} holds the control character {}",
-                                        control_name(c)
-                                    ),
-                                    "goes into a `FROM` line",
-                                )
-                                .help(CONTROL_HELP);
-                            self.problems.push(problem);
-                        }
-                    }
-                    "add_to_tags" => {
-                        spec.add_to_tags = text.clone().unwrap_or_default();
-                        spec.add_to_tags_at = value.at;
-                        if let Some(tag) = &text
-                            && !tag.is_empty()
-                            && let Err(why) = check_tag_part(tag)
-                        {
-                            self.report_node(value, format!("{what} {why}"), "goes into every tag");
-                        }
-                    }
-                    "cuda_prefix_url" => {
-                        spec.cuda_prefix_url = text.clone().filter(|t| !t.is_empty());
-                    }
-                    _ => {}
-                }
-                text.map_or(Json::Null, Json::String)
-            }
+            | "cuda_requires" => self.spec_text(spec, &key.name, value, &what),
             "multistage_image" => match &value.value {
                 Value::Bool(b) => Json::Bool(*b),
                 Value::Null => Json::Null,
@@ -257,38 +218,8 @@ impl Checker {
                     return None;
                 }
             },
-            "envars" => {
-                let place = (value.at.offset, value.at.len);
-                spec.envars = match self.shared_envars.get(&place) {
-                    Some(shared) if value.via.is_some() => shared.clone(),
-                    _ => {
-                        let envars: Envars = self.envars(value, &what).into();
-                        if value.via.is_some() {
-                            self.shared_envars.insert(place, envars.clone());
-                        }
-                        envars
-                    }
-                };
-                Json::Array(
-                    spec.envars
-                        .iter()
-                        .map(|(k, v)| Json::String(format!("{k}={v}")))
-                        .collect(),
-                )
-            }
-            "cuda" => {
-                let mut components = serde_json::Map::new();
-                for (name, version) in self.entries(value, &what) {
-                    if let Some(text) = self.text(version, &format!("component `{}`", name.name)) {
-                        components.insert(name.name.to_string(), Json::String(text));
-                    }
-                }
-                if matches!(value.value, Value::Null) {
-                    Json::Null
-                } else {
-                    Json::Object(components)
-                }
-            }
+            "envars" => self.spec_envars(spec, value, &what),
+            "cuda" => self.spec_cuda(value, &what),
             "python_versions" => {
                 spec.python_versions = self.python_versions(value);
                 Json::Array(
@@ -305,5 +236,82 @@ impl Checker {
             }
         };
         Some(json)
+    }
+
+    /// A key of a release spec whose value is text; those the tool reads
+    /// itself fill `spec`.
+    fn spec_text(&mut self, spec: &mut Spec, name: &str, value: &Node, what: &str) -> Json {
+        let text = self.text(value, what);
+        match name {
+            "templates_dir" => {
+                spec.templates_dir = text.clone().unwrap_or_default();
+                spec.templates_dir_at = value.at;
+            }
+            "base_image" => {
+                spec.base_image = text.clone().unwrap_or_default();
+                if let Some(c) = spec.base_image.chars().find(|c| c.is_control()) {
+                    let problem = self
+                        .problem(
+                            value.at,
+                            format!("{what} holds the control character {}", control_name(c)),
+                            "goes into a `FROM` line",
+                        )
+                        .help(CONTROL_HELP);
+                    self.problems.push(problem);
+                }
+            }
+            "add_to_tags" => {
+                spec.add_to_tags = text.clone().unwrap_or_default();
+                spec.add_to_tags_at = value.at;
+                if let Some(tag) = &text
+                    && !tag.is_empty()
+                    && let Err(why) = check_tag_part(tag)
+                {
+                    self.report_node(value, format!("{what} {why}"), "goes into every tag");
+                }
+            }
+            "cuda_prefix_url" => {
+                spec.cuda_prefix_url = text.clone().filter(|t| !t.is_empty());
+            }
+            _ => {}
+        }
+        text.map_or(Json::Null, Json::String)
+    }
+
+    /// `envars` of a release spec: items merged into many releases are
+    /// checked once and held once.
+    fn spec_envars(&mut self, spec: &mut Spec, value: &Node, what: &str) -> Json {
+        let place = (value.at.offset, value.at.len);
+        spec.envars = match self.shared_envars.get(&place) {
+            Some(shared) if value.via.is_some() => shared.clone(),
+            _ => {
+                let envars: Envars = self.envars(value, what).into();
+                if value.via.is_some() {
+                    self.shared_envars.insert(place, envars.clone());
+                }
+                envars
+            }
+        };
+        Json::Array(
+            spec.envars
+                .iter()
+                .map(|(k, v)| Json::String(format!("{k}={v}")))
+                .collect(),
+        )
+    }
+
+    /// `cuda` of a release spec: component name to package version.
+    fn spec_cuda(&mut self, value: &Node, what: &str) -> Json {
+        let mut components = serde_json::Map::new();
+        for (name, version) in self.entries(value, what) {
+            if let Some(text) = self.text(version, &format!("component `{}`", name.name)) {
+                components.insert(name.name.to_string(), Json::String(text));
+            }
+        }
+        if matches!(value.value, Value::Null) {
+            Json::Null
+        } else {
+            Json::Object(components)
+        }
     }
 }
