@@ -33,6 +33,8 @@ use super::raw::{self, Key, Node, Pos, Value};
 use crate::diagnostic::{Problem, Source, suggestion};
 use secrets::{mask_secret_lines, mask_secrets, masked_words};
 
+/// Checks the manifest `text` read from `file`, masking any secret in it
+/// before a problem can quote it.
 pub(super) fn check(file: &Path, root: PathBuf, text: &str) -> Checked {
     let written = raw::read_written(text);
     // Reports quote the lines around a problem: a credential written where
@@ -102,6 +104,8 @@ fn check_parsed(
 /// `envars` items, split.
 type Envars = Arc<[(String, String)]>;
 
+/// The walk's state: the source that problems point into, the problems
+/// found so far, and what values merged into many releases share.
 struct Checker {
     source: Source,
     problems: Vec<Problem>,
