@@ -1,7 +1,7 @@
 //! The manifest: what the release engineer declared, read from `manifest.yml`
 //! and checked, in types that later stages can trust.
 //!
-//! [`raw`] reads the YAML as written (positions kept); [`validate`] turns it
+//! [`raw`] reads the YAML as written (positions kept); `validate` turns it
 //! into a [`Manifest`], collecting every problem instead of stopping at the
 //! first, so one run tells the user everything to fix.
 
