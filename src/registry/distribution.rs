@@ -1,0 +1,365 @@
+//! The OCI distribution API client behind [`Registry`]: plain HTTP for
+//! loopback registries, every request bounded, and a refused login told
+//! apart from a token server that is down or a proxy in the way.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use super::{Credentials, Enabled, Failure, Registry, classify, reference};
+
+/// The OCI empty blob (`{}`): what [`Registry::writable`] uploads to prove
+/// push access. Registries hold it for every image built with an empty
+/// config, and an unreferenced blob is garbage-collected.
+const EMPTY_BLOB: &[u8] = b"{}";
+const EMPTY_BLOB_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+/// The OCI distribution API, over HTTPS, or plain HTTP for loopback
+/// registries (as Docker treats 127.0.0.0/8 as insecure). Every request is
+/// bounded: a registry that takes the connection and never answers fails
+/// it as [`Failure::Silent`].
+pub struct Distribution {
+    client: oci_client::Client,
+    timeout: Duration,
+}
+
+fn is_loopback(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    name == "localhost" || name.starts_with("127.") || name == "[::1]"
+}
+
+impl Distribution {
+    /// A client for `registries`, each request bounded by `timeout`.
+    #[must_use]
+    pub fn new(registries: &[Enabled], timeout: Duration) -> Self {
+        let insecure: Vec<String> = registries
+            .iter()
+            .flat_map(|r| {
+                r.repositories
+                    .iter()
+                    .map(|(_, path)| path.split('/').next().unwrap_or_default().to_string())
+            })
+            .filter(|host| is_loopback(host))
+            .collect();
+        let config = oci_client::client::ClientConfig {
+            protocol: oci_client::client::ClientProtocol::HttpsExcept(insecure),
+            connect_timeout: Some(timeout),
+            read_timeout: Some(timeout),
+            ..Default::default()
+        };
+        Self {
+            client: oci_client::Client::new(config),
+            timeout,
+        }
+    }
+
+    /// `request` for `reference`, failed as [`Failure::Silent`] past the
+    /// bound.
+    async fn bounded<T>(
+        &self,
+        reference: &oci_client::Reference,
+        credentials: Option<&Credentials>,
+        request: impl Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(self.timeout, request).await {
+            Ok(Ok(value)) => Ok(value),
+            // The client says the same for any answer of the token server
+            // but 200 (or goes on without a token, and the registry says
+            // 401): a wrong password and a token server that is down.
+            Ok(Err(e)) => match classify::oci(&e, self.timeout) {
+                Failure::Denied { status: 401 } => {
+                    Err(self.token_server(reference, credentials).await)
+                }
+                Failure::Unreachable {
+                    refused, message, ..
+                } => Err(Failure::Unreachable {
+                    refused,
+                    message,
+                    proxy: proxy_for(reference.resolve_registry()),
+                }),
+                failure => Err(failure),
+            },
+            Err(_) => Err(Failure::Silent {
+                after: self.timeout,
+            }),
+        }
+    }
+
+    /// Why a registry refused `credentials` (401): when it sends clients to
+    /// a token server, that server is asked again to learn its status:
+    /// 401/403 is the credentials, 5xx and 429 the server.
+    async fn token_server(
+        &self,
+        reference: &oci_client::Reference,
+        credentials: Option<&Credentials>,
+    ) -> Failure {
+        let denied = Failure::Denied { status: 401 };
+        let host = reference.resolve_registry();
+        let scheme = if is_loopback(host) { "http" } else { "https" };
+        let Ok(client) = reqwest::Client::builder().timeout(self.timeout).build() else {
+            return denied;
+        };
+        let Ok(Ok(answer)) = tokio::time::timeout(
+            self.timeout,
+            client.get(format!("{scheme}://{host}/v2/")).send(),
+        )
+        .await
+        else {
+            return denied;
+        };
+        let Some((realm, service)) = answer
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|h| h.to_str().ok())
+            .and_then(bearer_challenge)
+        else {
+            return denied;
+        };
+        let mut query = vec![(
+            "scope",
+            format!("repository:{}:pull", reference.repository()),
+        )];
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        let mut request = client.get(&realm).query(&query);
+        if let Some(c) = credentials {
+            request = request.basic_auth(&c.username, Some(&c.password));
+        }
+        let url = realm.split('?').next().unwrap_or_default().to_string();
+        match tokio::time::timeout(self.timeout, request.send()).await {
+            Ok(Ok(answer)) => match answer.status().as_u16() {
+                status @ (429 | 500..) => Failure::TokenServer { url, status },
+                _ => denied,
+            },
+            Ok(Err(e)) if e.is_timeout() => Failure::Silent {
+                after: self.timeout,
+            },
+            Ok(Err(e)) => Failure::Other {
+                message: format!(
+                    "the token server at {url} could not be reached: {}",
+                    classify::chain(&e)
+                ),
+                transient: true,
+            },
+            Err(_) => Failure::Silent {
+                after: self.timeout,
+            },
+        }
+    }
+}
+
+/// The proxy requests to `host` go through, as the HTTP client picks it
+/// from the environment (`http_proxy` for loopback registries, spoken to
+/// over HTTP, `https_proxy` otherwise, then `all_proxy`; upper case too),
+/// unless `no_proxy` names the host: `URL` (from `VARIABLE`), without
+/// credentials.
+fn proxy_for(host: &str) -> Option<String> {
+    proxy_from(host, |name| std::env::var(name).ok())
+}
+
+fn proxy_from(host: &str, var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    // The value, and the variable it came from.
+    let var = |name: &str| {
+        let upper = name.to_ascii_uppercase();
+        [name.to_string(), upper]
+            .into_iter()
+            .find_map(|n| var(&n).filter(|v| !v.trim().is_empty()).map(|v| (n, v)))
+    };
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    if let Some((_, no_proxy)) = var("no_proxy")
+        && no_proxy.split(',').map(str::trim).any(|entry| {
+            let entry = entry.trim_start_matches('.');
+            let entry = entry.rsplit_once(':').map_or(entry, |(h, _)| h);
+            entry == "*"
+                || (!entry.is_empty() && (name == entry || name.ends_with(&format!(".{entry}"))))
+        })
+    {
+        return None;
+    }
+    let scheme = if is_loopback(host) { "http" } else { "https" };
+    let variable = format!("{scheme}_proxy");
+    [variable.as_str(), "all_proxy"].iter().find_map(|v| {
+        var(v).map(|(v, url)| {
+            let url = match url.split_once("://") {
+                Some((scheme, rest)) => {
+                    format!(
+                        "{scheme}://{}",
+                        rest.rsplit_once('@').map_or(rest, |(_, h)| h)
+                    )
+                }
+                None => url
+                    .rsplit_once('@')
+                    .map_or(url.as_str(), |(_, h)| h)
+                    .to_string(),
+            };
+            format!("`{url}` (from `{v}`)")
+        })
+    })
+}
+
+/// The `realm` and `service` of a `Bearer` challenge.
+fn bearer_challenge(header: &str) -> Option<(String, Option<String>)> {
+    let (scheme, parameters) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut realm = None;
+    let mut service = None;
+    for parameter in parameters.split(',') {
+        let Some((name, value)) = parameter.split_once('=') else {
+            continue;
+        };
+        let value = value.trim().trim_matches('"').to_string();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "realm" => realm = Some(value),
+            "service" => service = Some(value),
+            _ => {}
+        }
+    }
+    Some((realm?, service))
+}
+
+fn auth(credentials: Option<&Credentials>) -> oci_client::secrets::RegistryAuth {
+    match credentials {
+        Some(c) => oci_client::secrets::RegistryAuth::Basic(c.username.clone(), c.password.clone()),
+        None => oci_client::secrets::RegistryAuth::Anonymous,
+    }
+}
+
+fn reference(repository: &str, tag: &str) -> Result<oci_client::Reference, Failure> {
+    reference::tagged(repository, tag)
+        .parse()
+        .map_err(|e| Failure::Other {
+            message: format!("`{repository}:{tag}` is not a reference: {e}"),
+            transient: false,
+        })
+}
+
+impl Registry for Distribution {
+    fn digest<'a>(
+        &'a self,
+        repository: &'a str,
+        tag: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
+        Box::pin(async move {
+            let reference = reference(repository, tag)?;
+            let auth = auth(credentials);
+            match self
+                .bounded(
+                    &reference,
+                    credentials,
+                    self.client.fetch_manifest_digest(&reference, &auth),
+                )
+                .await
+            {
+                Ok(digest) => Ok(Some(digest)),
+                Err(failure) if classify::not_found(&failure) => Ok(None),
+                Err(failure) => Err(failure),
+            }
+        })
+    }
+
+    /// Uploads the empty blob: listing tags or asking for a push token
+    /// would pass with read-only credentials (a token registry grants only
+    /// what it may, without an error), starting an upload does not.
+    fn writable<'a>(
+        &'a self,
+        repository: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(async move {
+            let reference = reference(repository, "latest")?;
+            let auth = auth(credentials);
+            self.bounded(
+                &reference,
+                credentials,
+                self.client
+                    .auth(&reference, &auth, oci_client::RegistryOperation::Push),
+            )
+            .await?;
+            self.bounded(
+                &reference,
+                credentials,
+                self.client
+                    .push_blob(&reference, EMPTY_BLOB, EMPTY_BLOB_DIGEST),
+            )
+            .await
+            .map(drop)
+        })
+    }
+
+    fn tags<'a>(
+        &'a self,
+        repository: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<Vec<String>, Failure>> {
+        Box::pin(async move {
+            let reference = reference(repository, "latest")?;
+            let auth = auth(credentials);
+            match self
+                .bounded(
+                    &reference,
+                    credentials,
+                    self.client.list_tags(&reference, &auth, None, None),
+                )
+                .await
+            {
+                Ok(response) => Ok(response.tags),
+                Err(failure) if classify::not_found(&failure) => Ok(Vec::new()),
+                Err(failure) => Err(failure),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_empty_blob_digest_is_its_sha256() {
+        use sha2::Digest;
+        use std::fmt::Write;
+        let mut digest = String::from("sha256:");
+        for byte in sha2::Sha256::digest(EMPTY_BLOB) {
+            write!(digest, "{byte:02x}").unwrap();
+        }
+        assert_eq!(digest, EMPTY_BLOB_DIGEST);
+    }
+
+    #[test]
+    fn the_proxy_of_a_host_is_found_as_the_client_finds_it() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_string())
+            }
+        };
+        let vars = &[
+            ("http_proxy", "http://u:secret@127.0.0.1:3128"),
+            ("HTTPS_PROXY", "http://proxy.example:8080"),
+            ("no_proxy", "internal.example,.corp"),
+        ];
+        assert_eq!(
+            proxy_from("127.0.0.1:5000", env(vars)).as_deref(),
+            Some("`http://127.0.0.1:3128` (from `http_proxy`)")
+        );
+        assert_eq!(
+            proxy_from("ghcr.io", env(vars)).as_deref(),
+            Some("`http://proxy.example:8080` (from `HTTPS_PROXY`)")
+        );
+        assert_eq!(proxy_from("internal.example:443", env(vars)), None);
+        assert_eq!(proxy_from("r.corp", env(vars)), None);
+        assert_eq!(proxy_from("ghcr.io", env(&[])), None);
+    }
+
+    #[test]
+    fn loopback_registries_use_plain_http() {
+        assert!(is_loopback("127.0.0.1:5000") && is_loopback("localhost:5000"));
+        assert!(!is_loopback("docker.io") && !is_loopback("ghcr.io"));
+    }
+}
