@@ -11,6 +11,8 @@ pub mod classify;
 mod distribution;
 mod enabled;
 mod failure;
+#[cfg(test)]
+pub mod fake;
 pub mod reference;
 mod scrub;
 
