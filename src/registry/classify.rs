@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::Failure;
+use super::failure::Failure;
 
 /// Whether a push error may go away on retry.
 #[must_use]

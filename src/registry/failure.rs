@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::Enabled;
+use super::enabled::Enabled;
 
 /// ` after N attempts` when there was more than one, else nothing: the
 /// one way retries are said.

@@ -10,7 +10,9 @@ use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 
-use super::{Credentials, Failure, Registry};
+use super::Registry;
+use super::enabled::Credentials;
+use super::failure::Failure;
 
 /// The fake registry.
 #[derive(Default)]

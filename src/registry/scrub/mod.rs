@@ -7,7 +7,7 @@
 mod forms;
 mod tokens;
 
-use super::Enabled;
+use super::enabled::Enabled;
 use forms::{MIN_ENCODED, base64_forms, decode_base64, mostly_text, pattern};
 use tokens::{mask_authorization, without_query_strings};
 
