@@ -246,10 +246,7 @@ pub async fn push(
             result = check(job, &*registry, options) => {
                 reporter.checked(job);
                 let failure = result.err().map(|(failure, attempts)| {
-                    let whole_registry = !matches!(
-                        failure,
-                        Failure::Other { .. } | Failure::Denied { status: 403 }
-                    );
+                    let whole_registry = classify::whole_registry(&failure);
                     let described = failure.describe(&job.registry, &job.repository, Access::Push, attempts);
                     let message = if matches!(failure, Failure::Other { .. }) {
                         format!("cannot push to `{}`: {described}", job.repository)

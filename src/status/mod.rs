@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::engine::{Engine, Image};
 use crate::plan::Target;
 use crate::registry::reference::{same_image, tagged};
-use crate::registry::{Access, Enabled, Failure, Registry, Scrubber};
+use crate::registry::{Access, Enabled, Failure, Registry, Scrubber, classify};
 
 mod produced;
 #[cfg(test)]
@@ -275,10 +275,7 @@ impl Survey<'_> {
         request().await.map_err(|failure| {
             let described = failure.describe(repository.enabled, repository.path, Access::Read, 1);
             let message = self.scrubber.scrub(&described);
-            if !matches!(
-                failure,
-                Failure::Other { .. } | Failure::Denied { status: 403 }
-            ) {
+            if classify::whole_registry(&failure) {
                 *down = Some(message.clone());
             }
             message
