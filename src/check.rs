@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 
 use parse_dockerfile::{Dockerfile, Instruction};
 
-use crate::build::context::Context;
 use crate::build::inputs;
+use crate::context::Context;
 use crate::diagnostic::{Problem, Source};
 use crate::manifest::Manifest;
 use crate::plan::{Plan, Target};
 use crate::render::Renderer;
-use crate::render::context::slash_path;
+use crate::render::metadata::slash_path;
 
 /// How a tree on disk differs from what generation writes now, by path
 /// relative to the tree, sorted.

@@ -8,18 +8,19 @@ use crate::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::build::{self, context::Context};
+use crate::build;
 use crate::cli::{
     BuildArgs, BuildOptions, Command, EngineArg, GenerateArgs, GenerateWhat, Legacy, ManifestArgs,
     MatrixArgs, PlanArgs, SelectionArgs,
 };
+use crate::context::Context;
 use crate::diagnostic::Problems;
 use crate::diagnostic::suggestion;
 use crate::engine::{Engine, buildah::Buildah, docker::Docker};
 use crate::generate::{self, Destination};
 use crate::manifest::{self, Manifest, ReleaseType};
 use crate::plan::{self, Matrix, Plan};
-use crate::render::{Limits, Renderer, context::slash_path};
+use crate::render::{Limits, Renderer, metadata::slash_path};
 
 /// Runs a parsed command line, drawing results on `out`.
 ///
@@ -612,7 +613,7 @@ fn run_build(
 ) -> Result<(), Error> {
     let selected = select(plan, selection)?;
     writable_report(args.report.as_deref())?;
-    let targets = build::with_dependencies(plan, &selected);
+    let targets = crate::plan::with_dependencies(plan, &selected);
     let mut build_args = Vec::new();
     for arg in &args.build_args {
         let Some((name, value)) = arg.split_once('=') else {
@@ -645,7 +646,7 @@ fn run_build(
     let log_dir = args
         .log_dir
         .clone()
-        .unwrap_or_else(|| manifest.root.join(build::context::STATE_DIR).join("logs"));
+        .unwrap_or_else(|| manifest.root.join(crate::context::STATE_DIR).join("logs"));
     build::log::check_directory(&log_dir).map_err(|e| Error::Selection {
         message: format!("cannot write logs in `{}`: {e}", log_dir.display()),
         help: Some("give `--log-dir` a directory (it is created when missing)".into()),
@@ -660,9 +661,14 @@ fn run_build(
         labels,
         source_date_epoch,
         log_dir,
-        dry_run: args.dry_run,
         test: args.test,
-        test_only,
+        mode: if test_only {
+            build::Mode::TestOnly
+        } else if args.dry_run {
+            build::Mode::DryRun
+        } else {
+            build::Mode::Build
+        },
     };
     let dockerfiles: Vec<String> = plan
         .targets
@@ -702,8 +708,8 @@ fn run_build(
         return Err(Error::Interrupted);
     }
     if !summary.success() {
-        let failed = summary.count(&build::Status::Failed);
-        let skipped = summary.count(&build::Status::Skipped);
+        let failed = summary.count(&crate::run::Status::Failed);
+        let skipped = summary.count(&crate::run::Status::Skipped);
         return Err(if test_only {
             Error::TestsFailed { failed, skipped }
         } else {
@@ -822,7 +828,7 @@ fn run_push(
     // The async work stops what it started on a signal (`signalled`).
     crate::interrupt::cooperate();
     let summary = runtime.block_on(async {
-        let engine: Arc<dyn Engine> =
+        let engine: Arc<dyn crate::engine::Pusher> =
             Arc::new(Docker::connect().await?.with_push_stall(args.timeout));
         let reporter = crate::draw::progress(Some(jobs.len()));
         let summary = crate::push::push(
@@ -837,7 +843,7 @@ fn run_push(
         .await;
         Ok::<_, Error>(summary)
     })?;
-    crate::draw::push_summary(&summary, out)?;
+    crate::draw::summary(&summary, out)?;
     if let Some(path) = &args.report {
         write_json(path, &summary)?;
     }
@@ -846,8 +852,8 @@ fn run_push(
     }
     if !summary.success() {
         return Err(Error::PushFailed {
-            failed: summary.count(&crate::push::Status::Failed),
-            skipped: summary.count(&crate::push::Status::Skipped),
+            failed: summary.count(&crate::run::Status::Failed),
+            skipped: summary.count(&crate::run::Status::Skipped),
         });
     }
     Ok(())

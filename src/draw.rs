@@ -9,17 +9,12 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::build::{Event, Outcome, Reporter, Status, Summary};
-
-/// What draws builds and pushes.
-pub trait Progress: Reporter + crate::push::Reporter {}
-
-impl<T: Reporter + crate::push::Reporter> Progress for T {}
+use crate::run::{CheckFailure, Event, Outcome, Reporter, Status, Summary, Work};
 
 /// Live bars when standard error is a terminal, timestamped lines otherwise;
 /// `total` sets the overall bar's length when known before the first event.
 #[must_use]
-pub fn progress(total: Option<usize>) -> Arc<dyn Progress> {
+pub fn progress(total: Option<usize>) -> Arc<dyn Reporter> {
     if !std::io::stderr().is_terminal() {
         return Arc::new(Lines);
     }
@@ -30,10 +25,13 @@ pub fn progress(total: Option<usize>) -> Arc<dyn Progress> {
     Arc::new(bars)
 }
 
-/// Plain lines on standard error, one per start and end of a build.
+/// Plain lines on standard error, one per start and end of each item.
 pub struct Lines;
 
 fn finished_line(outcome: &Outcome) -> String {
+    if let Some(reference) = &outcome.reference {
+        return push_line(outcome, reference);
+    }
     let mut line = format!("{} {}", outcome.status.as_str(), outcome.target);
     if outcome.status == Status::Built || outcome.status == Status::Failed {
         let _ = write!(line, " ({:.1} s)", outcome.seconds);
@@ -60,9 +58,16 @@ impl Reporter for Lines {
         let line = match event {
             Event::Begin { total } => format!("{total} targets"),
             Event::Pulling { target, image } => format!("pulling {image} for {target}"),
-            Event::Started { target } => format!("started {target}"),
-            Event::Step { .. } => return,
+            Event::Building { target } => format!("started {target}"),
+            Event::Testing { target, command } => format!("testing {target}: {command}"),
+            Event::Checking {
+                registry,
+                repository,
+            } => checking_line(registry, repository),
+            Event::CheckFailed { failure, pushes } => check_line(failure, pushes),
+            Event::Pushing { target, reference } => format!("pushing {target} -> {reference}"),
             Event::Finished { outcome } => finished_line(outcome),
+            Event::Step { .. } | Event::Checked { .. } => return,
         };
         let _ = writeln!(std::io::stderr().lock(), "{now} {line}");
     }
@@ -137,24 +142,58 @@ impl Reporter for Bars {
                 self.spinner(target, BUILDING)
                     .set_message(format!("pulling {image}"));
             }
-            Event::Started { target } => self.spinner(target, BUILDING).set_message(""),
+            Event::Building { target } => self.spinner(target, BUILDING).set_message(""),
             Event::Step {
                 target,
                 current,
                 total,
+            } => self.message(target, format!("step {current}/{total}")),
+            Event::Testing { target, command } => {
+                self.spinner(target, BUILDING)
+                    .set_message(format!("testing: {command}"));
+            }
+            Event::Checking {
+                registry,
+                repository,
             } => {
-                if let Some(bar) = self.running().get(target) {
-                    bar.set_message(format!("step {current}/{total}"));
-                }
+                self.spinner(
+                    &checking_line(registry, repository),
+                    "{spinner} {prefix} {elapsed}",
+                );
+            }
+            Event::Checked {
+                registry,
+                repository,
+            } => self.done(&checking_line(registry, repository)),
+            Event::CheckFailed { failure, pushes } => {
+                self.overall.inc(pushes as u64);
+                let _ = self.multi.println(check_line(failure, pushes));
+            }
+            Event::Pushing { reference, .. } => {
+                self.spinner(reference, "{spinner} pushing {prefix} {elapsed}");
             }
             Event::Finished { outcome } => {
-                if let Some(bar) = self.running().remove(&outcome.target) {
-                    bar.finish_and_clear();
-                    self.multi.remove(&bar);
-                }
+                self.done(outcome.item());
                 self.overall.inc(1);
                 let _ = self.multi.println(finished_line(outcome));
             }
+        }
+    }
+}
+
+impl Bars {
+    /// Sets the message of `item`'s line, if it has one.
+    fn message(&self, item: &str, message: String) {
+        if let Some(bar) = self.running().get(item) {
+            bar.set_message(message);
+        }
+    }
+
+    /// Removes `item`'s line.
+    fn done(&self, item: &str) {
+        if let Some(bar) = self.running().remove(item) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
         }
     }
 }
@@ -165,8 +204,68 @@ impl Drop for Bars {
     }
 }
 
-/// The summary: a table of every target, then the totals.
+/// The summary: a table of every item, then the totals.
 pub fn summary(summary: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
+    match summary.work {
+        Work::Build | Work::Test => build_table(summary, out)?,
+        Work::Push => push_table(summary, out)?,
+    }
+    let totals = totals(summary);
+    let interrupted = if summary.interrupted {
+        " (interrupted)"
+    } else {
+        ""
+    };
+    match summary.work {
+        Work::Build | Work::Test => writeln!(
+            out,
+            "{totals} with {} in {:.1} s{interrupted}",
+            summary.engine, summary.seconds,
+        ),
+        Work::Push => writeln!(
+            out,
+            "{} in {:.1} s{interrupted}",
+            if totals.is_empty() {
+                "nothing to push"
+            } else {
+                &totals
+            },
+            summary.seconds,
+        ),
+    }
+}
+
+/// How many items ended each way, in the order of the work's own words.
+fn totals(summary: &Summary) -> String {
+    let order: &[Status] = match summary.work {
+        Work::Build | Work::Test => &[
+            Status::Built,
+            Status::UpToDate,
+            Status::Passed,
+            Status::WouldBuild,
+            Status::Failed,
+            Status::Skipped,
+            Status::Cancelled,
+        ],
+        Work::Push => &[
+            Status::Pushed,
+            Status::Failed,
+            Status::Cancelled,
+            Status::Skipped,
+        ],
+    };
+    let mut totals = Vec::new();
+    for status in order {
+        let n = summary.count(status);
+        if n > 0 {
+            totals.push(format!("{n} {}", status.as_str()));
+        }
+    }
+    totals.join(", ")
+}
+
+/// Target, result, time and detail of each target.
+fn build_table(summary: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
     let rows: Vec<Vec<String>> = summary
         .targets
         .iter()
@@ -183,42 +282,14 @@ pub fn summary(summary: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
             ]
         })
         .collect();
-    aligned_table(&["TARGET", "RESULT", "TIME", "DETAIL"], &rows, &[2], out)?;
-    let mut totals = Vec::new();
-    for status in [
-        Status::Built,
-        Status::UpToDate,
-        Status::Passed,
-        Status::WouldBuild,
-        Status::Failed,
-        Status::Skipped,
-        Status::Cancelled,
-    ] {
-        let n = summary.count(&status);
-        if n > 0 {
-            totals.push(format!("{n} {}", status.as_str()));
-        }
-    }
-    writeln!(
-        out,
-        "{} with {} in {:.1} s{}",
-        totals.join(", "),
-        summary.engine,
-        summary.seconds,
-        if summary.interrupted {
-            " (interrupted)"
-        } else {
-            ""
-        }
-    )
+    aligned_table(&["TARGET", "RESULT", "TIME", "DETAIL"], &rows, &[2], out)
 }
 
-fn push_line(outcome: &crate::push::Outcome) -> String {
+fn push_line(outcome: &Outcome, reference: &str) -> String {
     let mut line = format!(
-        "{} {} -> {}",
+        "{} {} -> {reference}",
         outcome.status.as_str(),
         outcome.target,
-        outcome.reference
     );
     if let Some(digest) = &outcome.digest {
         let _ = write!(line, " ({digest})");
@@ -229,87 +300,20 @@ fn push_line(outcome: &crate::push::Outcome) -> String {
     line
 }
 
-impl crate::push::Reporter for Lines {
-    fn started(&self, job: &crate::push::Job) {
-        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "{now} pushing {} -> {}",
-            job.target,
-            job.reference()
-        );
-    }
-
-    fn finished(&self, outcome: &crate::push::Outcome) {
-        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
-        let _ = writeln!(std::io::stderr().lock(), "{now} {}", push_line(outcome));
-    }
-
-    fn checking(&self, job: &crate::push::Job) {
-        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
-        let _ = writeln!(std::io::stderr().lock(), "{now} {}", checking_line(job));
-    }
-
-    fn checked(&self, _: &crate::push::Job) {}
-
-    fn check_failed(&self, failure: &crate::push::CheckFailure, pushes: usize) {
-        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "{now} {}",
-            check_line(failure, pushes)
-        );
-    }
-}
-
 /// A credential check starting: said before it, so that a registry that
 /// makes it wait is not silence.
-fn checking_line(job: &crate::push::Job) -> String {
-    format!(
-        "checking credentials for {} (push access to {})…",
-        job.registry.host, job.repository
-    )
+fn checking_line(registry: &str, repository: &str) -> String {
+    format!("checking credentials for {registry} (push access to {repository})…")
 }
 
 /// A failed credential check, with how many pushes it stops (the summary
 /// says why, once).
-fn check_line(failure: &crate::push::CheckFailure, pushes: usize) -> String {
+fn check_line(failure: &CheckFailure, pushes: usize) -> String {
     format!(
         "failed the credential check of {}: {pushes} {} not attempted",
         failure.registry,
         if pushes == 1 { "push" } else { "pushes" }
     )
-}
-
-impl crate::push::Reporter for Bars {
-    fn started(&self, job: &crate::push::Job) {
-        self.spinner(&job.reference(), "{spinner} pushing {prefix} {elapsed}");
-    }
-
-    fn finished(&self, outcome: &crate::push::Outcome) {
-        if let Some(bar) = self.running().remove(&outcome.reference) {
-            bar.finish_and_clear();
-            self.multi.remove(&bar);
-        }
-        self.overall.inc(1);
-        let _ = self.multi.println(push_line(outcome));
-    }
-
-    fn checking(&self, job: &crate::push::Job) {
-        self.spinner(&checking_line(job), "{spinner} {prefix} {elapsed}");
-    }
-
-    fn checked(&self, job: &crate::push::Job) {
-        if let Some(bar) = self.running().remove(&checking_line(job)) {
-            bar.finish_and_clear();
-            self.multi.remove(&bar);
-        }
-    }
-
-    fn check_failed(&self, failure: &crate::push::CheckFailure, pushes: usize) {
-        self.overall.inc(pushes as u64);
-        let _ = self.multi.println(check_line(failure, pushes));
-    }
 }
 
 impl Bars {
@@ -355,10 +359,11 @@ pub fn aligned_table(
     Ok(())
 }
 
-/// The push summary: target x registry with digest or error.
-pub fn push_summary(summary: &crate::push::Summary, out: &mut dyn Write) -> std::io::Result<()> {
+/// Target x registry with digest or error; each failed credential check
+/// said once below.
+fn push_table(summary: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
     let rows: Vec<Vec<String>> = summary
-        .pushes
+        .targets
         .iter()
         .map(|p| {
             // A failed credential check is said once, below the table.
@@ -368,14 +373,14 @@ pub fn push_summary(summary: &crate::push::Summary, out: &mut dyn Write) -> std:
                 .any(|c| Some(&c.message) == p.reason.as_ref());
             vec![
                 p.target.clone(),
-                p.registry.clone(),
+                p.registry.clone().unwrap_or_default(),
                 p.status.as_str().to_string(),
                 if checked {
                     "not pushed: the credential check failed (below)".to_string()
                 } else {
                     p.digest
                         .clone()
-                        .filter(|_| p.status == crate::push::Status::Pushed)
+                        .filter(|_| p.status == Status::Pushed)
                         .or_else(|| p.reason.clone())
                         .unwrap_or_default()
                 },
@@ -390,31 +395,5 @@ pub fn push_summary(summary: &crate::push::Summary, out: &mut dyn Write) -> std:
     for check in &summary.checks {
         writeln!(out, "error: {}", check.message)?;
     }
-    let mut totals = Vec::new();
-    for status in [
-        crate::push::Status::Pushed,
-        crate::push::Status::Failed,
-        crate::push::Status::Cancelled,
-        crate::push::Status::Skipped,
-    ] {
-        let n = summary.count(&status);
-        if n > 0 {
-            totals.push(format!("{n} {}", status.as_str()));
-        }
-    }
-    writeln!(
-        out,
-        "{} in {:.1} s{}",
-        if totals.is_empty() {
-            "nothing to push".to_string()
-        } else {
-            totals.join(", ")
-        },
-        summary.seconds,
-        if summary.interrupted {
-            " (interrupted)"
-        } else {
-            ""
-        }
-    )
+    Ok(())
 }

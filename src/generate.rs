@@ -18,7 +18,7 @@ use crate::diagnostic::{Problem, Problems};
 use crate::manifest::Manifest;
 use crate::output::{self, AtomicFile, Lock, Outcome, Tree};
 use crate::plan::{Matrix, Options, Target};
-use crate::render::{Renderer, context};
+use crate::render::{Renderer, metadata};
 
 /// Where generation writes.
 #[derive(Clone, Debug)]
@@ -380,7 +380,7 @@ fn render_target(
     target: &Target,
 ) -> Option<Rendered> {
     let spec = specs.get(&(target.distro.as_str(), target.release.as_str()))?;
-    let meta = context::metadata(&matrix.bentoml_version, target, spec, cuda);
+    let meta = metadata::metadata(&matrix.bentoml_version, target, spec, cuda);
     let rendered = renderer.render(target, spec, &meta);
     Some((meta, rendered))
 }
@@ -430,7 +430,7 @@ impl SharedDirectories {
 fn differs(directory: &Path, first: &str, then: &str) -> Problem {
     Problem::plain(format!(
         "`{}` renders differently for Python {first} and {then}",
-        context::slash_path(directory),
+        metadata::slash_path(directory),
     ))
     .help(
         "Python versions share one Dockerfile: use the build argument \

@@ -9,6 +9,7 @@ pub mod build;
 pub mod check;
 pub mod cli;
 mod commands;
+pub mod context;
 pub mod diagnostic;
 mod draw;
 pub mod engine;
@@ -21,6 +22,7 @@ pub mod plan;
 pub mod push;
 pub mod registry;
 pub mod render;
+pub mod run;
 pub mod status;
 
 use std::ffi::OsString;

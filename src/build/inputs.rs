@@ -9,7 +9,7 @@ use globset::GlobBuilder;
 use parse_dockerfile::{Instruction, Source};
 use sha2::{Digest, Sha256};
 
-use super::context::Context;
+use crate::context::Context;
 
 /// The label that carries the inputs hash.
 pub const LABEL: &str = "org.bentoml.docker.inputs";
@@ -23,7 +23,7 @@ pub fn copied_files<'c>(
     dockerfile: &str,
     context: &'c Context,
     build_args: &[(String, String)],
-) -> Option<Vec<&'c super::context::File>> {
+) -> Option<Vec<&'c crate::context::File>> {
     let parsed = parse_dockerfile::parse(dockerfile).ok()?;
     let mut sources = Vec::new();
     for instruction in &parsed.instructions {
@@ -45,7 +45,7 @@ pub fn copied_files<'c>(
 pub(crate) fn matching_files<'c>(
     source: &str,
     context: &'c Context,
-) -> Option<Vec<&'c super::context::File>> {
+) -> Option<Vec<&'c crate::context::File>> {
     let source = source
         .trim_start_matches("./")
         .trim_start_matches('/')
@@ -217,7 +217,7 @@ mod tests {
         (dir, context)
     }
 
-    fn paths(files: Option<Vec<&super::super::context::File>>) -> Option<Vec<String>> {
+    fn paths(files: Option<Vec<&crate::context::File>>) -> Option<Vec<String>> {
         files.map(|f| f.iter().map(|f| f.path.clone()).collect())
     }
 

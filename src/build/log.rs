@@ -155,6 +155,39 @@ pub fn check_directory(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Lines of a failed build or test kept in the summary.
+pub(super) const TAIL_LINES: usize = 30;
+
+/// The build log's file name for a target (`PACKAGE_TAG.log`, any character
+/// a file name should not hold replaced).
+pub(super) fn file_name(target: &str) -> String {
+    let safe: String = target
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.log")
+}
+
+/// The test log's file name for a target.
+pub(super) fn test_file_name(target: &str) -> String {
+    file_name(target).replace(".log", ".test.log")
+}
+
+/// The last `n` lines of `text`.
+pub(super) fn last_lines(text: &str, n: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

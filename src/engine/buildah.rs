@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 use std::process::Stdio;
 
-use futures_util::future::BoxFuture;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use super::{BuildRequest, Engine, Error, Image, Progress, RunOutput, parse_step};
+use futures_util::future::BoxFuture;
+
+use super::{BuildOutput, BuildRequest, Engine, Error, Image, RunOutput, parse_step};
 
 /// `buildah`, run as a program.
 #[derive(Debug, Clone)]
@@ -144,7 +145,7 @@ impl Engine for Buildah {
     fn build<'a>(
         &'a self,
         request: &'a BuildRequest,
-        progress: &'a (dyn Fn(Progress) + Send + Sync),
+        output: &'a (dyn Fn(BuildOutput) + Send + Sync),
     ) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
             let iidfile = tempfile::NamedTempFile::new()
@@ -198,10 +199,10 @@ impl Engine for Buildah {
             let mut last = String::new();
             while let Some(line) = lines.recv().await {
                 if let Some(step) = parse_step(&line) {
-                    progress(step);
+                    output(step);
                 }
                 last.clone_from(&line);
-                progress(Progress::Line(line));
+                output(BuildOutput::Line(line));
             }
             let status = running.wait().await;
             let status = status.map_err(|e| Error::Other(format!("buildah: {e}")))?;
@@ -215,22 +216,6 @@ impl Engine for Buildah {
             let id = std::fs::read_to_string(iidfile.path())
                 .map_err(|e| Error::Other(format!("buildah wrote no image ID: {e}")))?;
             Ok(id.trim().to_string())
-        })
-    }
-
-    fn push<'a>(
-        &'a self,
-        _: &'a str,
-        _: &'a str,
-        _: &'a str,
-        _: Option<&'a crate::registry::Credentials>,
-    ) -> BoxFuture<'a, Result<String, Error>> {
-        // buildah takes credentials only as arguments or in an auth file,
-        // and credentials go in neither.
-        Box::pin(async {
-            Err(Error::Other(
-                "pushing with buildah is not supported: push with the Docker daemon (`--engine docker`)".into(),
-            ))
         })
     }
 

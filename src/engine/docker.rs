@@ -9,9 +9,10 @@ use bollard::query_parameters::{
     RemoveContainerOptions, StartContainerOptions, TagImageOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
+
 use futures_util::future::BoxFuture;
 
-use super::{BuildRequest, Engine, Error, Image, Progress, RunOutput, parse_step};
+use super::{BuildOutput, BuildRequest, Engine, Error, Image, Pusher, RunOutput, parse_step};
 
 /// The Docker daemon.
 #[derive(Debug, Clone)]
@@ -279,7 +280,7 @@ impl Engine for Docker {
     fn build<'a>(
         &'a self,
         request: &'a BuildRequest,
-        progress: &'a (dyn Fn(Progress) + Send + Sync),
+        output: &'a (dyn Fn(BuildOutput) + Send + Sync),
     ) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
             let tar = request
@@ -334,13 +335,13 @@ impl Engine for Docker {
                         let line: String = pending.drain(..=end).collect();
                         let line = line.trim_end().to_string();
                         if let Some(step) = parse_step(&line) {
-                            progress(step);
+                            output(step);
                         }
-                        progress(Progress::Line(line));
+                        output(BuildOutput::Line(line));
                     }
                 }
                 if let Some(status) = info.status {
-                    progress(Progress::Line(status));
+                    output(BuildOutput::Line(status));
                 }
                 if let Some(detail) = info.error_detail {
                     return Err(Error::Build(detail.message.unwrap_or_default()));
@@ -350,7 +351,7 @@ impl Engine for Docker {
                 }
             }
             if !pending.trim().is_empty() {
-                progress(Progress::Line(pending.trim_end().to_string()));
+                output(BuildOutput::Line(pending.trim_end().to_string()));
             }
             match id {
                 Some(id) => Ok(id),
@@ -364,6 +365,54 @@ impl Engine for Docker {
         })
     }
 
+    fn run<'a>(
+        &'a self,
+        image: &'a str,
+        command: &'a [String],
+    ) -> BoxFuture<'a, Result<RunOutput, Error>> {
+        let client = self.client.clone();
+        let config = bollard::models::ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(command.to_vec()),
+            entrypoint: Some(Vec::new()),
+            network_disabled: Some(true),
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Box::pin(self.runs.run(move |cut_off| async move {
+            // Named here, so that it can be removed by name whatever
+            // became of the create request.
+            let name = super::container_name();
+            let options = CreateContainerOptions {
+                name: Some(name.clone()),
+                ..Default::default()
+            };
+            let result = match client.create_container(Some(options), config).await {
+                Ok(_) => tokio::select! {
+                    biased;
+                    () = cut_off.cancelled() => Err(Error::Other("cut off".into())),
+                    result = run_container(&client, &name) => result,
+                },
+                Err(e) => Err(other(&e)),
+            };
+            let options = RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            };
+            let _ = client.remove_container(&name, Some(options)).await;
+            result
+        }))
+    }
+
+    fn clean_up(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.runs.finish())
+    }
+}
+
+impl Pusher for Docker {
     fn push<'a>(
         &'a self,
         local: &'a str,
@@ -432,52 +481,6 @@ impl Engine for Docker {
             }
             digest.ok_or_else(|| push_error("the push ended without a digest".into()))
         })
-    }
-
-    fn run<'a>(
-        &'a self,
-        image: &'a str,
-        command: &'a [String],
-    ) -> BoxFuture<'a, Result<RunOutput, Error>> {
-        let client = self.client.clone();
-        let config = bollard::models::ContainerCreateBody {
-            image: Some(image.to_string()),
-            cmd: Some(command.to_vec()),
-            entrypoint: Some(Vec::new()),
-            network_disabled: Some(true),
-            host_config: Some(bollard::models::HostConfig {
-                network_mode: Some("none".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        Box::pin(self.runs.run(move |cut_off| async move {
-            // Named here, so that it can be removed by name whatever
-            // became of the create request.
-            let name = super::container_name();
-            let options = CreateContainerOptions {
-                name: Some(name.clone()),
-                ..Default::default()
-            };
-            let result = match client.create_container(Some(options), config).await {
-                Ok(_) => tokio::select! {
-                    biased;
-                    () = cut_off.cancelled() => Err(Error::Other("cut off".into())),
-                    result = run_container(&client, &name) => result,
-                },
-                Err(e) => Err(other(&e)),
-            };
-            let options = RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            };
-            let _ = client.remove_container(&name, Some(options)).await;
-            result
-        }))
-    }
-
-    fn clean_up(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.runs.finish())
     }
 }
 

@@ -11,10 +11,14 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::diagnostic::suggestion;
-pub use crate::manifest::tag;
 use crate::manifest::{
     DEFAULT_CUDA_VERSION, DEFAULT_PYTHON_VERSIONS, Distro, Manifest, Release, ReleaseType,
 };
+
+mod dependencies;
+
+pub use crate::manifest::tag;
+pub use dependencies::with_dependencies;
 
 /// What the command line asks of the manifest.
 #[derive(Clone, Debug, Default)]

@@ -7,8 +7,8 @@
 //! Every template in use is compiled once, when the [`Renderer`] is made, so
 //! syntax errors in every template are found before anything is written.
 
-pub mod context;
 pub mod limits;
+pub mod metadata;
 pub mod mutable;
 
 use std::collections::HashMap;

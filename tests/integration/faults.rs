@@ -576,7 +576,7 @@ fn registry_push_ends_when_the_registry_never_answers_each_kind_of_request() {
             "{kind}: {stdout}"
         );
         let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
-        assert_eq!(report["pushes"][0]["status"], "failed", "{kind}: {report}");
+        assert_eq!(report["targets"][0]["status"], "failed", "{kind}: {report}");
     }
     cleanup(package);
 }
@@ -825,7 +825,7 @@ fn registry_an_interrupted_push_labels_what_the_registry_took_pushed() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(130), "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
-    let push = &report["pushes"][0];
+    let push = &report["targets"][0];
     assert_eq!(push["status"], "pushed", "{report}");
     assert!(
         push["digest"]
@@ -923,7 +923,7 @@ fn registry_push_retries_a_failing_token_server_and_names_it() {
     );
     let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
     assert!(
-        report["pushes"]
+        report["targets"]
             .as_array()
             .unwrap()
             .iter()

@@ -252,7 +252,7 @@ fn registry_seed_flags_build_and_push_every_tag_verified_and_the_password_never_
     assert_eq!(code, 0, "{stdout}{stderr}");
     outputs.push(stdout + &stderr);
     let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
-    for push in report["pushes"].as_array().unwrap() {
+    for push in report["targets"].as_array().unwrap() {
         let tag = push["reference"]
             .as_str()
             .unwrap()
@@ -396,7 +396,7 @@ fn registry_a_wrong_password_fails_fast_with_a_clear_message() {
     let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
     // Refused when the credentials were checked, before any push: no retries.
     assert!(
-        report["pushes"]
+        report["targets"]
             .as_array()
             .unwrap()
             .iter()
@@ -433,7 +433,7 @@ fn registry_read_only_access_fails_before_any_push() {
     assert!(stdout.contains("cannot push to `"), "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
     assert!(
-        report["pushes"]
+        report["targets"]
             .as_array()
             .unwrap()
             .iter()
@@ -515,7 +515,7 @@ fn registry_that_is_down_fails_after_bounded_retries() {
     assert_eq!(all.matches(&said).count(), 1, "{all}");
     assert!(!all.contains("error sending request"), "{all}");
     let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
-    assert_eq!(report["pushes"][0]["attempts"], 3, "{report}");
+    assert_eq!(report["targets"][0]["attempts"], 3, "{report}");
     cleanup(package);
 }
 
@@ -702,7 +702,7 @@ fn registry_push_succeeds_with_passwords_whose_credentials_encode_to_plus_or_sla
         let repository = format!("bdtest/{package}");
         assert_eq!(tags(server.port, password, &repository), TAGS);
         let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
-        for push in report["pushes"].as_array().unwrap() {
+        for push in report["targets"].as_array().unwrap() {
             let tag = push["reference"]
                 .as_str()
                 .unwrap()

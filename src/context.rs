@@ -1,5 +1,8 @@
 //! The build context: the images repo, less what `.dockerignore` excludes,
-//! scanned once per run and packed once as the tar every build sends.
+//! scanned once per run and packed once as the tar every build sends. The
+//! build stage hashes it, `check` looks COPY sources up in it, and engines
+//! send it: it belongs to none of them. (What a template sees is
+//! [`crate::render::metadata`].)
 
 use std::fs;
 use std::io;
@@ -201,7 +204,7 @@ struct Output {
 
 impl Output {
     fn new(output: &Path) -> Self {
-        let path = crate::render::context::slash_path(output);
+        let path = crate::render::metadata::slash_path(output);
         let path = path
             .trim_end_matches('/')
             .trim_start_matches("./")
