@@ -34,6 +34,8 @@ pub struct Fake {
     pub remote: Mutex<HashMap<String, Image>>,
     /// References pulled, in order.
     pub pulled: Mutex<Vec<String>>,
+    /// Inspections still to fail, one each, as a daemon that hung up.
+    pub inspect_failures: Mutex<usize>,
     /// How long each build takes.
     pub delay: Duration,
     /// How long each pull takes.
@@ -86,7 +88,15 @@ impl Engine for Fake {
     }
 
     fn inspect<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<Option<Image>, Error>> {
-        Box::pin(async move { Ok(self.images.lock().unwrap().get(reference).cloned()) })
+        Box::pin(async move {
+            let mut failures = self.inspect_failures.lock().unwrap();
+            if *failures > 0 {
+                *failures -= 1;
+                return Err(Error::Other("the daemon hung up".into()));
+            }
+            drop(failures);
+            Ok(self.images.lock().unwrap().get(reference).cloned())
+        })
     }
 
     fn pull<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<(), Error>> {

@@ -8,7 +8,7 @@
 
 use super::one::retrying;
 use super::{Job, Shared, not_attempted};
-use crate::registry::{Access, Failure, Registry};
+use crate::registry::{Access, Failure, Registry, classify};
 use crate::run::{CheckFailure, Event, Outcome};
 
 /// What the checks found.
@@ -61,11 +61,7 @@ pub(super) async fn credentials(
         let failure = result.err().map(|(failure, attempts)| {
             failures.push(described(job, &failure, attempts, shared));
             let index = failures.len() - 1;
-            let whole_registry = !matches!(
-                failure,
-                Failure::Other { .. } | Failure::Denied { status: 403 }
-            );
-            if whole_registry {
+            if classify::whole_registry(&failure) {
                 failed_hosts.push((job.registry.host.clone(), index));
             }
             index

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::Failure;
+use super::failure::Failure;
 
 /// Whether a push error may go away on retry.
 #[must_use]
@@ -85,6 +85,19 @@ pub fn without_locations(message: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Whether a failure concerns the whole registry rather than one
+/// repository: refused credentials, no connection, no answer, a token
+/// server down. Such a registry is said to fail for each of its tags
+/// without being asked again; a 403 is about what the account may do in
+/// one repository, and anything else about one request.
+#[must_use]
+pub fn whole_registry(failure: &Failure) -> bool {
+    !matches!(
+        failure,
+        Failure::Other { .. } | Failure::Denied { status: 403 }
+    )
 }
 
 /// Whether a failure says the repository or tag does not exist (looked for
@@ -247,6 +260,28 @@ mod tests {
             "cannot reach http://127.0.0.1:4040/v2/ sha256:404f00"
         )));
         assert!(!not_found(&Failure::Denied { status: 401 }));
+    }
+
+    #[test]
+    fn refused_credentials_and_silence_concern_the_whole_registry_a_403_one_repository() {
+        assert!(whole_registry(&Failure::Denied { status: 401 }));
+        assert!(whole_registry(&Failure::Silent {
+            after: Duration::from_secs(1)
+        }));
+        assert!(whole_registry(&Failure::Unreachable {
+            refused: true,
+            message: String::new(),
+            proxy: None,
+        }));
+        assert!(whole_registry(&Failure::TokenServer {
+            url: "https://auth.example/token".into(),
+            status: 503,
+        }));
+        assert!(!whole_registry(&Failure::Denied { status: 403 }));
+        assert!(!whole_registry(&Failure::Other {
+            message: "manifest invalid".into(),
+            transient: false,
+        }));
     }
 
     #[test]

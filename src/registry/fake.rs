@@ -1,0 +1,128 @@
+//! A registry in memory, for tests: it holds tags, may insist on
+//! credentials, can be made to fail chosen requests, and records every
+//! request it is asked, so that a test can tell what was asked again.
+
+// A poisoned lock is a test that already failed.
+#![allow(clippy::missing_panics_doc)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use futures_util::future::BoxFuture;
+
+use super::Registry;
+use super::enabled::Credentials;
+use super::failure::Failure;
+
+/// The fake registry.
+#[derive(Default)]
+pub struct Fake {
+    /// Tag -> digest, per repository.
+    pub repositories: Mutex<HashMap<String, BTreeMap<String, String>>>,
+    /// The only credentials it accepts; anything else is refused (401).
+    /// Every request is welcome when `None`.
+    pub accepts: Option<Credentials>,
+    /// Failures to give, each to every request that begins with its
+    /// prefix (requests are written as in [`Fake::asked`]).
+    pub failing: Mutex<Vec<(String, Failure)>>,
+    /// Requests, in order: `tags REPOSITORY`, `digest REPOSITORY:TAG`,
+    /// `writable REPOSITORY`.
+    pub asked: Mutex<Vec<String>>,
+}
+
+impl Fake {
+    /// A registry that holds `tags` (tag, digest) in `repository`.
+    pub fn holding(repository: &str, tags: &[(&str, &str)]) -> Self {
+        let fake = Self::default();
+        for (tag, digest) in tags {
+            fake.hold(repository, tag, digest);
+        }
+        fake
+    }
+
+    /// Puts `digest` under `repository:tag`.
+    pub fn hold(&self, repository: &str, tag: &str, digest: &str) {
+        self.repositories
+            .lock()
+            .unwrap()
+            .entry(repository.to_string())
+            .or_default()
+            .insert(tag.to_string(), digest.to_string());
+    }
+
+    /// Fails every request that begins with `prefix` with `failure`.
+    pub fn fail(&self, prefix: &str, failure: Failure) {
+        self.failing
+            .lock()
+            .unwrap()
+            .push((prefix.to_string(), failure));
+    }
+
+    /// The requests asked so far.
+    pub fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+
+    /// Records `request`, and says why it fails, if it does.
+    fn answer(&self, request: String, credentials: Option<&Credentials>) -> Result<(), Failure> {
+        let failure = self
+            .failing
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(prefix, _)| request.starts_with(prefix.as_str()))
+            .map(|(_, failure)| failure.clone());
+        self.asked.lock().unwrap().push(request);
+        if let Some(accepts) = &self.accepts
+            && credentials != Some(accepts)
+        {
+            return Err(Failure::Denied { status: 401 });
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+impl Registry for Fake {
+    fn digest<'a>(
+        &'a self,
+        repository: &'a str,
+        tag: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
+        Box::pin(async move {
+            self.answer(format!("digest {repository}:{tag}"), credentials)?;
+            Ok(self
+                .repositories
+                .lock()
+                .unwrap()
+                .get(repository)
+                .and_then(|tags| tags.get(tag))
+                .cloned())
+        })
+    }
+
+    fn tags<'a>(
+        &'a self,
+        repository: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<Vec<String>, Failure>> {
+        Box::pin(async move {
+            self.answer(format!("tags {repository}"), credentials)?;
+            Ok(self
+                .repositories
+                .lock()
+                .unwrap()
+                .get(repository)
+                .map(|tags| tags.keys().cloned().collect())
+                .unwrap_or_default())
+        })
+    }
+
+    fn writable<'a>(
+        &'a self,
+        repository: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(async move { self.answer(format!("writable {repository}"), credentials) })
+    }
+}
