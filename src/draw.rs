@@ -1,5 +1,6 @@
-//! How the command line draws a build: live bars on a terminal, plain
-//! timestamped lines otherwise, and the summary table at the end.
+//! How the command line draws a run (build, test, push): live bars on a
+//! terminal, plain timestamped lines otherwise, and the summary table at
+//! the end.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -56,7 +57,11 @@ impl Reporter for Lines {
     fn event(&self, event: Event<'_>) {
         let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
         let line = match event {
-            Event::Begin { total } => format!("{total} targets"),
+            Event::Begin {
+                work: Work::Push,
+                total,
+            } => format!("{total} pushes"),
+            Event::Begin { total, .. } => format!("{total} targets"),
             Event::Pulling { target, image } => format!("pulling {image} for {target}"),
             Event::Building { target } => format!("started {target}"),
             Event::Testing { target, command } => format!("testing {target}: {command}"),
@@ -76,8 +81,8 @@ impl Reporter for Lines {
 /// The line of a running build: target, step (or what it waits for), elapsed.
 const BUILDING: &str = "{spinner} {prefix} {msg} {elapsed}";
 
-/// Live progress on a terminal: a line per running build (target, step,
-/// elapsed) above an overall bar.
+/// Live progress on a terminal: a line per running item (a build with its
+/// step, a test, a push, a credential check; elapsed) above an overall bar.
 pub struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
@@ -137,7 +142,7 @@ impl Default for Bars {
 impl Reporter for Bars {
     fn event(&self, event: Event<'_>) {
         match event {
-            Event::Begin { total } => self.overall.set_length(total as u64),
+            Event::Begin { total, .. } => self.overall.set_length(total as u64),
             Event::Pulling { target, image } => {
                 self.spinner(target, BUILDING)
                     .set_message(format!("pulling {image}"));

@@ -6,19 +6,19 @@
 //!
 //! A target goes through three steps, each its own module:
 //!
-//! 1. **decide** ([`job`]): resolve the image it is built FROM (pulling an
+//! 1. **decide** (`job`): resolve the image it is built FROM (pulling an
 //!    external base the engine lacks), hash its inputs ([`inputs`]), and
 //!    compare with the image the engine holds: up to date, would build (dry
 //!    run), or a [`crate::engine::BuildRequest`] to run;
 //! 2. **build**: hand the request to the engine;
-//! 3. **test** ([`image_tests`]): run the target's tests in its image.
+//! 3. **test** (`image_tests`): run the target's tests in its image.
 //!
-//! The [`schedule`] drives those steps: it starts a target when its base
+//! The scheduler (`schedule`) drives those steps: it starts a target when its base
 //! is ready, keeps `jobs` at once, skips the dependents of a failure,
 //! stops starting work on a failure (unless `keep_going`) or an
 //! interruption, and reports every step as a [`crate::run::Event`]. The
-//! command line only calls [`build`] and draws the events; it never knows
-//! which engine builds.
+//! command line picks an engine, calls [`build`] and draws the events; it
+//! never branches on how the engine builds.
 //!
 //! The Docker daemon and buildah build one target per call
 //! ([`Engine::build`]) under this scheduler. A builder that takes a whole

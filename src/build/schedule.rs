@@ -50,9 +50,11 @@ type Joined = Result<(tokio::task::Id, (usize, Outcome)), tokio::task::JoinError
 enum Base {
     /// Not built yet.
     Pending,
-    /// Ready: built (with this image ID when in the run) or up to date.
+    /// Ready (built, up to date or tested in this run, with its image ID),
+    /// or not in this run (an external image, or a target not selected).
     Ready(Option<String>),
-    /// Settled without being ready: the target settles the same way.
+    /// Settled without being ready: the target is settled with it, as
+    /// "would build" after a base that would be rebuilt, else as skipped.
     Settled(Box<Outcome>),
 }
 
@@ -91,6 +93,7 @@ impl<'a> Schedule<'a> {
         // Partial logs of killed runs, whichever targets they were for.
         super::log::sweep(&self.options.log_dir);
         self.reporter.event(Event::Begin {
+            work: self.work(),
             total: self.targets.len(),
         });
         tokio::pin!(interrupt);
@@ -115,16 +118,20 @@ impl<'a> Schedule<'a> {
         // run (the engine's own stop grace is 10 s).
         let _ = tokio::time::timeout(CLEAN_UP_LIMIT, self.engine.clean_up()).await;
         Summary {
-            work: if self.options.mode == super::Mode::TestOnly {
-                Work::Test
-            } else {
-                Work::Build
-            },
+            work: self.work(),
             engine: self.engine.name().to_string(),
             targets: self.settle_the_rest(),
             checks: Vec::new(),
             interrupted,
             seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+
+    fn work(&self) -> Work {
+        if self.options.mode == super::Mode::TestOnly {
+            Work::Test
+        } else {
+            Work::Build
         }
     }
 

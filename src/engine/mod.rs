@@ -1,6 +1,9 @@
 //! Where images are built: the Docker daemon through its Engine API, or a
 //! daemonless builder (`buildah`) where no daemon exists. Both sit behind
 //! [`Engine`], so the scheduler does not care which, and tests can use a fake.
+//! Sending images to a registry is a capability of its own ([`Pusher`]):
+//! only engines that can push implement it (the Docker daemon; buildah
+//! takes credentials only as arguments or in a file, which is refused).
 
 pub mod buildah;
 pub mod docker;

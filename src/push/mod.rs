@@ -3,7 +3,7 @@
 //! pass (connection errors, 5xx, 429) with backoff, and then asking the
 //! registry itself for the tag's digest to check that what arrived is what
 //! was pushed. Registry messages are scrubbed of credentials. Credentials
-//! are checked once per repository first ([`check`]); a registry that fails
+//! are checked once per repository first (`check`); a registry that fails
 //! the check is reported once ([`CheckFailure`]), not once per target.
 //!
 //! Pushing is a capability of the engines that hold the images and can
@@ -60,6 +60,7 @@ impl Job {
         let mut outcome = Outcome::new(&self.target, status);
         outcome.registry = Some(self.registry.host.clone());
         outcome.reference = Some(self.reference());
+        outcome.attempts = Some(0);
         outcome
     }
 }
@@ -113,7 +114,10 @@ pub async fn push(
         options: options.clone(),
         reporter,
     };
-    shared.reporter.event(Event::Begin { total: jobs.len() });
+    shared.reporter.event(Event::Begin {
+        work: Work::Push,
+        total: jobs.len(),
+    });
     tokio::pin!(interrupt);
     let checked = check::credentials(&jobs, &shared, &mut interrupt).await;
     let mut run = Run {
@@ -159,6 +163,9 @@ impl Run {
             .collect();
         let mut pending = pending.into_iter();
         let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
+        // The job of each task, to name a task that panicked.
+        let mut tasks: std::collections::HashMap<tokio::task::Id, usize> =
+            std::collections::HashMap::new();
         loop {
             while !self.interrupted && running.len() < shared.options.jobs.max(1) {
                 let Some(i) = pending.next() else {
@@ -168,7 +175,7 @@ impl Run {
                 let job = jobs[i].clone();
                 let shared = shared.clone();
                 let digest = self.digests[i].clone();
-                running.spawn(async move {
+                let task = running.spawn(async move {
                     shared.reporter.event(Event::Pushing {
                         target: &job.target,
                         reference: &job.reference(),
@@ -177,16 +184,25 @@ impl Run {
                     shared.reporter.event(Event::Finished { outcome: &outcome });
                     (i, outcome)
                 });
+                tasks.insert(task.id(), i);
             }
             if running.is_empty() {
                 break;
             }
             tokio::select! {
-                joined = running.join_next() => {
-                    if let Some(Ok((i, outcome))) = joined {
-                        self.outcomes[i] = Some(outcome);
+                joined = running.join_next() => match joined {
+                    Some(Ok((i, outcome))) => self.outcomes[i] = Some(outcome),
+                    Some(Err(error)) => {
+                        if let Some(&i) = tasks.get(&error.id()) {
+                            let outcome = jobs[i]
+                                .outcome(Status::Failed)
+                                .because(format!("the push task failed: {error}"));
+                            shared.reporter.event(Event::Finished { outcome: &outcome });
+                            self.outcomes[i] = Some(outcome);
+                        }
                     }
-                }
+                    None => {}
+                },
                 () = interrupt.as_mut(), if !self.interrupted => {
                     self.interrupted = true;
                     running.abort_all();
@@ -231,7 +247,7 @@ impl Run {
 /// The outcome of a job whose credential check failed.
 fn not_attempted(job: &Job, failure: &CheckFailure) -> Outcome {
     let mut outcome = job.outcome(Status::Failed).because(failure.message.clone());
-    outcome.attempts = failure.attempts;
+    outcome.attempts = Some(failure.attempts);
     outcome
 }
 

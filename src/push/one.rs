@@ -136,7 +136,7 @@ async fn pushed(job: &Job, shared: &Shared, digest: &PushedDigest) -> Outcome {
             .outcome(Status::Failed)
             .because(push_error(job, &e.to_string(), attempts)),
     };
-    outcome.attempts = attempts;
+    outcome.attempts = Some(attempts);
     outcome
 }
 

@@ -1,14 +1,16 @@
 //! What long work says while it runs. The stages never print: they send
 //! events, and only the command line draws them.
 
-use super::{CheckFailure, Outcome};
+use super::{CheckFailure, Outcome, Work};
 
 /// Something happened in a run.
 #[derive(Debug)]
 pub enum Event<'a> {
     /// The run starts with this many items.
     Begin {
-        /// Items in the run.
+        /// What the run does.
+        work: Work,
+        /// Items in the run: targets, or pushes (target x registry).
         total: usize,
     },
     /// A target waits for the image it is built FROM to be pulled.
@@ -68,7 +70,8 @@ pub enum Event<'a> {
         /// Where it goes, `repository:tag`.
         reference: &'a str,
     },
-    /// An item is done, whichever way.
+    /// An item is done, whichever way; the pushes a failed credential
+    /// check stops are said by [`Event::CheckFailed`] instead.
     Finished {
         /// Its outcome.
         outcome: &'a Outcome,
@@ -111,7 +114,7 @@ impl Recorder {
 impl Reporter for Recorder {
     fn event(&self, event: Event<'_>) {
         let line = match event {
-            Event::Begin { total } => format!("begin {total}"),
+            Event::Begin { total, .. } => format!("begin {total}"),
             Event::Pulling { target, image } => format!("pulling {target} {image}"),
             Event::Building { target } => format!("building {target}"),
             Event::Step {

@@ -72,18 +72,6 @@ impl Status {
     pub fn ready(&self) -> bool {
         matches!(self, Self::Built | Self::UpToDate | Self::Passed)
     }
-
-    /// Every status, in the order totals are said.
-    pub const ALL: [Self; 8] = [
-        Self::Built,
-        Self::UpToDate,
-        Self::Passed,
-        Self::WouldBuild,
-        Self::Pushed,
-        Self::Failed,
-        Self::Skipped,
-        Self::Cancelled,
-    ];
 }
 
 /// The result of one item.
@@ -120,16 +108,12 @@ pub struct Outcome {
     /// The last lines of a failed build's or test's log.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
-    /// Requests made: pushes, or for a failed credential check, its attempts.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub attempts: u32,
+    /// Requests made (push): pushes, or for a failed credential check, its
+    /// attempts; none for an item that did not get as far as a push.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
     /// Seconds spent.
     pub seconds: f64,
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 impl Outcome {
@@ -148,7 +132,7 @@ impl Outcome {
             log: None,
             tests: Vec::new(),
             log_tail: Vec::new(),
-            attempts: 0,
+            attempts: None,
             seconds: 0.0,
         }
     }
