@@ -154,6 +154,14 @@ pub enum Error {
     Other(String),
 }
 
+impl Error {
+    /// 1: the engine failed at its work; the input was fine.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        1
+    }
+}
+
 /// Whether a push error may go away on retry.
 #[must_use]
 pub fn transient(message: &str) -> bool {

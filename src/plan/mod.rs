@@ -5,6 +5,8 @@
 //! made before any side effect, so `--dry-run` and `plan --json` show exactly
 //! what would happen.
 
+pub mod select;
+
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -15,6 +17,7 @@ pub use crate::manifest::tag;
 use crate::manifest::{
     DEFAULT_CUDA_VERSION, DEFAULT_PYTHON_VERSIONS, Distro, Manifest, Release, ReleaseType,
 };
+pub use select::{NotInPlan, Selection, select};
 
 /// What the command line asks of the manifest.
 #[derive(Clone, Debug, Default)]
@@ -89,6 +92,14 @@ pub enum Error {
         /// The defined versions.
         choices: String,
     },
+}
+
+impl Error {
+    /// 2: the command line does not fit the manifest, a usage error.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
 }
 
 /// One image to build.
