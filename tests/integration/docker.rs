@@ -313,8 +313,7 @@ fn sleeping(seconds: u32) -> Vec<String> {
 fn build_hanging(package: &str, seconds: u32, engine: &[&str]) -> String {
     let test = hanging_test(package, seconds);
     let (output, seen) = run_seeing_sleep(
-        Command::new(crate::test::BIN)
-            .args(["build"])
+        test.command(&["build"])
             .args(engine)
             .args([
                 "--test",
@@ -325,7 +324,6 @@ fn build_hanging(package: &str, seconds: u32, engine: &[&str]) -> String {
                 "--report",
                 "report.json",
             ])
-            .current_dir(test.path())
             // buildah's default isolation: the OCI runtime.
             .env_remove("BUILDAH_ISOLATION"),
         seconds,
@@ -384,10 +382,8 @@ fn docker_buildah_a_build_past_its_timeout_is_stopped() {
         "FROM {{ metadata.base_image }}\nRUN sleep 603\n",
     );
     let (output, seen) = run_seeing_sleep(
-        Command::new(crate::test::BIN)
-            .args(["build", "--engine", "buildah", "--storage-driver", "vfs"])
+        test.command(&["build", "--engine", "buildah", "--storage-driver", "vfs"])
             .args(["-r", "base", "-t", "20", "--report", "report.json"])
-            .current_dir(test.path())
             .env("BUILDAH_ISOLATION", "chroot"),
         603,
     );
@@ -468,8 +464,8 @@ fn docker_buildah_engine_builds_the_same_fixture() {
         "--report",
         "report.json",
     ]);
-    let output = Command::new(crate::test::BIN)
-        .args([
+    let output = test
+        .command(&[
             "build",
             "--engine",
             "buildah",
@@ -480,7 +476,6 @@ fn docker_buildah_engine_builds_the_same_fixture() {
             "--report",
             "report.json",
         ])
-        .current_dir(test.path())
         .env("STORAGE_DRIVER", "vfs")
         .env("BUILDAH_ISOLATION", "chroot")
         .output()
@@ -492,8 +487,8 @@ fn docker_buildah_engine_builds_the_same_fixture() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("6 built with buildah"), "{stdout}");
-    let again = Command::new(crate::test::BIN)
-        .args([
+    let again = test
+        .command(&[
             "build",
             "--engine",
             "buildah",
@@ -502,7 +497,6 @@ fn docker_buildah_engine_builds_the_same_fixture() {
             "--report",
             "report.json",
         ])
-        .current_dir(test.path())
         .env("STORAGE_DRIVER", "vfs")
         .env("BUILDAH_ISOLATION", "chroot")
         .output()
@@ -549,13 +543,7 @@ fn cancels_running_builds(package: &str, signal: &str) {
         "templates/debian/base.Dockerfile.j2",
         "FROM {{ metadata.base_image }}\nARG PYTHON_VERSION\nRUN sleep 60\n",
     );
-    let child = Command::new(crate::test::BIN)
-        .args(["build", "-j", "2", "--report", "report.json"])
-        .current_dir(test.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = test.spawn(&["build", "-j", "2", "--report", "report.json"]);
     // Wait until both base builds run.
     let log_dir = test.path().join(".bentoml-docker/logs");
     let started = std::time::Instant::now();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::test::{BIN, Test};
+use crate::test::Test;
 
 pub(crate) const USER: &str = "pusher";
 
@@ -167,11 +167,7 @@ pub(crate) fn fixture(package: &str, registries: &[(String, &str)]) -> Test {
 }
 
 pub(crate) fn run(test: &Test, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(test.path())
-        .env("NO_COLOR", "1");
+    let mut command = test.command(args);
     for (name, value) in env {
         command.env(name, value);
     }
