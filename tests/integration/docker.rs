@@ -94,32 +94,9 @@ const BUILD: [&str; 8] = [
     "report.json",
 ];
 
-#[test]
-#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
-fn docker_builds_in_order_then_is_up_to_date_then_rebuilds_what_changed() {
-    let _ = NEEDS;
-    let package = "bdtest-incremental";
-    cleanup(package);
-    // The first build also runs the manifest's tests after each build.
-    let mut first = BUILD.to_vec();
-    first.push("--test");
-    let test = fixture(package).args(&first);
-    let output = test.success();
-    let tested: serde_json::Value = serde_json::from_str(&test.read("report.json")).unwrap();
-    let runs: usize = tested["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["tests"].as_array().map_or(0, Vec::len))
-        .sum();
-    assert_eq!(runs, 4, "bases and runtime images have a test each");
-    let test = test.args(&BUILD);
-    assert!(
-        output.stdout.contains("6 built with docker"),
-        "{}",
-        output.stdout
-    );
-
+/// Each image of `package` carries its labels and runs the Python of its
+/// tag; the runtime images hold what their template wrote.
+fn every_image_is_labelled_and_runs_its_python(package: &str) {
     for python in ["3.11", "3.13"] {
         for tag in [
             format!("base-python{python}-bookworm"),
@@ -165,6 +142,35 @@ fn docker_builds_in_order_then_is_up_to_date_then_rebuilds_what_changed() {
             "{hello}"
         );
     }
+}
+
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_builds_in_order_then_is_up_to_date_then_rebuilds_what_changed() {
+    let _ = NEEDS;
+    let package = "bdtest-incremental";
+    cleanup(package);
+    // The first build also runs the manifest's tests after each build.
+    let mut first = BUILD.to_vec();
+    first.push("--test");
+    let test = fixture(package).args(&first);
+    let output = test.success();
+    let tested: serde_json::Value = serde_json::from_str(&test.read("report.json")).unwrap();
+    let runs: usize = tested["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tests"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(runs, 4, "bases and runtime images have a test each");
+    let test = test.args(&BUILD);
+    assert!(
+        output.stdout.contains("6 built with docker"),
+        "{}",
+        output.stdout
+    );
+
+    every_image_is_labelled_and_runs_its_python(package);
 
     // Nothing changed: everything is up to date.
     let output = test.success();
