@@ -13,13 +13,13 @@
 //! - [`draw`]: progress, tables and summaries; [`Error`]: every way a run ends
 //!   badly, with its exit code.
 
-pub mod args;
+mod args;
 mod build;
 mod check;
 mod draw;
 mod error;
 mod generate;
-pub mod original;
+mod original;
 mod plan;
 mod push;
 mod session;
