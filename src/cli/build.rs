@@ -1,6 +1,6 @@
 //! `build`: generates, then builds the selected images (and what they are
 //! built FROM) in dependency order, skipping what is up to date. `test`
-//! and the original's `-bi` build through [`build`] with their own
+//! and the original's `-bi` build through [`build()`] with their own
 //! [`Settings`].
 
 use std::io::Write;

@@ -1,16 +1,16 @@
 //! The command line, on top of the stages: it parses the arguments (the
-//! original's flag spellings included), opens a [`session`], runs one
+//! original's flag spellings included), opens a `session`, runs one
 //! command and draws what happened. Each command is a file of its own that
 //! reads its arguments, calls the stages and draws; none holds logic a
 //! stage owns.
 //!
-//! - [`args`]: the clap definitions; [`original`]: the original's flags and
+//! - `args`: the clap definitions; `original`: the original's flags and
 //!   command line;
-//! - [`session`]: loading, output directory, plan, registries, runtime and
+//! - `session`: loading, output directory, plan, registries, runtime and
 //!   signals at the start of a run, the report and the exit at its end;
 //! - one file per command: `generate`, `validate`, `plan`, `check`,
 //!   `build`, `test`, `push`, `status`;
-//! - [`draw`]: progress, tables and summaries; [`Error`]: every way a run ends
+//! - `draw`: progress, tables and summaries; [`Error`]: every way a run ends
 //!   badly, with its exit code.
 
 mod args;

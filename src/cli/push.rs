@@ -1,6 +1,6 @@
 //! `push`: pushes the selected images to every enabled registry and
 //! verifies each digest there. The original's `-pth` pushes through
-//! [`push`] too.
+//! [`push()`] too.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
