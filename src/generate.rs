@@ -65,6 +65,19 @@ pub enum Error {
     Interrupted,
 }
 
+impl Error {
+    /// 2 for templates that do not render, 130 for an interruption, and
+    /// the output's own code otherwise (see [`output::Error::exit_code`]).
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Render(_) => 2,
+            Self::Output(error) => error.exit_code(),
+            Self::Interrupted => 130,
+        }
+    }
+}
+
 /// How a run that writes is steered from outside.
 #[derive(Clone, Copy, Default)]
 pub struct Control<'a> {

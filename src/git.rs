@@ -157,6 +157,46 @@ pub fn origin(path: &Path) -> Option<String> {
     Repository::discover(path)?.origin()
 }
 
+/// The OCI labels the checkout holding `path` gives every image: its
+/// revision and its `origin` (without credentials), those it has.
+#[must_use]
+pub fn labels(path: &Path) -> Vec<(String, String)> {
+    let mut labels = Vec::new();
+    if let Some(revision) = revision(path) {
+        labels.push(("org.opencontainers.image.revision".to_string(), revision));
+    }
+    if let Some(source) = origin(path) {
+        labels.push((
+            "org.opencontainers.image.source".to_string(),
+            without_credentials(&source),
+        ));
+    }
+    labels
+}
+
+/// `url` without any user name or password in it: a clone URL may carry a
+/// token (`https://ci-token:SECRET@host/...`), which must not end up in a
+/// label of every image.
+#[must_use]
+pub fn without_credentials(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        return if path.is_empty() {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}/{path}")
+        };
+    }
+    // scp-like `user@host:path`
+    match url.split_once('@') {
+        Some((_, rest)) if !rest.contains('@') => rest.to_string(),
+        _ => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +382,53 @@ mod tests {
             revision(dir.path()),
             None,
             "refs/heads/main does not exist yet"
+        );
+    }
+
+    #[test]
+    fn labels_hold_the_revision_and_an_origin_without_its_token() {
+        let dir = checkout();
+        write(
+            &dir.path().join(".git/refs/heads/main"),
+            &format!("{COMMIT}\n"),
+        );
+        write(
+            &dir.path().join(".git/config"),
+            "[remote \"origin\"]\n\turl = https://ci-token:s3cr3t@gitlab.example.com/org/images.git\n",
+        );
+        assert_eq!(
+            labels(&dir.path().join("images")),
+            [
+                (
+                    "org.opencontainers.image.revision".to_string(),
+                    COMMIT.to_string()
+                ),
+                (
+                    "org.opencontainers.image.source".to_string(),
+                    "https://gitlab.example.com/org/images.git".to_string()
+                ),
+            ]
+        );
+        assert_eq!(labels(tempfile::tempdir().unwrap().path()), []);
+    }
+
+    #[test]
+    fn clone_urls_lose_their_credentials() {
+        assert_eq!(
+            without_credentials("https://gitlab-ci-token:s3cr3t@gitlab.example.com/org/images.git"),
+            "https://gitlab.example.com/org/images.git"
+        );
+        assert_eq!(
+            without_credentials("https://github.com/org/images"),
+            "https://github.com/org/images"
+        );
+        assert_eq!(
+            without_credentials("git@github.com:org/images.git"),
+            "github.com:org/images.git"
+        );
+        assert_eq!(
+            without_credentials("ssh://user@host:22/repo"),
+            "ssh://host:22/repo"
         );
     }
 }

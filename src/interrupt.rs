@@ -149,8 +149,14 @@ pub fn cooperate() {
     }
 }
 
+/// A run stopped by a signal, as said when the process ends at once; the
+/// command line says the same when the work stopped itself.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("interrupted")]
+struct Interrupted;
+
 /// Says so and ends the process with 130.
 fn interrupted() -> ! {
-    eprintln!("{:?}", miette::Report::new(crate::Error::Interrupted));
+    eprintln!("{:?}", miette::Report::new(Interrupted));
     std::process::exit(130);
 }

@@ -94,6 +94,23 @@ pub enum Error {
     Interrupted,
 }
 
+impl Error {
+    /// 2 when the output path itself is wrong (the images repo, a file, a
+    /// broken link, another tool's lock): the user gives another; 130 for
+    /// an interruption; 1 when the file system failed under a good path.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::WouldReplaceRepo { .. }
+            | Self::WrongKind { .. }
+            | Self::BrokenLink { .. }
+            | Self::ForeignLock { .. } => 2,
+            Self::Interrupted => 130,
+            Self::Io { .. } | Self::Unremovable { .. } => 1,
+        }
+    }
+}
+
 fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
     move |source| Error::Io {
         action,

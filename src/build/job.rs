@@ -64,7 +64,7 @@ impl Job {
         // An up-to-date image is tested again too: its tests may have
         // failed when it was built, and a rerun must not forget that.
         let built = matches!(outcome.status, Status::Built | Status::UpToDate);
-        if self.options.test && built && !self.target.tests.is_empty() {
+        if self.options.mode == Mode::BuildAndTest && built && !self.target.tests.is_empty() {
             self.run_tests(&mut outcome).await;
         }
         outcome

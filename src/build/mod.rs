@@ -51,14 +51,17 @@ use crate::run::{Reporter, Summary};
 
 pub use labels::source_date_epoch;
 
-/// What a build run does beyond building.
+/// What a build run does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Build what is stale (and test it, with [`Options::test`]).
+    /// Build what is out of date.
     Build,
-    /// Decide, and build nothing.
+    /// Build what is out of date, then run the tests of every target built
+    /// or up to date (`build --test`).
+    BuildAndTest,
+    /// Say what would be built and why; build (and test) nothing.
     DryRun,
-    /// Only run the tests of images that exist; build nothing.
+    /// Run the tests of the images that exist; build nothing (`test`).
     TestOnly,
 }
 
@@ -71,9 +74,7 @@ pub struct Options {
     pub keep_going: bool,
     /// Rebuild even what is up to date.
     pub overwrite: bool,
-    /// Run each target's tests after it is built.
-    pub test: bool,
-    /// Build, decide only, or test only.
+    /// Build, build and test, decide only, or test only.
     pub mode: Mode,
     /// Network mode of `RUN` steps.
     pub network: Option<String>,

@@ -84,7 +84,6 @@ impl Repo {
             labels: Vec::new(),
             source_date_epoch: None,
             log_dir: self.dir.path().join(".bentoml-docker/logs"),
-            test: false,
             mode: Mode::Build,
         }
     }
@@ -455,7 +454,7 @@ async fn tests_run_after_each_build_and_a_failing_one_fails_its_target() {
     let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
     *engine.failing_runs.lock().unwrap() = vec!["server:devel-python3.12-trixie".into()];
     let options = Options {
-        test: true,
+        mode: Mode::BuildAndTest,
         keep_going: true,
         ..repo.options()
     };
@@ -520,7 +519,7 @@ async fn a_test_past_the_timeout_fails_its_target() {
         ..Fake::with_images(&["debian:bookworm-slim"])
     });
     let options = Options {
-        test: true,
+        mode: Mode::BuildAndTest,
         timeout: Duration::from_millis(50),
         ..repo.options()
     };
@@ -617,7 +616,7 @@ async fn a_build_says_each_step_of_each_target_in_order() {
     );
     let recorder = Arc::new(Recorder::default());
     let options = Options {
-        test: true,
+        mode: Mode::BuildAndTest,
         ..repo.options()
     };
     let all: Vec<&Target> = repo.plan.targets.iter().collect();

@@ -107,6 +107,14 @@ pub enum Error {
     Other(String),
 }
 
+impl Error {
+    /// 1: the engine failed at its work; the input was fine.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        1
+    }
+}
+
 /// Builds and inspects images.
 pub trait Engine: Send + Sync {
     /// Its name, for messages.

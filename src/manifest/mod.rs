@@ -248,6 +248,14 @@ pub enum Error {
     Invalid(#[from] Problems),
 }
 
+impl Error {
+    /// 2: the manifest is input, and the user fixes it (or the path to it).
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}
+
 /// A manifest read as far as it could be, with every problem found.
 #[derive(Debug)]
 pub struct Checked {

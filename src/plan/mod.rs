@@ -5,6 +5,8 @@
 //! made before any side effect, so `--dry-run` and `plan --json` show exactly
 //! what would happen.
 
+pub mod select;
+
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -14,6 +16,7 @@ use crate::diagnostic::suggestion;
 use crate::manifest::{
     DEFAULT_CUDA_VERSION, DEFAULT_PYTHON_VERSIONS, Distro, Manifest, Release, ReleaseType,
 };
+pub use select::{NotInPlan, Selection, select};
 
 mod dependencies;
 
@@ -93,6 +96,14 @@ pub enum Error {
         /// The defined versions.
         choices: String,
     },
+}
+
+impl Error {
+    /// 2: the command line does not fit the manifest, a usage error.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
 }
 
 /// One image to build.

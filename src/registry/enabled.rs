@@ -77,6 +77,15 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// 2: a credential variable or `.env` is set up wrong, which the user
+    /// fixes before any push is tried.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}
+
 /// Variables from the environment, then from `.env` (the environment wins).
 #[derive(Default)]
 pub struct Variables {

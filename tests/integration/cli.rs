@@ -78,18 +78,14 @@ fn a_missing_credential_variable_is_named_and_no_value_is_shown() {
         &format!("{PUSH_MANIFEST}  old:\n    only_if: OLD_REGISTRY_ENABLED\n"),
         1,
     );
-    let test = Test::fixture("seed").manifest(&manifest);
-    let output = std::process::Command::new(crate::test::BIN)
-        .args(["push", "-b", "0.13.0", "--dry-run"])
-        .current_dir(test.path())
-        .env("NO_COLOR", "1")
+    let output = Test::fixture("seed")
+        .manifest(&manifest)
         .env("PUSH_ENABLED", "1")
         .env("PUSH_PASSWORD", "do-not-print-me")
         .env_remove("PUSH_USER")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+        .args(&["push", "-b", "0.13.0", "--dry-run"])
+        .failure(2);
+    let stderr = output.stderr;
     assert!(
         stderr.contains("needs the environment variable `PUSH_USER`")
             && stderr.contains("which is not set"),
@@ -108,8 +104,8 @@ fn push_dry_run_shows_where_each_image_goes_and_which_variables_hold_credentials
         1,
     );
     let test = Test::fixture("seed").manifest(&manifest);
-    let output = std::process::Command::new(crate::test::BIN)
-        .args([
+    let output = test
+        .command(&[
             "push",
             "-b",
             "0.13.0",
@@ -121,7 +117,6 @@ fn push_dry_run_shows_where_each_image_goes_and_which_variables_hold_credentials
             "--package",
             "model-server",
         ])
-        .current_dir(test.path())
         .env("PUSH_ENABLED", "1")
         .env("PUSH_USER", "someone")
         .env("PUSH_PASSWORD", "do-not-print-me")
@@ -436,10 +431,8 @@ fn a_build_without_a_docker_daemon_is_a_failure_not_invalid_input() {
         &["build", "-b", "0.13.0", "--package", "yatai-service"][..],
         &["test", "-b", "0.13.0", "--package", "yatai-service"],
     ] {
-        let output = std::process::Command::new(crate::test::BIN)
-            .args(args)
-            .current_dir(test.path())
-            .env("NO_COLOR", "1")
+        let output = test
+            .command(args)
             .env("DOCKER_HOST", format!("unix://{}", socket.display()))
             .output()
             .unwrap();
@@ -457,10 +450,8 @@ fn a_build_without_a_docker_daemon_is_a_failure_not_invalid_input() {
     }
     // The original's command line takes no `--engine`: its help names the
     // command that does.
-    let output = std::process::Command::new(crate::test::BIN)
-        .args(["-bv", "0.13.0", "-bi"])
-        .current_dir(test.path())
-        .env("NO_COLOR", "1")
+    let output = test
+        .command(&["-bv", "0.13.0", "-bi"])
         .env("DOCKER_HOST", format!("unix://{}", socket.display()))
         .output()
         .unwrap();
@@ -564,12 +555,7 @@ fn output_into_a_closed_pipe_exits_0_without_a_message() {
     ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let output = std::process::Command::new(crate::test::BIN)
-            .args(args)
-            .current_dir(test.path())
-            .stdout(writer)
-            .output()
-            .unwrap();
+        let output = test.command(args).stdout(writer).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
         assert!(stderr.is_empty(), "{args:?}: {stderr}");

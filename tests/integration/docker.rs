@@ -94,32 +94,9 @@ const BUILD: [&str; 8] = [
     "report.json",
 ];
 
-#[test]
-#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
-fn docker_builds_in_order_then_is_up_to_date_then_rebuilds_what_changed() {
-    let _ = NEEDS;
-    let package = "bdtest-incremental";
-    cleanup(package);
-    // The first build also runs the manifest's tests after each build.
-    let mut first = BUILD.to_vec();
-    first.push("--test");
-    let test = fixture(package).args(&first);
-    let output = test.success();
-    let tested: serde_json::Value = serde_json::from_str(&test.read("report.json")).unwrap();
-    let runs: usize = tested["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["tests"].as_array().map_or(0, Vec::len))
-        .sum();
-    assert_eq!(runs, 4, "bases and runtime images have a test each");
-    let test = test.args(&BUILD);
-    assert!(
-        output.stdout.contains("6 built with docker"),
-        "{}",
-        output.stdout
-    );
-
+/// Each image of `package` carries its labels and runs the Python of its
+/// tag; the runtime images hold what their template wrote.
+fn every_image_is_labelled_and_runs_its_python(package: &str) {
     for python in ["3.11", "3.13"] {
         for tag in [
             format!("base-python{python}-bookworm"),
@@ -165,6 +142,35 @@ fn docker_builds_in_order_then_is_up_to_date_then_rebuilds_what_changed() {
             "{hello}"
         );
     }
+}
+
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_builds_in_order_then_is_up_to_date_then_rebuilds_what_changed() {
+    let _ = NEEDS;
+    let package = "bdtest-incremental";
+    cleanup(package);
+    // The first build also runs the manifest's tests after each build.
+    let mut first = BUILD.to_vec();
+    first.push("--test");
+    let test = fixture(package).args(&first);
+    let output = test.success();
+    let tested: serde_json::Value = serde_json::from_str(&test.read("report.json")).unwrap();
+    let runs: usize = tested["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tests"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(runs, 4, "bases and runtime images have a test each");
+    let test = test.args(&BUILD);
+    assert!(
+        output.stdout.contains("6 built with docker"),
+        "{}",
+        output.stdout
+    );
+
+    every_image_is_labelled_and_runs_its_python(package);
 
     // Nothing changed: everything is up to date.
     let output = test.success();
@@ -313,8 +319,7 @@ fn sleeping(seconds: u32) -> Vec<String> {
 fn build_hanging(package: &str, seconds: u32, engine: &[&str]) -> String {
     let test = hanging_test(package, seconds);
     let (output, seen) = run_seeing_sleep(
-        Command::new(crate::test::BIN)
-            .args(["build"])
+        test.command(&["build"])
             .args(engine)
             .args([
                 "--test",
@@ -325,7 +330,6 @@ fn build_hanging(package: &str, seconds: u32, engine: &[&str]) -> String {
                 "--report",
                 "report.json",
             ])
-            .current_dir(test.path())
             // buildah's default isolation: the OCI runtime.
             .env_remove("BUILDAH_ISOLATION"),
         seconds,
@@ -384,10 +388,8 @@ fn docker_buildah_a_build_past_its_timeout_is_stopped() {
         "FROM {{ metadata.base_image }}\nRUN sleep 603\n",
     );
     let (output, seen) = run_seeing_sleep(
-        Command::new(crate::test::BIN)
-            .args(["build", "--engine", "buildah", "--storage-driver", "vfs"])
+        test.command(&["build", "--engine", "buildah", "--storage-driver", "vfs"])
             .args(["-r", "base", "-t", "20", "--report", "report.json"])
-            .current_dir(test.path())
             .env("BUILDAH_ISOLATION", "chroot"),
         603,
     );
@@ -468,8 +470,8 @@ fn docker_buildah_engine_builds_the_same_fixture() {
         "--report",
         "report.json",
     ]);
-    let output = Command::new(crate::test::BIN)
-        .args([
+    let output = test
+        .command(&[
             "build",
             "--engine",
             "buildah",
@@ -480,7 +482,6 @@ fn docker_buildah_engine_builds_the_same_fixture() {
             "--report",
             "report.json",
         ])
-        .current_dir(test.path())
         .env("STORAGE_DRIVER", "vfs")
         .env("BUILDAH_ISOLATION", "chroot")
         .output()
@@ -492,8 +493,8 @@ fn docker_buildah_engine_builds_the_same_fixture() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("6 built with buildah"), "{stdout}");
-    let again = Command::new(crate::test::BIN)
-        .args([
+    let again = test
+        .command(&[
             "build",
             "--engine",
             "buildah",
@@ -502,7 +503,6 @@ fn docker_buildah_engine_builds_the_same_fixture() {
             "--report",
             "report.json",
         ])
-        .current_dir(test.path())
         .env("STORAGE_DRIVER", "vfs")
         .env("BUILDAH_ISOLATION", "chroot")
         .output()
@@ -549,13 +549,7 @@ fn cancels_running_builds(package: &str, signal: &str) {
         "templates/debian/base.Dockerfile.j2",
         "FROM {{ metadata.base_image }}\nARG PYTHON_VERSION\nRUN sleep 60\n",
     );
-    let child = Command::new(crate::test::BIN)
-        .args(["build", "-j", "2", "--report", "report.json"])
-        .current_dir(test.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = test.spawn(&["build", "-j", "2", "--report", "report.json"]);
     // Wait until both base builds run.
     let log_dir = test.path().join(".bentoml-docker/logs");
     let started = std::time::Instant::now();

@@ -500,7 +500,7 @@ fn status_waiting_on_a_silent_registry_exits_130_on_a_signal() {
     );
     for signal in [rustix::process::Signal::TERM, rustix::process::Signal::INT] {
         let run = crate::generate::Running::start(
-            test.path(),
+            &test,
             &["status", "--timeout", "60"],
             &[("REG_USER", USER), ("REG_PASSWORD", "pw")],
         );
@@ -713,9 +713,8 @@ fn build_killed_mid_way_leaves_the_previous_log_whole_after_streaming_its_own() 
     let log = logs.join("bdtest-kill_base-python3.11-bookworm.log");
     std::fs::create_dir_all(&logs).unwrap();
     std::fs::write(&log, "the previous run's whole log\n").unwrap();
-    let mut child = std::process::Command::new(crate::test::BIN)
-        .args(["build", "--target", "bdtest-kill:base-python3.11-bookworm"])
-        .current_dir(test.path())
+    let mut child = test
+        .command(&["build", "--target", "bdtest-kill:base-python3.11-bookworm"])
         .env("DOCKER_HOST", format!("unix://{}", stalling.display()))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -787,26 +786,19 @@ fn registry_an_interrupted_push_labels_what_the_registry_took_pushed() {
     let proxy = hanging_proxy(server.port, |method, path| {
         method == "HEAD" && path.contains("/manifests/")
     });
-    let test = fixture(package, &[(format!("127.0.0.1:{proxy}"), "REG")]);
-    let target = format!("{package}:base-python3.11-bookworm");
-    let child = std::process::Command::new(crate::test::BIN)
-        .args([
-            "push",
-            "--target",
-            &target,
-            "--timeout",
-            "60",
-            "--report",
-            "push.json",
-        ])
-        .current_dir(test.path())
-        .env("NO_COLOR", "1")
+    let test = fixture(package, &[(format!("127.0.0.1:{proxy}"), "REG")])
         .env("REG_USER", USER)
-        .env("REG_PASSWORD", password)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env("REG_PASSWORD", password);
+    let target = format!("{package}:base-python3.11-bookworm");
+    let child = test.spawn(&[
+        "push",
+        "--target",
+        &target,
+        "--timeout",
+        "60",
+        "--report",
+        "push.json",
+    ]);
     // Pushed: the registry holds the tag (asked directly, not through the proxy).
     let started = Instant::now();
     while crate::registry::tags(server.port, password, &format!("bdtest/{package}")).is_empty() {

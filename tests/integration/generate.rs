@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::test::{BIN, Test};
+use crate::test::Test;
 
 #[test]
 fn seed_flags_generate_the_whole_tree_and_metadata() {
@@ -217,11 +217,7 @@ fn a_killed_generation_leaves_a_complete_tree() {
         reference.tree("generated")
     };
     for delay_ms in [0, 2, 5, 10, 20, 40, 80] {
-        let mut child = Command::new(BIN)
-            .args(["-bv", "0.13.0"])
-            .current_dir(test.path())
-            .spawn()
-            .unwrap();
+        let mut child = test.command(&["-bv", "0.13.0"]).spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         child.wait().unwrap();
@@ -513,13 +509,11 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    pub(crate) fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(test: &Test, args: &[&str], envs: &[(&str, &str)]) -> Self {
         use std::io::BufRead;
-        let mut child = Command::new(BIN)
-            .args(args)
+        let mut child = test
+            .command(args)
             .envs(envs.iter().copied())
-            .env("NO_COLOR", "1")
-            .current_dir(dir)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -564,7 +558,7 @@ impl Running {
 fn a_second_run_waits_for_the_lock_with_a_message() {
     let test = Test::fixture("seed");
     let lock = hold_lock(test.path());
-    let run = Running::start(test.path(), &["generate", "-b", "0.13.0"], &[]);
+    let run = Running::start(&test, &["generate", "-b", "0.13.0"], &[]);
     let line = run.until_waiting();
     assert!(line.contains("`./generated`"), "{line}");
     assert!(line.contains(".generated.lock`"), "{line}");
@@ -597,7 +591,7 @@ fn build_takes_the_lock_while_it_writes_generated() {
     // No daemon there: the build fails once generated/ is written.
     let docker = format!("unix://{}/no-daemon.sock", test.path().display());
     let run = Running::start(
-        test.path(),
+        &test,
         &["build", "-b", "0.13.0"],
         &[("DOCKER_HOST", &docker)],
     );
@@ -619,7 +613,7 @@ fn a_signal_while_waiting_for_the_lock_exits_130_and_changes_nothing() {
     let lock = hold_lock(test.path());
     let before = listing(test.path());
     for signal in [Signal::INT, Signal::TERM, Signal::HUP, Signal::QUIT] {
-        let run = Running::start(test.path(), &["-bv", "0.13.0", "-dm"], &[]);
+        let run = Running::start(&test, &["-bv", "0.13.0", "-dm"], &[]);
         run.until_waiting();
         run.signal(signal);
         let (code, stderr) = run.finish();
@@ -646,7 +640,7 @@ fn a_signal_while_rendering_exits_130_with_the_previous_tree() {
         .file("generated/old/Dockerfile", "old");
     for signal in [Signal::INT, Signal::TERM, Signal::HUP, Signal::QUIT] {
         let lock = hold_lock(test.path());
-        let run = Running::start(test.path(), &["-bv", "0.13.0", "-dm"], &[]);
+        let run = Running::start(&test, &["-bv", "0.13.0", "-dm"], &[]);
         run.until_waiting();
         drop(lock);
         std::thread::sleep(std::time::Duration::from_millis(40));
@@ -696,7 +690,7 @@ fn a_signal_while_the_manifest_is_read_exits_130() {
         .into_iter()
         .flat_map(|args| [(args, Signal::TERM), (args, Signal::HUP)])
     {
-        let run = Running::start(test.path(), args, &[]);
+        let run = Running::start(&test, args, &[]);
         let started = std::time::Instant::now();
         while !catches(run.child.id(), signal) {
             assert!(
@@ -745,9 +739,8 @@ fn a_killed_generation_leaves_no_staging_behind_after_a_rerun() {
     }
     for (i, delay_ms) in [1, 4, 10, 25, 50, 100, 200, 400].into_iter().enumerate() {
         let version = if i % 2 == 0 { "0.13.0" } else { "0.14.0" };
-        let mut child = Command::new(BIN)
-            .args(["-bv", version, "-dm"])
-            .current_dir(test.path())
+        let mut child = test
+            .command(&["-bv", version, "-dm"])
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -831,10 +824,16 @@ fn an_up_to_date_tree_in_a_directory_the_run_may_not_write_is_up_to_date() {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
     }
     let before = listing(test.path());
-    let output = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
-        .args(["-bv", "0.13.0"])
-        .current_dir(test.path())
+    let output = test
+        .command_through(
+            &[
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ],
+            &["-bv", "0.13.0"],
+        )
         .output()
         .expect("setpriv (util-linux) is installed");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -874,9 +873,7 @@ fn concurrent_runs_leave_one_whole_tree_each_time() {
         let children: Vec<_> = versions
             .iter()
             .map(|version| {
-                Command::new(BIN)
-                    .args(["generate", "-b", version, "--dump-metadata"])
-                    .current_dir(test.path())
+                test.command(&["generate", "-b", version, "--dump-metadata"])
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
                     .spawn()
@@ -940,11 +937,7 @@ fn a_signal_during_check_exits_130_and_leaves_no_temporary_tree() {
     let test = Test::fixture("seed").manifest(&manifest);
     let tmp = tempfile::tempdir().unwrap();
     let tmpdir = tmp.path().to_str().unwrap();
-    let run = Running::start(
-        test.path(),
-        &["check", "-b", "0.13.0"],
-        &[("TMPDIR", tmpdir)],
-    );
+    let run = Running::start(&test, &["check", "-b", "0.13.0"], &[("TMPDIR", tmpdir)]);
     let started = std::time::Instant::now();
     while fs::read_dir(tmp.path()).unwrap().next().is_none() {
         assert!(
@@ -1081,7 +1074,7 @@ fn a_generate_waits_while_a_build_builds() {
     });
     let docker = format!("unix://{}", socket.display());
     let build = Running::start(
-        test.path(),
+        &test,
         &["build", "-b", "0.13.0"],
         &[("DOCKER_HOST", &docker)],
     );
@@ -1094,7 +1087,7 @@ fn a_generate_waits_while_a_build_builds() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let built = test.tree("generated");
-    let generate = Running::start(test.path(), &["generate", "-b", "0.14.0"], &[]);
+    let generate = Running::start(&test, &["generate", "-b", "0.14.0"], &[]);
     generate.until_waiting();
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(test.tree("generated"), built, "swapped under the build");
@@ -1138,7 +1131,7 @@ fn a_signal_during_a_dry_run_or_validate_exits_130() {
     let commands: [&[&str]; 2] = [&["generate", "-b", "0.13.0", "--dry-run"], &["validate"]];
     for args in commands {
         for signal in [Signal::TERM, Signal::INT] {
-            let run = Running::start(test.path(), args, &[]);
+            let run = Running::start(&test, args, &[]);
             let (code, stderr) = signal_once_handled(run, signal);
             assert_eq!(code, Some(130), "{args:?} {signal:?}: {stderr}");
         }
@@ -1222,7 +1215,7 @@ fn a_second_signal_exits_130_at_once_while_a_template_renders() {
             "FROM x\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n",
         );
     let run = Running::start(
-        test.path(),
+        &test,
         &["generate", "-b", "0.13.0"],
         &[("BENTOML_DOCKER_TEMPLATE_FUEL", "100000000000")],
     );

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::test::{BIN, Test};
+use crate::test::Test;
 
 pub(crate) const USER: &str = "pusher";
 
@@ -167,11 +167,7 @@ pub(crate) fn fixture(package: &str, registries: &[(String, &str)]) -> Test {
 }
 
 pub(crate) fn run(test: &Test, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(test.path())
-        .env("NO_COLOR", "1");
+    let mut command = test.command(args);
     for (name, value) in env {
         command.env(name, value);
     }
@@ -223,6 +219,77 @@ const TAGS: [&str; 3] = [
     "devel-python3.11-bookworm",
 ];
 
+/// A tag of an older BentoML release pushed beside the current ones; the
+/// output of the `status` that follows.
+fn an_older_release_is_another_release(test: &Test, env: &[(&str, &str)], package: &str) -> String {
+    // A tag of an older BentoML release is another release, not extra: it
+    // does not fail `status` (it could never pass once a second release
+    // existed).
+    let old = format!("{package}:1.2.0-python3.11-bookworm-runtime");
+    docker(&[
+        "tag",
+        &format!("{package}:1.3.0-python3.11-bookworm-runtime"),
+        &old,
+    ]);
+    let (code, stdout, stderr) = run(test, &["push", "-b", "1.2.0", "--target", &old], env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = run(test, &["status", "--report", "status.json"], env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("3 current, 0 not, 1 of other releases"),
+        "{stdout}"
+    );
+    let status: serde_json::Value = serde_json::from_str(&test.read("status.json")).unwrap();
+    assert_eq!(
+        (
+            count(&status, "current"),
+            count(&status, "other release"),
+            count(&status, "extra")
+        ),
+        (3, 1, 0),
+        "{status}"
+    );
+    stdout + &stderr
+}
+
+/// How many tags of a `status` report are in `state`.
+fn count(status: &serde_json::Value, state: &str) -> usize {
+    status
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == state)
+        .count()
+}
+
+/// `push --report`: every target pushed, each with the digest the registry
+/// serves; the run's output.
+fn push_with_verified_digests(
+    test: &Test,
+    env: &[(&str, &str)],
+    port: u16,
+    password: &str,
+    repository: &str,
+) -> String {
+    let (code, stdout, stderr) = run(test, &["push", "--report", "push.json"], env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
+    for push in report["targets"].as_array().unwrap() {
+        let tag = push["reference"]
+            .as_str()
+            .unwrap()
+            .rsplit_once(':')
+            .unwrap()
+            .1;
+        assert_eq!(push["status"], "pushed");
+        assert_eq!(
+            push["digest"].as_str().unwrap(),
+            digest(port, password, repository, tag)
+        );
+    }
+    stdout + &stderr
+}
+
 #[test]
 #[ignore = "needs a Docker daemon and docker-registry; .ci/run sets them up"]
 fn registry_seed_flags_build_and_push_every_tag_verified_and_the_password_never_leaks() {
@@ -248,23 +315,13 @@ fn registry_seed_flags_build_and_push_every_tag_verified_and_the_password_never_
     assert_eq!(tags(server.port, password, &repository), TAGS);
 
     // Again, with a report: every digest is the one the registry serves.
-    let (code, stdout, stderr) = run(&test, &["push", "--report", "push.json"], &env);
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    outputs.push(stdout + &stderr);
-    let report: serde_json::Value = serde_json::from_str(&test.read("push.json")).unwrap();
-    for push in report["targets"].as_array().unwrap() {
-        let tag = push["reference"]
-            .as_str()
-            .unwrap()
-            .rsplit_once(':')
-            .unwrap()
-            .1;
-        assert_eq!(push["status"], "pushed");
-        assert_eq!(
-            push["digest"].as_str().unwrap(),
-            digest(server.port, password, &repository, tag)
-        );
-    }
+    outputs.push(push_with_verified_digests(
+        &test,
+        &env,
+        server.port,
+        password,
+        &repository,
+    ));
     let (code, stdout, stderr) = run(&test, &["status"], &env);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("3 current, 0 not"), "{stdout}");
@@ -279,14 +336,6 @@ fn registry_seed_flags_build_and_push_every_tag_verified_and_the_password_never_
     );
     assert_eq!(code, 1, "{stdout}{stderr}");
     let status: serde_json::Value = serde_json::from_str(&test.read("status.json")).unwrap();
-    let count = |status: &serde_json::Value, state: &str| {
-        status
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["state"] == state)
-            .count()
-    };
     assert_eq!(
         (count(&status, "missing"), count(&status, "extra")),
         (3, 0),
@@ -294,34 +343,7 @@ fn registry_seed_flags_build_and_push_every_tag_verified_and_the_password_never_
     );
     outputs.push(stdout + &stderr);
 
-    // A tag of an older BentoML release is another release, not extra: it
-    // does not fail `status` (it could never pass once a second release
-    // existed).
-    let old = format!("{package}:1.2.0-python3.11-bookworm-runtime");
-    docker(&[
-        "tag",
-        &format!("{package}:1.3.0-python3.11-bookworm-runtime"),
-        &old,
-    ]);
-    let (code, stdout, stderr) = run(&test, &["push", "-b", "1.2.0", "--target", &old], &env);
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let (code, stdout, stderr) = run(&test, &["status", "--report", "status.json"], &env);
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(
-        stdout.contains("3 current, 0 not, 1 of other releases"),
-        "{stdout}"
-    );
-    let status: serde_json::Value = serde_json::from_str(&test.read("status.json")).unwrap();
-    assert_eq!(
-        (
-            count(&status, "current"),
-            count(&status, "other release"),
-            count(&status, "extra")
-        ),
-        (3, 1, 0),
-        "{status}"
-    );
-    outputs.push(stdout + &stderr);
+    outputs.push(an_older_release_is_another_release(&test, &env, package));
 
     // A rebuilt runtime image is no longer what the registry holds.
     let template = test.path().join("templates/debian/runtime.Dockerfile.j2");

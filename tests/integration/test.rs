@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_bentoml-docker");
+const BIN: &str = env!("CARGO_BIN_EXE_bentoml-docker");
 
 /// The fixtures directory.
 pub fn fixtures() -> PathBuf {
@@ -16,6 +16,7 @@ pub struct Test {
     dir: tempfile::TempDir,
     args: Vec<String>,
     envs: Vec<(String, String)>,
+    removed: Vec<String>,
 }
 
 pub struct Output {
@@ -30,6 +31,7 @@ impl Test {
             dir: tempfile::tempdir().unwrap(),
             args: Vec::new(),
             envs: Vec::new(),
+            removed: Vec::new(),
         }
     }
 
@@ -66,14 +68,54 @@ impl Test {
         self
     }
 
-    pub fn run(&self) -> Output {
-        let output = Command::new(BIN)
-            .args(&self.args)
+    /// Removes an environment variable (one the test process has) for the runs.
+    pub fn env_remove(mut self, name: &str) -> Self {
+        self.removed.push(name.to_string());
+        self
+    }
+
+    /// The binary with `args` (not the builder's), to run in the repo with
+    /// the builder's environment and `NO_COLOR`: the one place a command
+    /// for the binary is made. For what [`Test::run`] does not do: other
+    /// standard streams, more variables, a child to signal or kill.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command.args(args);
+        self.in_repo(command)
+    }
+
+    /// As [`Test::command`], the binary run through `wrapper` (`setpriv
+    /// --reuid=65534 ...`), which takes the program and its arguments last.
+    pub fn command_through(&self, wrapper: &[&str], args: &[&str]) -> Command {
+        let mut command = Command::new(wrapper[0]);
+        command.args(&wrapper[1..]).arg(BIN).args(args);
+        self.in_repo(command)
+    }
+
+    fn in_repo(&self, mut command: Command) -> Command {
+        command
             .current_dir(self.path())
             .env("NO_COLOR", "1")
-            .envs(self.envs.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap();
+            .envs(self.envs.iter().map(|(k, v)| (k, v)));
+        for name in &self.removed {
+            command.env_remove(name);
+        }
+        command
+    }
+
+    /// Starts `args` with standard output and error piped, for a test that
+    /// signals, kills or waits on the child.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn run(&self) -> Output {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let output = self.command(&args).output().unwrap();
         Output {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8(output.stdout).unwrap(),
@@ -86,11 +128,8 @@ impl Test {
     /// an answer).
     pub fn run_within(&self, args: &[&str], limit: std::time::Duration) -> Option<Output> {
         use std::io::Read;
-        let mut child = Command::new(BIN)
-            .args(args)
-            .current_dir(self.path())
-            .env("NO_COLOR", "1")
-            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+        let mut child = self
+            .command(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

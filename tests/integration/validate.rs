@@ -3,16 +3,11 @@
 
 use std::process::Command;
 
-use crate::test::{BIN, Test};
+use crate::test::Test;
 
 /// Runs the binary with `args` in the test's images repo: exit code, stderr.
 fn run(test: &Test, args: &[&str]) -> (i32, String) {
-    let output = Command::new(BIN)
-        .args(args)
-        .current_dir(test.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let output = test.command(args).output().unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8(output.stderr).unwrap(),
@@ -157,10 +152,8 @@ fn a_bentoml_version_that_makes_a_tag_too_long_is_refused() {
 fn bounded(test: &Test, variables: &[(&str, &str)]) -> String {
     let mut reports = String::new();
     for args in [&["validate"][..], &["generate", "-b", "0.13.0"]] {
-        let output = Command::new(BIN)
-            .args(args)
-            .current_dir(test.path())
-            .env("NO_COLOR", "1")
+        let output = test
+            .command(args)
             .envs(variables.iter().copied())
             .output()
             .unwrap();

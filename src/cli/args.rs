@@ -1,149 +1,16 @@
-//! The command line: subcommands in today's conventions, and the original
-//! tool's flags (`-bv 0.13.0 -dm`) in its own single-dash forms.
+//! The command line's definition: subcommands in today's conventions, and
+//! the original tool's flags (`-bv 0.13.0 -dm`) in their long forms, which
+//! [`super::original::translate`] turns its single-dash spellings into.
 //!
-//! The original's multi-letter short flags (`-bv`, `-sag`, ...) cannot be
-//! clap short flags, so [`translate`] rewrites them (and absl's other
-//! spellings: `--bv`, `-bentoml_version`, `-bv=X`) to their long forms before
-//! parsing.
+//! These are what the user typed; each command turns them into the stages'
+//! own settings (`plan::Options`, `plan::Selection`, ...).
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::manifest::ReleaseType;
-
-/// The original's flags: (short, long).
-const LEGACY_FLAGS: [(&str, &str); 14] = [
-    ("bv", "bentoml_version"),
-    ("cv", "cuda_version"),
-    ("pv", "python_version"),
-    ("r", "releases"),
-    ("dd", "dockerfile_dir"),
-    ("mf", "manifest_file"),
-    ("dm", "dump_metadata"),
-    ("dr", "dry_run"),
-    ("sag", "stop_at_generate"),
-    ("bi", "build_images"),
-    ("pth", "push_to_hub"),
-    ("o", "overwrite"),
-    ("t", "timeout"),
-    ("g", "generate"),
-];
-
-/// The original's flags that a subcommand spells its own way: (original,
-/// subcommand). A stage's help names the original's (`pass \`-mf PATH\``);
-/// a subcommand's error should name the flag that subcommand takes.
-const SUBCOMMAND_SPELLINGS: [(&str, &str); 7] = [
-    ("-bv", "-b"),
-    ("-cv", "--cuda-version"),
-    ("-pv", "-p"),
-    ("-dd", "-o"),
-    ("-mf", "-m"),
-    ("-dm", "--dump-metadata"),
-    ("-dr", "--dry-run"),
-];
-
-/// `text` with each original flag it names in backticks (`` `-mf PATH` ``,
-/// `` `-bv` ``) spelt as the subcommands spell it (`` `-m PATH` ``, `` `-b` ``).
-#[must_use]
-pub fn subcommand_spelling(text: &str) -> String {
-    let mut out = text.to_string();
-    for (original, subcommand) in SUBCOMMAND_SPELLINGS {
-        for end in [' ', '`'] {
-            out = out.replace(&format!("`{original}{end}"), &format!("`{subcommand}{end}"));
-        }
-    }
-    out
-}
-
-/// Flags only a subcommand takes, with that subcommand: a help naming one
-/// to a user of the original's flags names the command line that has it.
-const SUBCOMMAND_ONLY: [(&str, &str); 2] = [("--engine", "build"), ("--keep-going", "build")];
-
-/// `text` with each subcommand-only flag it names in backticks
-/// (`` `--engine buildah` ``) given with its subcommand
-/// (`` `bentoml-docker build --engine buildah` ``).
-#[must_use]
-pub fn original_spelling(text: &str) -> String {
-    let mut out = text.to_string();
-    for (flag, subcommand) in SUBCOMMAND_ONLY {
-        for end in [' ', '`'] {
-            out = out.replace(
-                &format!("`{flag}{end}"),
-                &format!("`bentoml-docker {subcommand} {flag}{end}"),
-            );
-        }
-    }
-    out
-}
-
-/// A usage error, with a tip when a subcommand was given one of the
-/// original's flags it does not take (`build -sag`): clap names the flag as
-/// [`translate`] rewrote it (`--stop_at_generate`), not as it was typed.
-#[must_use]
-pub fn explain(mut error: clap::Error) -> clap::Error {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if error.kind() != ErrorKind::UnknownArgument {
-        return error;
-    }
-    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
-        return error;
-    };
-    let name = arg.trim_start_matches('-');
-    let name = name.split_once('=').map_or(name, |(name, _)| name);
-    let Some((short, long)) = LEGACY_FLAGS.iter().find(|(_, long)| *long == name) else {
-        return error;
-    };
-    let tip = format!(
-        "`-{short}` (`--{long}`) is a flag of the original command line, which takes it \
-         without a subcommand: `bentoml-docker -bv VERSION -{short}`"
-    );
-    error.insert(
-        ContextKind::Suggested,
-        ContextValue::StyledStrs(vec![tip.into()]),
-    );
-    error
-}
-
-/// Rewrites the original's flag spellings to long flags clap knows.
-#[must_use]
-pub fn translate<I: IntoIterator<Item = OsString>>(args: I) -> Vec<OsString> {
-    let mut out = Vec::new();
-    let mut rest = false;
-    for arg in args {
-        let Some(text) = arg.to_str().filter(|_| !rest) else {
-            out.push(arg);
-            continue;
-        };
-        if text == "--" {
-            rest = true;
-            out.push(arg);
-            continue;
-        }
-        let Some(flag) = text.strip_prefix("--").or_else(|| text.strip_prefix('-')) else {
-            out.push(arg);
-            continue;
-        };
-        let (name, value) = match flag.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (flag, None),
-        };
-        let long = LEGACY_FLAGS
-            .iter()
-            .find(|(short, long)| {
-                (*short == name && (short.len() > 1 || text.starts_with("--")))
-                    || (*long == name && text.starts_with('-') && !text.starts_with("--"))
-            })
-            .map(|(_, long)| *long);
-        match (long, value) {
-            (Some(long), Some(value)) => out.push(format!("--{long}={value}").into()),
-            (Some(long), None) => out.push(format!("--{long}").into()),
-            (None, _) => out.push(arg),
-        }
-    }
-    out
-}
+use crate::plan;
 
 /// bentoml-docker: renders, builds and publishes a release matrix of Docker images.
 #[derive(Debug, Parser)]
@@ -209,11 +76,11 @@ pub struct PushArgs {
     #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: Option<usize>,
     /// Attempts per push when the registry fails in a way that may pass (5xx, 429, connection).
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = at_least_one::<u32>)]
+    #[arg(long, value_name = "N", default_value_t = super::push::ATTEMPTS, value_parser = at_least_one::<u32>)]
     pub attempts: u32,
     /// Seconds to wait for each answer of a registry (for a push, for any
     /// progress) before the attempt fails.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = at_least_one::<u64>)]
+    #[arg(long, value_name = "SECONDS", default_value_t = super::push::REGISTRY_TIMEOUT, value_parser = at_least_one::<u64>)]
     pub timeout: u64,
     /// Write the summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
@@ -314,6 +181,21 @@ pub struct MatrixArgs {
     pub release_types: Vec<ReleaseTypeArg>,
 }
 
+impl MatrixArgs {
+    /// What the plan is made with, Dockerfiles going to `output_dir`
+    /// (relative to the images repo).
+    #[must_use]
+    pub fn options(&self, output_dir: PathBuf) -> plan::Options {
+        plan::Options {
+            bentoml_version: self.bentoml_version.clone(),
+            cuda_version: self.cuda_version.clone(),
+            python_versions: self.python_versions.clone(),
+            release_types: self.release_types.iter().map(|&t| t.into()).collect(),
+            output_dir,
+        }
+    }
+}
+
 /// Where Dockerfiles go.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
@@ -382,11 +264,11 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]
-    pub build: BuildOptions,
+    pub build: BuildFlags,
 }
 
 /// Which targets to build (with what they are built FROM, when missing or stale).
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 pub struct SelectionArgs {
     /// Only this package; repeatable.
     #[arg(long = "package", value_name = "NAME")]
@@ -399,18 +281,26 @@ pub struct SelectionArgs {
     pub targets: Vec<String>,
 }
 
+impl SelectionArgs {
+    /// The names as the plan's selection takes them.
+    #[must_use]
+    pub fn selection(&self) -> plan::Selection {
+        plan::Selection {
+            packages: self.packages.clone(),
+            distros: self.distros.clone(),
+            targets: self.targets.clone(),
+        }
+    }
+}
+
 /// How to build.
 #[derive(Debug, Args)]
-pub struct BuildOptions {
+pub struct BuildFlags {
     /// Builds to run at once (default: the number of CPUs).
     #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: Option<usize>,
-    /// After a failure, build everything that does not depend on it.
-    #[arg(short = 'k', long = "keep-going")]
-    pub keep_going: bool,
-    /// Rebuild images even when they are up to date.
-    #[arg(long, alias = "overwrite_images")]
-    pub overwrite: bool,
+    #[command(flatten)]
+    pub policy: BuildPolicy,
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Network mode of RUN steps, e.g. `host`.
@@ -442,6 +332,17 @@ pub struct BuildOptions {
     pub log_dir: Option<PathBuf>,
 }
 
+/// What a build does beyond building what is out of date.
+#[derive(Debug, Args)]
+pub struct BuildPolicy {
+    /// After a failure, build everything that does not depend on it.
+    #[arg(short = 'k', long = "keep-going")]
+    pub keep_going: bool,
+    /// Rebuild images even when they are up to date.
+    #[arg(long, alias = "overwrite_images")]
+    pub overwrite: bool,
+}
+
 /// Which engine builds (or holds) the images.
 #[derive(Clone, Debug, Args)]
 pub struct EngineArgs {
@@ -451,15 +352,6 @@ pub struct EngineArgs {
     /// Storage driver of buildah, e.g. `vfs` (default: `STORAGE_DRIVER`, else buildah's).
     #[arg(long = "storage-driver", value_name = "DRIVER")]
     pub storage_driver: Option<String>,
-}
-
-impl Default for EngineArgs {
-    fn default() -> Self {
-        Self {
-            engine: EngineArg::Docker,
-            storage_driver: None,
-        }
-    }
 }
 
 /// `--engine`.
@@ -533,15 +425,8 @@ pub struct Legacy {
     /// -dr: show what would happen; write and build nothing.
     #[arg(long = "dry_run")]
     pub dry_run: bool,
-    /// -sag: stop after generating.
-    #[arg(long = "stop_at_generate")]
-    pub stop_at_generate: bool,
-    /// -bi: build images.
-    #[arg(long = "build_images")]
-    pub build_images: bool,
-    /// -pth: push images.
-    #[arg(long = "push_to_hub")]
-    pub push_to_hub: bool,
+    #[command(flatten)]
+    pub steps: LegacySteps,
     /// -o: rebuild images that already exist.
     #[arg(short = 'o', long = "overwrite")]
     pub overwrite: bool,
@@ -563,6 +448,34 @@ pub struct Legacy {
         value_delimiter = ','
     )]
     pub generate: Vec<GenerateWhat>,
+}
+
+impl Legacy {
+    /// What the plan is made with, as [`MatrixArgs::options`].
+    #[must_use]
+    pub fn options(&self, output_dir: PathBuf) -> plan::Options {
+        plan::Options {
+            bentoml_version: self.bentoml_version.clone(),
+            cuda_version: self.cuda_version.clone(),
+            python_versions: self.python_version.clone(),
+            release_types: self.releases.iter().map(|&t| t.into()).collect(),
+            output_dir,
+        }
+    }
+}
+
+/// How far the original's command line goes: generate, then build, then push.
+#[derive(Debug, Args)]
+pub struct LegacySteps {
+    /// -sag: stop after generating.
+    #[arg(long = "stop_at_generate")]
+    pub stop_at_generate: bool,
+    /// -bi: build images.
+    #[arg(long = "build_images")]
+    pub build_images: bool,
+    /// -pth: push images.
+    #[arg(long = "push_to_hub")]
+    pub push_to_hub: bool,
 }
 
 /// A whole number, 1 or more (`--jobs`, `--timeout`, `--attempts`), said
@@ -605,43 +518,6 @@ pub enum GenerateWhat {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn strings(args: &[&str]) -> Vec<String> {
-        translate(args.iter().map(OsString::from))
-            .into_iter()
-            .map(|s| s.into_string().unwrap())
-            .collect()
-    }
-
-    #[test]
-    fn original_short_flags_become_long_flags() {
-        assert_eq!(
-            strings(&[
-                "x", "-bv", "0.13.0", "-dm", "-sag", "-pv=3.8", "--bv", "1", "-r", "runtime"
-            ]),
-            [
-                "x",
-                "--bentoml_version",
-                "0.13.0",
-                "--dump_metadata",
-                "--stop_at_generate",
-                "--python_version=3.8",
-                "--bentoml_version",
-                "1",
-                "-r",
-                "runtime"
-            ]
-        );
-        assert_eq!(
-            strings(&["x", "-bentoml_version", "1"]),
-            ["x", "--bentoml_version", "1"]
-        );
-        assert_eq!(strings(&["x", "--", "-bv"]), ["x", "--", "-bv"]);
-        assert_eq!(
-            strings(&["x", "--r", "runtime", "--o", "--t=5"]),
-            ["x", "--releases", "runtime", "--overwrite", "--timeout=5"]
-        );
-    }
 
     #[test]
     fn the_command_line_definition_is_consistent() {

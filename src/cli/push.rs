@@ -1,0 +1,128 @@
+//! `push`: pushes the selected images to every enabled registry and
+//! verifies each digest there. The original's `-pth` pushes through
+//! [`push()`] too.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Error;
+use super::args::PushArgs;
+use super::session::{self, Session};
+use crate::engine::{Pusher, docker::Docker};
+use crate::manifest::Manifest;
+use crate::plan::{self, Plan, Selection};
+use crate::push::Job;
+use crate::registry::{self, Enabled};
+
+/// Seconds a registry request may take before it fails, for `-pth` (which
+/// has no flag for it); `push --timeout` defaults to the same.
+pub const REGISTRY_TIMEOUT: u64 = 60;
+
+/// Attempts per push for `-pth`; `push --attempts` defaults to the same.
+pub const ATTEMPTS: u32 = 4;
+
+/// How to push, whichever command line asked (`push`, the original's `-pth`).
+#[derive(Debug)]
+pub struct Settings {
+    /// Pushes at once; the number of CPUs when `None`.
+    pub jobs: Option<usize>,
+    /// Attempts per push when the registry fails in a way that may pass.
+    pub attempts: u32,
+    /// The bound of each registry request, and of a push without progress.
+    pub timeout: Duration,
+    /// Where the JSON summary goes.
+    pub report: Option<PathBuf>,
+    /// Say what would be pushed where; push nothing.
+    pub dry_run: bool,
+}
+
+/// `push`.
+pub fn run(args: &PushArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let session = Session::open(&args.manifest.manifest)?;
+    let plan = session.plan(&args.matrix.options(PathBuf::from("generated")))?;
+    let settings = Settings {
+        jobs: args.jobs,
+        attempts: args.attempts,
+        timeout: Duration::from_secs(args.timeout),
+        report: args.report.clone(),
+        dry_run: args.dry_run,
+    };
+    push(&session, &plan, &args.selection.selection(), &settings, out)
+}
+
+/// Pushes the selected targets of `plan` to every enabled registry, draws
+/// the summary and writes the report.
+pub fn push(
+    session: &Session,
+    plan: &Plan,
+    selection: &Selection,
+    settings: &Settings,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let targets = plan::select(plan, selection)?;
+    session::writable_report(settings.report.as_deref())?;
+    let registries = session.registries()?;
+    let jobs = crate::push::jobs(&targets, &registries);
+    if settings.dry_run {
+        return draw_dry_run(&session.manifest, &jobs, out).map_err(Error::Stdout);
+    }
+    let plain = plain(&registries);
+    let scrubber = Arc::new(registry::Scrubber::new(&plain));
+    let api: Arc<dyn registry::Registry> =
+        Arc::new(registry::Distribution::new(&plain, settings.timeout));
+    let options = crate::push::Options {
+        jobs: session::jobs_or_cpus(settings.jobs),
+        attempts: settings.attempts.max(1),
+        backoff: Duration::from_millis(500),
+    };
+    let runtime = session::runtime()?;
+    session::stop_async_work();
+    let summary = runtime.block_on(async {
+        let engine: Arc<dyn Pusher> =
+            Arc::new(Docker::connect().await?.with_push_stall(settings.timeout));
+        let reporter = super::draw::progress(Some(jobs.len()));
+        let summary = crate::push::push(
+            jobs,
+            engine,
+            api,
+            scrubber,
+            &options,
+            reporter,
+            crate::interrupt::signalled(),
+        )
+        .await;
+        Ok::<_, Error>(summary)
+    })?;
+    session::finish(&summary, settings.report.as_deref(), out)
+}
+
+/// Where each image would go, and the variables its credentials come from.
+fn draw_dry_run(manifest: &Manifest, jobs: &[Job], out: &mut dyn Write) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|job| {
+            let variables = manifest
+                .registries
+                .iter()
+                .find(|r| r.host == job.registry.host)
+                .map(|r| {
+                    [r.user.as_deref(), r.pwd.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            vec![job.target.clone(), job.reference(), variables]
+        })
+        .collect();
+    super::draw::table(&["TARGET", "PUSH TO", "CREDENTIALS FROM"], &rows, out)?;
+    writeln!(out, "dry run: would push {} images", jobs.len())
+}
+
+/// The registries without their sharing.
+pub fn plain(registries: &[Arc<Enabled>]) -> Vec<Enabled> {
+    registries.iter().map(|r| (**r).clone()).collect()
+}
