@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::log::{self, Log};
-use super::{Context, Mode, Options, inputs};
+use super::{BuildOptions, Context, Mode, inputs};
 use crate::engine::{BuildOutput, BuildRequest, Engine};
 use crate::plan::Target;
 use crate::run::{Event, Outcome, Reporter, Status};
@@ -21,7 +21,7 @@ pub(super) struct Job {
     pub(super) base_image: Option<String>,
     pub(super) engine: Arc<dyn Engine>,
     pub(super) context: Arc<Context>,
-    pub(super) options: Options,
+    pub(super) options: BuildOptions,
     pub(super) reporter: Arc<dyn Reporter>,
 }
 

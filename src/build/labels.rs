@@ -1,7 +1,7 @@
 //! The labels every image gets beside its inputs hash: OCI annotations of
 //! what it is, when it was made and what it is built FROM.
 
-use super::Options;
+use super::BuildOptions;
 use crate::plan::{Plan, Target};
 
 /// `SOURCE_DATE_EPOCH` (seconds since 1970, the reproducible-builds
@@ -24,7 +24,7 @@ pub fn source_date_epoch(value: Option<&str>) -> Result<Option<jiff::Timestamp>,
 }
 
 /// The labels of `target`'s image, beside the inputs hash.
-pub(super) fn of(plan: &Plan, target: &Target, options: &Options) -> Vec<(String, String)> {
+pub(super) fn of(plan: &Plan, target: &Target, options: &BuildOptions) -> Vec<(String, String)> {
     let mut labels = vec![
         (
             "org.opencontainers.image.title".to_string(),

@@ -67,7 +67,7 @@ pub enum Mode {
 
 /// How to build.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub struct BuildOptions {
     /// Builds at once.
     pub jobs: usize,
     /// After a failure, go on with everything that does not depend on it.
@@ -101,7 +101,7 @@ pub async fn build(
     targets: &[&Target],
     engine: Arc<dyn Engine>,
     context: Arc<Context>,
-    options: &Options,
+    options: &BuildOptions,
     reporter: Arc<dyn Reporter>,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Summary {

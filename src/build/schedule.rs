@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use super::job::Job;
-use super::{Context, Options, labels};
+use super::{BuildOptions, Context, labels};
 use crate::engine::Engine;
 use crate::plan::{Plan, Target};
 use crate::run::{Event, Outcome, Reporter, Status, Summary, Work};
@@ -28,7 +28,7 @@ pub(super) struct Schedule<'a> {
     targets: &'a [&'a Target],
     engine: Arc<dyn Engine>,
     context: Arc<Context>,
-    options: &'a Options,
+    options: &'a BuildOptions,
     reporter: Arc<dyn Reporter>,
     /// Each target's index, by name.
     index: HashMap<&'a str, usize>,
@@ -64,7 +64,7 @@ impl<'a> Schedule<'a> {
         targets: &'a [&'a Target],
         engine: Arc<dyn Engine>,
         context: Arc<Context>,
-        options: &'a Options,
+        options: &'a BuildOptions,
         reporter: Arc<dyn Reporter>,
     ) -> Self {
         Self {

@@ -73,8 +73,8 @@ impl Repo {
         Self { dir, plan }
     }
 
-    fn options(&self) -> Options {
-        Options {
+    fn options(&self) -> BuildOptions {
+        BuildOptions {
             jobs: 1,
             keep_going: false,
             overwrite: false,
@@ -88,7 +88,7 @@ impl Repo {
         }
     }
 
-    async fn build(&self, engine: &Arc<Fake>, options: &Options) -> Summary {
+    async fn build(&self, engine: &Arc<Fake>, options: &BuildOptions) -> Summary {
         self.build_selected(
             engine,
             options,
@@ -100,7 +100,7 @@ impl Repo {
     async fn build_selected(
         &self,
         engine: &Arc<Fake>,
-        options: &Options,
+        options: &BuildOptions,
         selected: &[&Target],
     ) -> Summary {
         self.build_reporting(engine, options, selected, Arc::new(Quiet))
@@ -110,7 +110,7 @@ impl Repo {
     async fn build_reporting(
         &self,
         engine: &Arc<Fake>,
-        options: &Options,
+        options: &BuildOptions,
         selected: &[&Target],
         reporter: Arc<dyn Reporter>,
     ) -> Summary {
@@ -198,7 +198,7 @@ async fn a_pull_past_the_timeout_fails_its_targets() {
         "debian:bookworm-slim".into(),
         crate::engine::Image::default(),
     );
-    let options = Options {
+    let options = BuildOptions {
         timeout: Duration::from_millis(50),
         ..repo.options()
     };
@@ -299,7 +299,7 @@ async fn a_failure_skips_dependents_and_stops_unless_keep_going() {
     assert!(failed.log.as_ref().unwrap().exists());
     assert_eq!(summary.count(&Status::Skipped), 11);
 
-    let options = Options {
+    let options = BuildOptions {
         keep_going: true,
         ..repo.options()
     };
@@ -318,7 +318,7 @@ async fn a_build_past_its_timeout_fails() {
         delay: Duration::from_millis(500),
         ..Fake::with_images(&["debian:bookworm-slim"])
     });
-    let options = Options {
+    let options = BuildOptions {
         timeout: Duration::from_millis(50),
         ..repo.options()
     };
@@ -338,7 +338,7 @@ async fn a_dry_run_without_generated_dockerfiles_fails_nothing() {
     let repo = Repo::new();
     std::fs::remove_dir_all(repo.dir.path().join("generated")).unwrap();
     let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
-    let options = Options {
+    let options = BuildOptions {
         mode: Mode::DryRun,
         ..repo.options()
     };
@@ -408,7 +408,7 @@ async fn jobs_run_builds_at_once() {
         delay: Duration::from_millis(50),
         ..Fake::with_images(&["debian:bookworm-slim"])
     });
-    let options = Options {
+    let options = BuildOptions {
         jobs: 3,
         ..repo.options()
     };
@@ -453,7 +453,7 @@ async fn tests_run_after_each_build_and_a_failing_one_fails_its_target() {
     }
     let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
     *engine.failing_runs.lock().unwrap() = vec!["server:devel-python3.12-trixie".into()];
-    let options = Options {
+    let options = BuildOptions {
         mode: Mode::BuildAndTest,
         keep_going: true,
         ..repo.options()
@@ -493,7 +493,7 @@ async fn tests_run_after_each_build_and_a_failing_one_fails_its_target() {
     assert!(!summary.success());
 
     // `test` alone: every image exists now; nothing is built.
-    let options = Options {
+    let options = BuildOptions {
         mode: Mode::TestOnly,
         keep_going: true,
         ..repo.options()
@@ -518,7 +518,7 @@ async fn a_test_past_the_timeout_fails_its_target() {
         run_delay: Duration::from_secs(30),
         ..Fake::with_images(&["debian:bookworm-slim"])
     });
-    let options = Options {
+    let options = BuildOptions {
         mode: Mode::BuildAndTest,
         timeout: Duration::from_millis(50),
         ..repo.options()
@@ -540,7 +540,7 @@ async fn a_test_past_the_timeout_fails_its_target() {
 async fn dry_run_decides_without_building() {
     let repo = Repo::new();
     let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
-    let options = Options {
+    let options = BuildOptions {
         mode: Mode::DryRun,
         ..repo.options()
     };
@@ -571,7 +571,7 @@ async fn an_interruption_cancels_running_builds_and_tags_nothing() {
     let context = Arc::new(Context::scan(repo.dir.path()).unwrap());
     let targets: Vec<&Target> =
         with_dependencies(&repo.plan, &repo.plan.targets.iter().collect::<Vec<_>>());
-    let options = Options {
+    let options = BuildOptions {
         jobs: 2,
         ..repo.options()
     };
@@ -615,7 +615,7 @@ async fn a_build_says_each_step_of_each_target_in_order() {
         },
     );
     let recorder = Arc::new(Recorder::default());
-    let options = Options {
+    let options = BuildOptions {
         mode: Mode::BuildAndTest,
         ..repo.options()
     };

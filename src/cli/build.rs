@@ -111,7 +111,7 @@ impl Settings {
 
     /// The build stage's options, with what the images repo adds: its Git
     /// labels, `SOURCE_DATE_EPOCH`, and a log directory that can be written.
-    fn options(&self, root: &Path) -> Result<build::Options, Error> {
+    fn options(&self, root: &Path) -> Result<build::BuildOptions, Error> {
         let source_date_epoch =
             build::source_date_epoch(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())
                 .map_err(|message| Error::SourceDateEpoch { message })?;
@@ -123,7 +123,7 @@ impl Settings {
             path: log_dir.clone(),
             why,
         })?;
-        Ok(build::Options {
+        Ok(build::BuildOptions {
             jobs: session::jobs_or_cpus(self.jobs),
             keep_going: self.keep_going,
             overwrite: self.overwrite,

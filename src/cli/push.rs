@@ -13,7 +13,7 @@ use super::session::{self, Session};
 use crate::engine::{Pusher, docker::Docker};
 use crate::manifest::Manifest;
 use crate::plan::{self, Plan, Selection};
-use crate::push::Job;
+use crate::push::Push;
 use crate::registry::{self, Enabled};
 
 /// Seconds a registry request may take before it fails, for `-pth` (which
@@ -64,7 +64,7 @@ pub fn push(
     let targets = plan::select(plan, selection)?;
     session::writable_report(settings.report.as_deref())?;
     let registries = session.registries()?;
-    let jobs = crate::push::jobs(&targets, &registries);
+    let jobs = crate::push::pushes(&targets, &registries);
     if settings.dry_run {
         return draw_dry_run(&session.manifest, &jobs, out).map_err(Error::Stdout);
     }
@@ -72,7 +72,7 @@ pub fn push(
     let scrubber = Arc::new(registry::Scrubber::new(&plain));
     let api: Arc<dyn registry::Registry> =
         Arc::new(registry::Distribution::new(&plain, settings.timeout));
-    let options = crate::push::Options {
+    let options = crate::push::PushOptions {
         jobs: session::jobs_or_cpus(settings.jobs),
         attempts: settings.attempts.max(1),
         backoff: Duration::from_millis(500),
@@ -99,7 +99,7 @@ pub fn push(
 }
 
 /// Where each image would go, and the variables its credentials come from.
-fn draw_dry_run(manifest: &Manifest, jobs: &[Job], out: &mut dyn Write) -> io::Result<()> {
+fn draw_dry_run(manifest: &Manifest, jobs: &[Push], out: &mut dyn Write) -> io::Result<()> {
     let rows: Vec<Vec<String>> = jobs
         .iter()
         .map(|job| {

@@ -7,7 +7,7 @@
 //! repositories at once: it is said, and waited for, once.
 
 use super::one::retrying;
-use super::{Job, Shared, not_attempted};
+use super::{Push, Shared, not_attempted};
 use crate::registry::{Access, Failure, Registry, classify};
 use crate::run::{CheckFailure, Event, Outcome};
 
@@ -24,7 +24,7 @@ pub(super) struct Checked {
 /// Checks the credentials of every repository `jobs` push to, until done or
 /// interrupted.
 pub(super) async fn credentials(
-    jobs: &[Job],
+    jobs: &[Push],
     shared: &Shared,
     interrupt: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> Checked {
@@ -94,7 +94,7 @@ pub(super) async fn credentials(
 }
 
 /// A failed check in words, credentials scrubbed.
-fn described(job: &Job, failure: &Failure, attempts: u32, shared: &Shared) -> CheckFailure {
+fn described(job: &Push, failure: &Failure, attempts: u32, shared: &Shared) -> CheckFailure {
     let described = failure.describe(&job.registry, &job.repository, Access::Push, attempts);
     let message = if matches!(failure, Failure::Other { .. }) {
         format!("cannot push to `{}`: {described}", job.repository)
@@ -112,9 +112,9 @@ fn described(job: &Job, failure: &Failure, attempts: u32, shared: &Shared) -> Ch
 /// any image is pushed), retrying what may pass; a failure comes with the
 /// attempts made.
 async fn check(
-    job: &Job,
+    job: &Push,
     registry: &dyn Registry,
-    options: &super::Options,
+    options: &super::PushOptions,
 ) -> Result<(), (Failure, u32)> {
     // After a registry fault, an authentication error may only mean that
     // the fault broke the authentication handshake: retry it then too.

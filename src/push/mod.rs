@@ -26,7 +26,7 @@ use one::PushedDigest;
 
 /// How to push.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub struct PushOptions {
     /// Pushes at once.
     pub jobs: usize,
     /// Attempts per push (and per verification) before giving up.
@@ -37,7 +37,7 @@ pub struct Options {
 
 /// One push: a target to a registry.
 #[derive(Clone, Debug)]
-pub struct Job {
+pub struct Push {
     /// The local image, `PACKAGE:TAG`.
     pub target: String,
     /// The registry.
@@ -48,7 +48,7 @@ pub struct Job {
     pub tag: String,
 }
 
-impl Job {
+impl Push {
     /// `repository:tag`.
     #[must_use]
     pub fn reference(&self) -> String {
@@ -68,12 +68,12 @@ impl Job {
 /// The pushes of `targets`: each to every registry that has a repository
 /// for its package, in target order.
 #[must_use]
-pub fn jobs(targets: &[&Target], registries: &[Arc<Enabled>]) -> Vec<Job> {
+pub fn pushes(targets: &[&Target], registries: &[Arc<Enabled>]) -> Vec<Push> {
     let mut jobs = Vec::new();
     for target in targets {
         for registry in registries {
             if let Some(repository) = registry.repository(&target.package) {
-                jobs.push(Job {
+                jobs.push(Push {
                     target: target.name.clone(),
                     registry: Arc::clone(registry),
                     repository: repository.to_string(),
@@ -91,18 +91,18 @@ struct Shared {
     engine: Arc<dyn Pusher>,
     registry: Arc<dyn Registry>,
     scrubber: Arc<Scrubber>,
-    options: Options,
+    options: PushOptions,
     reporter: Arc<dyn Reporter>,
 }
 
 /// Pushes every job, `options.jobs` at once; stops starting new ones when
 /// `interrupt` resolves.
 pub async fn push(
-    jobs: Vec<Job>,
+    jobs: Vec<Push>,
     engine: Arc<dyn Pusher>,
     registry: Arc<dyn Registry>,
     scrubber: Arc<Scrubber>,
-    options: &Options,
+    options: &PushOptions,
     reporter: Arc<dyn Reporter>,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Summary {
@@ -154,7 +154,7 @@ impl Run {
     /// interrupted.
     async fn push_all(
         &mut self,
-        jobs: &[Job],
+        jobs: &[Push],
         shared: &Shared,
         interrupt: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     ) {
@@ -219,7 +219,7 @@ impl Run {
 
     /// Every outcome; a push an interruption cut off is named by what it
     /// had done.
-    fn settle(&mut self, jobs: &[Job], reporter: &dyn Reporter) -> Vec<Outcome> {
+    fn settle(&mut self, jobs: &[Push], reporter: &dyn Reporter) -> Vec<Outcome> {
         let mut outcomes = Vec::with_capacity(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
             if let Some(outcome) = self.outcomes[i].take() {
@@ -245,7 +245,7 @@ impl Run {
 }
 
 /// The outcome of a job whose credential check failed.
-fn not_attempted(job: &Job, failure: &CheckFailure) -> Outcome {
+fn not_attempted(job: &Push, failure: &CheckFailure) -> Outcome {
     let mut outcome = job.outcome(Status::Failed).because(failure.message.clone());
     outcome.attempts = Some(failure.attempts);
     outcome

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Job, Options, Shared};
+use super::{Push, PushOptions, Shared};
 use crate::engine;
 use crate::registry::{Access, Failure, classify};
 use crate::run::{Outcome, Status};
@@ -37,7 +37,7 @@ impl PushedDigest {
 /// says whether the previous error was one. Returns the last result and
 /// the number of attempts.
 pub(super) async fn retrying<T, E, F>(
-    options: &Options,
+    options: &PushOptions,
     mut attempt: impl FnMut() -> F,
     retry: impl Fn(&E, bool) -> Option<bool>,
 ) -> (Result<T, E>, u32)
@@ -66,7 +66,7 @@ where
 
 /// A push error of the engine in words: a registry that refuses the
 /// connection is named, rather than quoting the client's error chain.
-pub(super) fn push_error(job: &Job, message: &str, attempts: u32) -> String {
+pub(super) fn push_error(job: &Push, message: &str, attempts: u32) -> String {
     if classify::connection_refused(message) {
         let failure = Failure::Unreachable {
             refused: true,
@@ -87,7 +87,7 @@ pub(super) fn push_error(job: &Job, message: &str, attempts: u32) -> String {
 
 /// Pushes `job`: the local image must exist; the pushed digest is kept in
 /// `digest` as soon as the engine reports it.
-pub(super) async fn push(job: &Job, shared: &Shared, digest: &PushedDigest) -> Outcome {
+pub(super) async fn push(job: &Push, shared: &Shared, digest: &PushedDigest) -> Outcome {
     let started = Instant::now();
     let mut outcome = pushed(job, shared, digest).await;
     outcome.reason = outcome.reason.map(|r| shared.scrubber.scrub(&r));
@@ -95,7 +95,7 @@ pub(super) async fn push(job: &Job, shared: &Shared, digest: &PushedDigest) -> O
     outcome
 }
 
-async fn pushed(job: &Job, shared: &Shared, digest: &PushedDigest) -> Outcome {
+async fn pushed(job: &Push, shared: &Shared, digest: &PushedDigest) -> Outcome {
     let engine = &*shared.engine;
     match engine.inspect(&job.target).await {
         Ok(Some(_)) => {}
@@ -142,7 +142,7 @@ async fn pushed(job: &Job, shared: &Shared, digest: &PushedDigest) -> Outcome {
 
 /// Asks the registry itself what the tag points to now: pushed only when
 /// it is `pushed`.
-async fn verified(job: &Job, shared: &Shared, pushed: &str) -> Outcome {
+async fn verified(job: &Push, shared: &Shared, pushed: &str) -> Outcome {
     let credentials = job.registry.credentials.as_ref();
     let (held, tries) = retrying(
         &shared.options,

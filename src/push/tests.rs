@@ -103,7 +103,7 @@ fn retries_are_said_one_way_wherever_they_are_said() {
     assert_eq!(push_error(job, "boom", 1), "boom");
 }
 
-fn setup() -> (Arc<Fake>, Vec<Job>) {
+fn setup() -> (Arc<Fake>, Vec<Push>) {
     let engine = Arc::new(Fake::with_images(&["app:1", "app:2"]));
     let registry = |host: &str, password: &str| {
         Arc::new(Enabled {
@@ -123,7 +123,7 @@ fn setup() -> (Arc<Fake>, Vec<Job>) {
     let mut jobs = Vec::new();
     for tag in ["1", "2"] {
         for registry in &registries {
-            jobs.push(Job {
+            jobs.push(Push {
                 target: format!("app:{tag}"),
                 registry: Arc::clone(registry),
                 repository: registry.repository("app").unwrap().into(),
@@ -134,21 +134,21 @@ fn setup() -> (Arc<Fake>, Vec<Job>) {
     (engine, jobs)
 }
 
-fn options() -> Options {
-    Options {
+fn options() -> PushOptions {
+    PushOptions {
         jobs: 2,
         attempts: 3,
         backoff: Duration::from_millis(1),
     }
 }
 
-async fn run(engine: &Arc<Fake>, jobs: Vec<Job>, held: HashMap<String, String>) -> Summary {
+async fn run(engine: &Arc<Fake>, jobs: Vec<Push>, held: HashMap<String, String>) -> Summary {
     refused(engine, jobs, held, HashMap::new()).await
 }
 
 async fn refused(
     engine: &Arc<Fake>,
-    jobs: Vec<Job>,
+    jobs: Vec<Push>,
     held: HashMap<String, String>,
     refusing: HashMap<String, Failure>,
 ) -> Summary {
@@ -157,7 +157,7 @@ async fn refused(
 
 async fn reporting(
     engine: &Arc<Fake>,
-    jobs: Vec<Job>,
+    jobs: Vec<Push>,
     held: HashMap<String, String>,
     refusing: HashMap<String, Failure>,
     reporter: Arc<dyn crate::run::Reporter>,
