@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use parse_dockerfile::{Dockerfile, Instruction};
 
 use crate::build::context::Context;
-use crate::build::inputs;
 use crate::diagnostic::{Problem, Source};
+use crate::dockerfile::{self, ContextSource, SourcePattern};
 use crate::manifest::Manifest;
 use crate::plan::{Plan, Target};
 use crate::render::Renderer;
@@ -280,17 +280,7 @@ fn check_dockerfile(
     context: &Context,
     problems: &mut Vec<Problem>,
 ) {
-    // `ARG`s before the first `FROM`: what a `FROM` may use.
-    let declared: Vec<(&str, Option<&str>)> = parsed
-        .instructions
-        .iter()
-        .take_while(|i| !matches!(i, Instruction::From(_)))
-        .filter_map(|i| match i {
-            Instruction::Arg(arg) => Some(arg_declarations(&arg.arguments.value)),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let declared = dockerfile::global_args(parsed);
     let mut stages: Vec<&str> = Vec::new();
     for instruction in &parsed.instructions {
         match instruction {
@@ -300,7 +290,7 @@ fn check_dockerfile(
                     from.image.span.start,
                     from.image.span.end - from.image.span.start,
                 );
-                for variable in variables(image) {
+                for variable in dockerfile::variables(image) {
                     if !declared.iter().any(|(name, _)| *name == variable) {
                         problems.push(
                             source
@@ -327,7 +317,7 @@ fn check_dockerfile(
                                 ((*name).to_string(), value)
                             })
                             .collect();
-                        let Some(resolved) = inputs::substitute(image, &args) else {
+                        let Some(resolved) = dockerfile::substitute(image, &args) else {
                             continue;
                         };
                         let known = base_images.contains(&resolved.as_str())
@@ -351,7 +341,7 @@ fn check_dockerfile(
                 }
             }
             other => {
-                if let Some(sources) = inputs::context_sources(other) {
+                if let Some(sources) = dockerfile::context_sources(other) {
                     check_sources(source, &sources, targets, context, problems);
                 }
             }
@@ -359,44 +349,10 @@ fn check_dockerfile(
     }
 }
 
-/// The names an `ARG` declares, with their defaults:
-/// `ARG A B=1 C="x y"`.
-fn arg_declarations(arguments: &str) -> Vec<(&str, Option<&str>)> {
-    let mut declared = Vec::new();
-    let mut rest = arguments.trim_start();
-    while !rest.is_empty() {
-        let name_end = rest
-            .find(|c: char| c == '=' || c.is_whitespace())
-            .unwrap_or(rest.len());
-        let name = &rest[..name_end];
-        rest = &rest[name_end..];
-        let mut default = None;
-        if let Some(value) = rest.strip_prefix('=') {
-            let (text, after) = match value.chars().next() {
-                Some(quote @ ('"' | '\'')) => match value[1..].find(quote) {
-                    Some(end) => (&value[1..=end], &value[end + 2..]),
-                    None => (&value[1..], ""),
-                },
-                _ => {
-                    let end = value.find(char::is_whitespace).unwrap_or(value.len());
-                    (&value[..end], &value[end..])
-                }
-            };
-            default = Some(text);
-            rest = after;
-        }
-        if !name.is_empty() {
-            declared.push((name, default));
-        }
-        rest = rest.trim_start();
-    }
-    declared
-}
-
 /// One problem per `COPY`/`ADD` whose sources are not all in the context.
 fn check_sources(
     source: &Source,
-    sources: &[(String, usize, usize)],
+    sources: &[ContextSource],
     targets: &[&Target],
     context: &Context,
     problems: &mut Vec<Problem>,
@@ -409,29 +365,31 @@ fn check_sources(
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let missing: Vec<&(String, usize, usize)> = sources
+        let missing: Vec<&ContextSource> = sources
             .iter()
-            .filter(|(path, _, _)| {
-                inputs::substitute(path, &args)
-                    .and_then(|path| inputs::matching_files(&path, context))
-                    .is_some_and(|files| files.is_empty())
+            .filter(|source| {
+                dockerfile::substitute(&source.path, &args)
+                    .and_then(|path| SourcePattern::new(&path))
+                    .is_some_and(|pattern| {
+                        !context.files().iter().any(|f| pattern.matches(&f.path))
+                    })
             })
             .collect();
         (!missing.is_empty()).then_some((target, args, missing))
     }) else {
         return;
     };
-    let (first, start, end) = missing[0];
-    let name = |path: &str| inputs::substitute(path, &args).unwrap_or_else(|| path.to_string());
+    let first = missing[0];
+    let name = |path: &str| dockerfile::substitute(path, &args).unwrap_or_else(|| path.to_string());
     let mut message = match missing.len() {
-        1 => format!("`{}` is not in the build context", name(first)),
+        1 => format!("`{}` is not in the build context", name(&first.path)),
         n => format!(
             "`{}` and {} more sources of this instruction are not in the build context",
-            name(first),
+            name(&first.path),
             n - 1
         ),
     };
-    if missing.iter().any(|(path, _, _)| path.contains('$')) {
+    if missing.iter().any(|source| source.path.contains('$')) {
         message = format!("{message} (for `{}`)", target.name);
     }
     let help = if missing.len() > 2 {
@@ -442,29 +400,14 @@ fn check_sources(
     problems.push(
         source
             .problem(message)
-            .at(*start, end - start, "copied from here")
+            .at(first.span.start, first.span.len(), "copied from here")
             .help(help),
     );
 }
 
-/// The variables (`$NAME`, `${NAME}`) in a text.
-fn variables(text: &str) -> Vec<&str> {
-    let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(variable) = inputs::next_variable(rest) {
-        // `${NAME:-default}` names NAME.
-        let name = variable.name.split(':').next().unwrap_or_default();
-        if !name.is_empty() {
-            found.push(name);
-        }
-        rest = variable.after;
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Stale, arg_declarations, stale_problem, variables};
+    use super::{Stale, stale_problem};
     use std::path::Path;
 
     #[test]
@@ -485,31 +428,5 @@ mod tests {
         assert!(!message.contains("missing: p/new"), "{message}");
         assert!(message.ends_with("\n  ... and 5 more"), "{message}");
         assert!(stale_problem(Path::new("g"), &Stale::default(), "x").is_none());
-    }
-
-    #[test]
-    fn arg_declares_names_with_and_without_defaults() {
-        assert_eq!(
-            arg_declarations("A B=1 C=\"x y\" D='z'"),
-            [
-                ("A", None),
-                ("B", Some("1")),
-                ("C", Some("x y")),
-                ("D", Some("z"))
-            ]
-        );
-        assert_eq!(
-            arg_declarations("PYTHON_VERSION"),
-            [("PYTHON_VERSION", None)]
-        );
-    }
-
-    #[test]
-    fn variables_are_found_in_both_spellings() {
-        assert_eq!(
-            variables("app:base-python$PYTHON_VERSION-${FLAVOR}"),
-            ["PYTHON_VERSION", "FLAVOR"]
-        );
-        assert!(variables("debian:bookworm").is_empty());
     }
 }

@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 mod commands;
 pub mod diagnostic;
+pub mod dockerfile;
 mod draw;
 pub mod engine;
 pub mod generate;
