@@ -146,22 +146,7 @@ pub fn generate_with(
         .filter(|_| !destination.check_only)
         .map(output::resolve_file)
         .transpose()?;
-    let mut tree = if destination.check_only {
-        Tree::check(&output)
-    } else {
-        let templates: Vec<_> = manifest
-            .distros
-            .iter()
-            .flat_map(|d| &d.releases)
-            .map(|r| manifest.root.join(&r.spec.templates_dir))
-            .collect();
-        Tree::new(
-            &output,
-            &manifest.file,
-            &templates,
-            &renderer.output_names(),
-        )?
-    };
+    let mut tree = open_tree(manifest, renderer, &output, destination.check_only)?;
     let _lock = if destination.check_only || control.lock.is_some() {
         None
     } else {
@@ -171,7 +156,6 @@ pub fn generate_with(
         .as_deref()
         .map(MetadataWriter::new)
         .transpose()?;
-    let mut problems = Vec::new();
     let mut summary = Generated {
         targets: 0,
         directories: 0,
@@ -180,6 +164,81 @@ pub fn generate_with(
         metadata_changed: false,
         stale: false,
     };
+    let mut problems = Vec::new();
+    let sink = Sink {
+        tree: &mut tree,
+        metadata: metadata.as_mut(),
+        summary: &mut summary,
+        problems: &mut problems,
+    };
+    write_targets(manifest, matrix, renderer, sink, &stopped)?;
+    if !problems.is_empty() {
+        return Err(Error::Render(Problems::new(problems)));
+    }
+    if stopped() {
+        return Err(Error::Interrupted);
+    }
+    let (outcome, metadata_changed) = commit(tree, metadata)?;
+    summary.metadata_changed = metadata_changed;
+    summary.unchanged = outcome == Outcome::Unchanged;
+    summary.stale = outcome == Outcome::Stale;
+    // Past the swap the new tree (and its metadata) is whole: kept, but
+    // the run still reports that it was told to stop.
+    if stopped() {
+        return Err(Error::Interrupted);
+    }
+    Ok(summary)
+}
+
+/// The tree that replaces `output` (or, only checking, is compared with
+/// it), refusing an output that holds the manifest or its templates.
+fn open_tree(
+    manifest: &Manifest,
+    renderer: &Renderer,
+    output: &Path,
+    check_only: bool,
+) -> Result<Tree, Error> {
+    if check_only {
+        return Ok(Tree::check(output));
+    }
+    let templates: Vec<_> = manifest
+        .distros
+        .iter()
+        .flat_map(|d| &d.releases)
+        .map(|r| manifest.root.join(&r.spec.templates_dir))
+        .collect();
+    Ok(Tree::new(
+        output,
+        &manifest.file,
+        &templates,
+        &renderer.output_names(),
+    )?)
+}
+
+/// Where rendered files go while a run renders: the tree, the metadata,
+/// the counts, and the problems of templates that failed.
+struct Sink<'s> {
+    tree: &'s mut Tree,
+    metadata: Option<&'s mut MetadataWriter>,
+    summary: &'s mut Generated,
+    problems: &'s mut Vec<Problem>,
+}
+
+/// Renders every target, then every package's README, into `sink`; a
+/// failing template is a problem and the run goes on, to report them all.
+fn write_targets(
+    manifest: &Manifest,
+    matrix: &Matrix,
+    renderer: &Renderer,
+    sink: Sink<'_>,
+    stopped: &dyn Fn() -> bool,
+) -> Result<(), Error> {
+    let Sink {
+        tree,
+        mut metadata,
+        summary,
+        problems,
+    } = sink;
     let cuda = cuda_of(manifest, matrix);
     let specs = specs(manifest);
     let mut shared = SharedDirectories::default();
@@ -198,7 +257,7 @@ pub fn generate_with(
                 continue;
             }
         };
-        if let Some(writer) = &mut metadata {
+        if let Some(writer) = metadata.as_deref_mut() {
             writer.entry(&target.name, &meta)?;
         }
         match shared.first(matrix, &target, &rendered) {
@@ -233,14 +292,13 @@ pub fn generate_with(
             Err(problem) => problems.push(*problem),
         }
     }
-    if !problems.is_empty() {
-        return Err(Error::Render(Problems::new(problems)));
-    }
-    if stopped() {
-        return Err(Error::Interrupted);
-    }
-    // `metadata.json` is put in place right after the swap, before the old
-    // tree is removed: a kill during that removal leaves both new.
+    Ok(())
+}
+
+/// Puts the tree in place, and `metadata.json` right after the swap,
+/// before the old tree is removed: a kill during that removal leaves both
+/// new. Returns what the commit did, and whether the metadata changed.
+fn commit(tree: Tree, mut metadata: Option<MetadataWriter>) -> Result<(Outcome, bool), Error> {
     let mut metadata_changed = false;
     let outcome = tree.commit_with(&mut || {
         if let Some(writer) = metadata.take() {
@@ -251,15 +309,7 @@ pub fn generate_with(
     if let Some(writer) = metadata {
         metadata_changed = writer.finish()?;
     }
-    summary.metadata_changed = metadata_changed;
-    summary.unchanged = outcome == Outcome::Unchanged;
-    summary.stale = outcome == Outcome::Stale;
-    // Past the swap the new tree (and its metadata) is whole: kept, but
-    // the run still reports that it was told to stop.
-    if stopped() {
-        return Err(Error::Interrupted);
-    }
-    Ok(summary)
+    Ok((outcome, metadata_changed))
 }
 
 /// The BentoML version [`render_only`] renders with when the manifest names
