@@ -7,18 +7,21 @@
 //! and must give the same bytes, which catches a template that printed the
 //! Python version instead of using `$PYTHON_VERSION`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::diagnostic::{Problem, Problems};
 use crate::manifest::Manifest;
-use crate::output::{self, AtomicFile, Lock, Outcome, Tree};
-use crate::plan::{Matrix, Options, Target};
-use crate::render::{Renderer, context};
+use crate::output::{self, Lock, Outcome, Tree};
+use crate::plan::Matrix;
+use crate::render::Renderer;
+
+mod metadata;
+mod targets;
+
+use metadata::MetadataWriter;
+pub use targets::render_only;
+use targets::{SharedDirectories, cuda_of, render_target, specs};
 
 /// Where generation writes.
 #[derive(Clone, Debug)]
@@ -310,233 +313,4 @@ fn commit(tree: Tree, mut metadata: Option<MetadataWriter>) -> Result<(Outcome, 
         metadata_changed = writer.finish()?;
     }
     Ok((outcome, metadata_changed))
-}
-
-/// The BentoML version [`render_only`] renders with when the manifest names
-/// none (`generate` takes it from `-bv`): templates are checked, not tags.
-const STAND_IN_BENTOML_VERSION: &str = "0.0.0";
-
-/// Renders every target as `generate` would, in memory: the output
-/// directory is neither read nor written (that it is stale is `check`'s
-/// question). So `validate` fails wherever `generate` would: undefined
-/// variables, failing filters, bounds, Python versions that render
-/// differently. With several CUDA versions and none chosen, each one is
-/// rendered; without a BentoML version, a stand-in is. Returns how many
-/// targets were rendered.
-///
-/// # Errors
-/// Every problem found, all at once.
-pub fn render_only(manifest: &Manifest, renderer: &Renderer) -> Result<usize, Problems> {
-    let cuda_versions: Vec<Option<String>> =
-        if manifest.cuda_version.is_some() || manifest.cuda.len() < 2 {
-            vec![None]
-        } else {
-            manifest
-                .cuda
-                .iter()
-                .map(|c| Some(c.version.clone()))
-                .collect()
-        };
-    let mut problems = Vec::new();
-    let mut targets = 0;
-    let specs = specs(manifest);
-    for cuda_version in cuda_versions {
-        let options = Options {
-            bentoml_version: Some(
-                manifest
-                    .bentoml_version
-                    .clone()
-                    .unwrap_or_else(|| STAND_IN_BENTOML_VERSION.to_string()),
-            ),
-            cuda_version,
-            python_versions: Vec::new(),
-            release_types: Vec::new(),
-            output_dir: PathBuf::from("generated"),
-        };
-        let matrix = match Matrix::untagged(manifest, &options) {
-            Ok(matrix) => matrix,
-            Err(error) => {
-                let help = miette::Diagnostic::help(&error).map(|h| h.to_string());
-                problems.push(Problem::plain(error.to_string()).maybe_help(help));
-                continue;
-            }
-        };
-        let cuda = cuda_of(manifest, &matrix);
-        let mut shared = SharedDirectories::default();
-        for target in matrix.targets(manifest) {
-            let Some((_, rendered)) = render_target(&specs, &matrix, renderer, cuda, &target)
-            else {
-                continue;
-            };
-            targets += 1;
-            match rendered {
-                Ok(rendered) => {
-                    if let Err(problem) = shared.first(&matrix, &target, &rendered) {
-                        problems.push(problem);
-                    }
-                }
-                Err(problem) => problems.push(*problem),
-            }
-        }
-        for package in &manifest.packages {
-            if let Err(problem) = renderer.render_docs(&matrix, manifest, &package.name) {
-                problems.push(*problem);
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok(targets)
-    } else {
-        Err(Problems::new(problems))
-    }
-}
-
-/// The CUDA release the matrix renders with.
-fn cuda_of<'a>(manifest: &'a Manifest, matrix: &Matrix) -> Option<&'a crate::manifest::Cuda> {
-    matrix
-        .cuda_version
-        .as_ref()
-        .and_then(|v| manifest.cuda.iter().find(|c| &c.version == v))
-}
-
-/// The spec of each distro release by distro and release: a matrix of
-/// thousands of releases finds each target's at once, not by a walk.
-type Specs<'a> = HashMap<(&'a str, &'a str), &'a crate::manifest::Spec>;
-
-fn specs(manifest: &Manifest) -> Specs<'_> {
-    manifest
-        .distros
-        .iter()
-        .flat_map(|d| {
-            d.releases
-                .iter()
-                .map(move |r| ((d.name.as_str(), r.version.as_str()), &r.spec))
-        })
-        .collect()
-}
-
-/// The files of one target, and the `metadata` its templates saw; `None`
-/// for a target whose release is not in the manifest.
-type Rendered = (
-    serde_json::Map<String, serde_json::Value>,
-    Result<Vec<(String, String)>, Box<Problem>>,
-);
-
-fn render_target(
-    specs: &Specs<'_>,
-    matrix: &Matrix,
-    renderer: &Renderer,
-    cuda: Option<&crate::manifest::Cuda>,
-    target: &Target,
-) -> Option<Rendered> {
-    let spec = specs.get(&(target.distro.as_str(), target.release.as_str()))?;
-    let meta = context::metadata(&matrix.bentoml_version, target, spec, cuda);
-    let rendered = renderer.render(target, spec, &meta);
-    Some((meta, rendered))
-}
-
-/// Python versions share a directory: its first rendering is the one kept;
-/// later ones must hash the same. Only a hash and the Python version's
-/// index are kept per directory.
-#[derive(Default)]
-struct SharedDirectories {
-    first: HashMap<PathBuf, (u64, usize)>,
-}
-
-impl SharedDirectories {
-    /// Whether this is the directory's first rendering; a problem when a
-    /// later one differs.
-    fn first(
-        &mut self,
-        matrix: &Matrix,
-        target: &Target,
-        rendered: &[(String, String)],
-    ) -> Result<bool, Problem> {
-        let hash = {
-            let mut hasher = DefaultHasher::new();
-            rendered.hash(&mut hasher);
-            hasher.finish()
-        };
-        if let Some(&(expected, first)) = self.first.get(&target.directory) {
-            if expected != hash {
-                return Err(differs(
-                    &target.directory,
-                    &matrix.python_versions[first],
-                    &target.python_version,
-                ));
-            }
-            return Ok(false);
-        }
-        let python = matrix
-            .python_versions
-            .iter()
-            .position(|p| *p == target.python_version)
-            .unwrap_or_default();
-        self.first.insert(target.directory.clone(), (hash, python));
-        Ok(true)
-    }
-}
-
-fn differs(directory: &Path, first: &str, then: &str) -> Problem {
-    Problem::plain(format!(
-        "`{}` renders differently for Python {first} and {then}",
-        context::slash_path(directory),
-    ))
-    .help(
-        "Python versions share one Dockerfile: use the build argument \
-         (`ARG PYTHON_VERSION`, `$PYTHON_VERSION`) instead of `metadata.envars.PYTHON_VERSION`",
-    )
-}
-
-/// Streams `metadata.json` entry by entry, so memory does not grow with the
-/// matrix; laid out as Python's `json.dumps(indent=2)` laid it out.
-struct MetadataWriter {
-    file: AtomicFile,
-    path: PathBuf,
-    entries: usize,
-}
-
-impl MetadataWriter {
-    /// `path` as [`output::resolve_file`] resolved it.
-    fn new(path: &Path) -> Result<Self, crate::output::Error> {
-        Ok(Self {
-            file: AtomicFile::at(path.to_path_buf())?,
-            path: path.to_path_buf(),
-            entries: 0,
-        })
-    }
-
-    fn entry(
-        &mut self,
-        name: &str,
-        metadata: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<(), crate::output::Error> {
-        let value = serde_json::to_string_pretty(metadata).unwrap_or_default();
-        let key = serde_json::to_string(name).unwrap_or_default();
-        let separator = if self.entries == 0 { "{\n" } else { ",\n" };
-        self.entries += 1;
-        // JSON strings never hold a raw newline, so indenting lines is safe.
-        write!(
-            self.file,
-            "{separator}  {key}: {}",
-            value.replace('\n', "\n  ")
-        )
-        .map_err(|source| crate::output::Error::Io {
-            action: "write",
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    fn finish(mut self) -> Result<bool, crate::output::Error> {
-        let end = if self.entries == 0 { "{}\n" } else { "\n}\n" };
-        self.file
-            .write_all(end.as_bytes())
-            .map_err(|source| crate::output::Error::Io {
-                action: "write",
-                path: self.path.clone(),
-                source,
-            })?;
-        self.file.commit()
-    }
 }
