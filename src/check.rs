@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use parse_dockerfile::{Dockerfile, Instruction};
@@ -223,15 +224,15 @@ pub fn dockerfiles(
                 continue;
             }
         };
-        check_dockerfile(
-            &source,
-            &parsed,
-            &targets,
+        Checker {
+            source: &source,
+            targets: &targets,
             plan,
-            &base_images,
+            base_images: &base_images,
             context,
-            &mut problems,
-        );
+            problems: &mut problems,
+        }
+        .check(&parsed);
         if let Some(template) = template {
             for problem in &mut problems[before..] {
                 problem.append(&format!(" (rendered from `{template}`)"));
@@ -271,138 +272,159 @@ fn parse_problem(source: &Source, text: &str, error: &parse_dockerfile::Error) -
         .help("check the template that renders it")
 }
 
-fn check_dockerfile(
-    source: &Source,
-    parsed: &Dockerfile,
-    targets: &[&Target],
-    plan: &Plan,
-    base_images: &[&str],
-    context: &Context,
-    problems: &mut Vec<Problem>,
-) {
-    let declared = dockerfile::global_args(parsed);
-    let mut stages: Vec<&str> = Vec::new();
-    for instruction in &parsed.instructions {
-        match instruction {
-            Instruction::From(from) => {
-                let image: &str = &from.image.value;
-                let span = (
-                    from.image.span.start,
-                    from.image.span.end - from.image.span.start,
-                );
-                for variable in dockerfile::variables(image) {
-                    if !declared.iter().any(|(name, _)| *name == variable) {
-                        problems.push(
-                            source
-                                .problem(format!(
-                                    "`FROM` uses `${variable}`, which no `ARG` before it declares"
-                                ))
-                                .at(span.0, span.1, "undeclared variable")
-                                .help(format!("add `ARG {variable}` before this `FROM`")),
-                        );
+/// The checks of one Dockerfile, instruction by instruction, and the
+/// problems they found.
+struct Checker<'a> {
+    source: &'a Source,
+    /// The targets built from this Dockerfile (one per Python version).
+    targets: &'a [&'a Target],
+    plan: &'a Plan,
+    base_images: &'a [&'a str],
+    context: &'a Context,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn check(&mut self, parsed: &Dockerfile) {
+        let declared = dockerfile::global_args(parsed);
+        let mut stages: Vec<&str> = Vec::new();
+        for instruction in &parsed.instructions {
+            match instruction {
+                Instruction::From(from) => {
+                    let image: &str = &from.image.value;
+                    let span = from.image.span.start..from.image.span.end;
+                    self.check_variables(image, &span, &declared);
+                    if !stages.contains(&image) {
+                        self.check_image(image, &span, &declared);
+                    }
+                    if let Some((_, alias)) = &from.as_ {
+                        stages.push(&alias.value);
                     }
                 }
-                if !stages.contains(&image) {
-                    // Every Python version of the targets sharing this file.
-                    for target in targets {
-                        let args: Vec<(String, String)> = declared
-                            .iter()
-                            .map(|(name, default)| {
-                                let value = target
-                                    .build_args
-                                    .get(*name)
-                                    .cloned()
-                                    .or_else(|| default.map(String::from))
-                                    .unwrap_or_default();
-                                ((*name).to_string(), value)
-                            })
-                            .collect();
-                        let Some(resolved) = dockerfile::substitute(image, &args) else {
-                            continue;
-                        };
-                        let known = base_images.contains(&resolved.as_str())
-                            || plan.target(&resolved).is_some();
-                        if !known {
-                            problems.push(
-                                source
-                                    .problem(format!(
-                                        "`FROM {resolved}` (for `{}`) is neither a base image of the manifest nor a target of the plan",
-                                        target.name
-                                    ))
-                                    .at(span.0, span.1, "unknown image")
-                                    .help("build FROM `{{ metadata.base_image }}` or `{{ metadata.package }}:{{ build_tag }}`"),
-                            );
-                            break;
-                        }
+                other => {
+                    if let Some(sources) = dockerfile::context_sources(other) {
+                        self.check_sources(&sources);
                     }
-                }
-                if let Some((_, alias)) = &from.as_ {
-                    stages.push(&alias.value);
-                }
-            }
-            other => {
-                if let Some(sources) = dockerfile::context_sources(other) {
-                    check_sources(source, &sources, targets, context, problems);
                 }
             }
         }
     }
-}
 
-/// One problem per `COPY`/`ADD` whose sources are not all in the context.
-fn check_sources(
-    source: &Source,
-    sources: &[ContextSource],
-    targets: &[&Target],
-    context: &Context,
-    problems: &mut Vec<Problem>,
-) {
-    // Each Python version of the targets sharing this file: a source may
-    // name `$PYTHON_VERSION`. The first target missing a source is reported.
-    let Some((target, args, missing)) = targets.iter().find_map(|target| {
-        let args: Vec<(String, String)> = target
-            .build_args
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let missing: Vec<&ContextSource> = sources
-            .iter()
-            .filter(|source| {
-                dockerfile::substitute(&source.path, &args)
-                    .and_then(|path| SourcePattern::new(&path))
-                    .is_some_and(|pattern| {
-                        !context.files().iter().any(|f| pattern.matches(&f.path))
-                    })
-            })
-            .collect();
-        (!missing.is_empty()).then_some((target, args, missing))
-    }) else {
-        return;
-    };
-    let first = missing[0];
-    let name = |path: &str| dockerfile::substitute(path, &args).unwrap_or_else(|| path.to_string());
-    let mut message = match missing.len() {
-        1 => format!("`{}` is not in the build context", name(&first.path)),
-        n => format!(
-            "`{}` and {} more sources of this instruction are not in the build context",
-            name(&first.path),
-            n - 1
-        ),
-    };
-    if missing.iter().any(|source| source.path.contains('$')) {
-        message = format!("{message} (for `{}`)", target.name);
+    /// Every variable of a `FROM` must be declared by an `ARG` before it.
+    fn check_variables(
+        &mut self,
+        image: &str,
+        span: &Range<usize>,
+        declared: &[(&str, Option<&str>)],
+    ) {
+        for variable in dockerfile::variables(image) {
+            if !declared.iter().any(|(name, _)| *name == variable) {
+                self.problems.push(
+                    self.source
+                        .problem(format!(
+                            "`FROM` uses `${variable}`, which no `ARG` before it declares"
+                        ))
+                        .at(span.start, span.len(), "undeclared variable")
+                        .help(format!("add `ARG {variable}` before this `FROM`")),
+                );
+            }
+        }
     }
-    let help = if missing.len() > 2 {
-        "a COPY with this many missing sources usually has another line run into it: check the template's whitespace control (`-%}`)"
-    } else {
-        "the build context is the images repo (less `.dockerignore`): add the file, or fix the path in the template"
-    };
-    problems.push(
-        source
-            .problem(message)
-            .at(first.span.start, first.span.len(), "copied from here")
-            .help(help),
-    );
+
+    /// A `FROM` that is not a stage must name a base image of the manifest
+    /// or a target of the plan, for every Python version of the targets
+    /// sharing this file; the first that does not is reported.
+    fn check_image(&mut self, image: &str, span: &Range<usize>, declared: &[(&str, Option<&str>)]) {
+        for target in self.targets {
+            let args: Vec<(String, String)> = declared
+                .iter()
+                .map(|(name, default)| {
+                    let value = target
+                        .build_args
+                        .get(*name)
+                        .cloned()
+                        .or_else(|| default.map(String::from))
+                        .unwrap_or_default();
+                    ((*name).to_string(), value)
+                })
+                .collect();
+            let Some(resolved) = dockerfile::substitute(image, &args) else {
+                continue;
+            };
+            let known = self.base_images.contains(&resolved.as_str())
+                || self.plan.target(&resolved).is_some();
+            if !known {
+                self.problems.push(
+                    self.source
+                        .problem(format!(
+                            "`FROM {resolved}` (for `{}`) is neither a base image of the manifest nor a target of the plan",
+                            target.name
+                        ))
+                        .at(span.start, span.len(), "unknown image")
+                        .help("build FROM `{{ metadata.base_image }}` or `{{ metadata.package }}:{{ build_tag }}`"),
+                );
+                break;
+            }
+        }
+    }
+
+    /// Whether no file of the build context matches `pattern`.
+    fn copies_nothing(&self, pattern: &SourcePattern) -> bool {
+        !self
+            .context
+            .files()
+            .iter()
+            .any(|file| pattern.matches(&file.path))
+    }
+
+    /// One problem per `COPY`/`ADD` whose sources are not all in the context.
+    fn check_sources(&mut self, sources: &[ContextSource]) {
+        // Each Python version of the targets sharing this file: a source may
+        // name `$PYTHON_VERSION`. The first target missing a source is reported.
+        let Some((target, args, missing)) = self.targets.iter().find_map(|target| {
+            let args: Vec<(String, String)> = target
+                .build_args
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let missing: Vec<&ContextSource> = sources
+                .iter()
+                .filter(|source| {
+                    dockerfile::substitute(&source.path, &args)
+                        .and_then(|path| SourcePattern::new(&path))
+                        .is_some_and(|pattern| self.copies_nothing(&pattern))
+                })
+                .collect();
+            (!missing.is_empty()).then_some((target, args, missing))
+        }) else {
+            return;
+        };
+        let first = missing[0];
+        let name =
+            |path: &str| dockerfile::substitute(path, &args).unwrap_or_else(|| path.to_string());
+        let mut message = match missing.len() {
+            1 => format!("`{}` is not in the build context", name(&first.path)),
+            n => format!(
+                "`{}` and {} more sources of this instruction are not in the build context",
+                name(&first.path),
+                n - 1
+            ),
+        };
+        if missing.iter().any(|source| source.path.contains('$')) {
+            message = format!("{message} (for `{}`)", target.name);
+        }
+        let help = if missing.len() > 2 {
+            "a COPY with this many missing sources usually has another line run into it: check the template's whitespace control (`-%}`)"
+        } else {
+            "the build context is the images repo (less `.dockerignore`): add the file, or fix the path in the template"
+        };
+        self.problems.push(
+            self.source
+                .problem(message)
+                .at(first.span.start, first.span.len(), "copied from here")
+                .help(help),
+        );
+    }
 }
 
 #[cfg(test)]
