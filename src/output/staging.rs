@@ -72,7 +72,7 @@ impl Staging {
     }
 
     /// [`Staging::commit`], calling `swapped` between the swap and the
-    /// removal of the old tree (see [`Tree::commit_with`]).
+    /// removal of the old tree (see [`super::Tree::commit_with`]).
     ///
     /// # Errors
     /// As [`Staging::commit`], or what `swapped` returns (the old tree is
