@@ -7,13 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use parse_dockerfile::{Dockerfile, Instruction};
 
-use crate::build::inputs;
 use crate::context::Context;
 use crate::diagnostic::{Problem, Source};
+use crate::dockerfile::{self, ContextSource, SourcePattern};
 use crate::manifest::Manifest;
 use crate::plan::{Plan, Target};
 use crate::render::Renderer;
@@ -223,15 +224,15 @@ pub fn dockerfiles(
                 continue;
             }
         };
-        check_dockerfile(
-            &source,
-            &parsed,
-            &targets,
+        Checker {
+            source: &source,
+            targets: &targets,
             plan,
-            &base_images,
+            base_images: &base_images,
             context,
-            &mut problems,
-        );
+            problems: &mut problems,
+        }
+        .check(&parsed);
         if let Some(template) = template {
             for problem in &mut problems[before..] {
                 problem.append(&format!(" (rendered from `{template}`)"));
@@ -271,200 +272,164 @@ fn parse_problem(source: &Source, text: &str, error: &parse_dockerfile::Error) -
         .help("check the template that renders it")
 }
 
-fn check_dockerfile(
-    source: &Source,
-    parsed: &Dockerfile,
-    targets: &[&Target],
-    plan: &Plan,
-    base_images: &[&str],
-    context: &Context,
-    problems: &mut Vec<Problem>,
-) {
-    // `ARG`s before the first `FROM`: what a `FROM` may use.
-    let declared: Vec<(&str, Option<&str>)> = parsed
-        .instructions
-        .iter()
-        .take_while(|i| !matches!(i, Instruction::From(_)))
-        .filter_map(|i| match i {
-            Instruction::Arg(arg) => Some(arg_declarations(&arg.arguments.value)),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    let mut stages: Vec<&str> = Vec::new();
-    for instruction in &parsed.instructions {
-        match instruction {
-            Instruction::From(from) => {
-                let image: &str = &from.image.value;
-                let span = (
-                    from.image.span.start,
-                    from.image.span.end - from.image.span.start,
+/// The checks of one Dockerfile, instruction by instruction, and the
+/// problems they found.
+struct Checker<'a> {
+    source: &'a Source,
+    /// The targets built from this Dockerfile (one per Python version).
+    targets: &'a [&'a Target],
+    plan: &'a Plan,
+    base_images: &'a [&'a str],
+    context: &'a Context,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn check(&mut self, parsed: &Dockerfile) {
+        let declared = dockerfile::global_args(parsed);
+        let mut stages: Vec<&str> = Vec::new();
+        for instruction in &parsed.instructions {
+            match instruction {
+                Instruction::From(from) => {
+                    let image: &str = &from.image.value;
+                    let span = from.image.span.start..from.image.span.end;
+                    self.check_variables(image, &span, &declared);
+                    if !stages.contains(&image) {
+                        self.check_image(image, &span, &declared);
+                    }
+                    if let Some((_, alias)) = &from.as_ {
+                        stages.push(&alias.value);
+                    }
+                }
+                other => {
+                    if let Some(sources) = dockerfile::context_sources(other) {
+                        self.check_sources(&sources);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every variable of a `FROM` must be declared by an `ARG` before it.
+    fn check_variables(
+        &mut self,
+        image: &str,
+        span: &Range<usize>,
+        declared: &[(&str, Option<&str>)],
+    ) {
+        for variable in dockerfile::variables(image) {
+            if !declared.iter().any(|(name, _)| *name == variable) {
+                self.problems.push(
+                    self.source
+                        .problem(format!(
+                            "`FROM` uses `${variable}`, which no `ARG` before it declares"
+                        ))
+                        .at(span.start, span.len(), "undeclared variable")
+                        .help(format!("add `ARG {variable}` before this `FROM`")),
                 );
-                for variable in variables(image) {
-                    if !declared.iter().any(|(name, _)| *name == variable) {
-                        problems.push(
-                            source
-                                .problem(format!(
-                                    "`FROM` uses `${variable}`, which no `ARG` before it declares"
-                                ))
-                                .at(span.0, span.1, "undeclared variable")
-                                .help(format!("add `ARG {variable}` before this `FROM`")),
-                        );
-                    }
-                }
-                if !stages.contains(&image) {
-                    // Every Python version of the targets sharing this file.
-                    for target in targets {
-                        let args: Vec<(String, String)> = declared
-                            .iter()
-                            .map(|(name, default)| {
-                                let value = target
-                                    .build_args
-                                    .get(*name)
-                                    .cloned()
-                                    .or_else(|| default.map(String::from))
-                                    .unwrap_or_default();
-                                ((*name).to_string(), value)
-                            })
-                            .collect();
-                        let Some(resolved) = inputs::substitute(image, &args) else {
-                            continue;
-                        };
-                        let known = base_images.contains(&resolved.as_str())
-                            || plan.target(&resolved).is_some();
-                        if !known {
-                            problems.push(
-                                source
-                                    .problem(format!(
-                                        "`FROM {resolved}` (for `{}`) is neither a base image of the manifest nor a target of the plan",
-                                        target.name
-                                    ))
-                                    .at(span.0, span.1, "unknown image")
-                                    .help("build FROM `{{ metadata.base_image }}` or `{{ metadata.package }}:{{ build_tag }}`"),
-                            );
-                            break;
-                        }
-                    }
-                }
-                if let Some((_, alias)) = &from.as_ {
-                    stages.push(&alias.value);
-                }
-            }
-            other => {
-                if let Some(sources) = inputs::context_sources(other) {
-                    check_sources(source, &sources, targets, context, problems);
-                }
             }
         }
     }
-}
 
-/// The names an `ARG` declares, with their defaults:
-/// `ARG A B=1 C="x y"`.
-fn arg_declarations(arguments: &str) -> Vec<(&str, Option<&str>)> {
-    let mut declared = Vec::new();
-    let mut rest = arguments.trim_start();
-    while !rest.is_empty() {
-        let name_end = rest
-            .find(|c: char| c == '=' || c.is_whitespace())
-            .unwrap_or(rest.len());
-        let name = &rest[..name_end];
-        rest = &rest[name_end..];
-        let mut default = None;
-        if let Some(value) = rest.strip_prefix('=') {
-            let (text, after) = match value.chars().next() {
-                Some(quote @ ('"' | '\'')) => match value[1..].find(quote) {
-                    Some(end) => (&value[1..=end], &value[end + 2..]),
-                    None => (&value[1..], ""),
-                },
-                _ => {
-                    let end = value.find(char::is_whitespace).unwrap_or(value.len());
-                    (&value[..end], &value[end..])
-                }
+    /// A `FROM` that is not a stage must name a base image of the manifest
+    /// or a target of the plan, for every Python version of the targets
+    /// sharing this file; the first that does not is reported.
+    fn check_image(&mut self, image: &str, span: &Range<usize>, declared: &[(&str, Option<&str>)]) {
+        for target in self.targets {
+            let args: Vec<(String, String)> = declared
+                .iter()
+                .map(|(name, default)| {
+                    let value = target
+                        .build_args
+                        .get(*name)
+                        .cloned()
+                        .or_else(|| default.map(String::from))
+                        .unwrap_or_default();
+                    ((*name).to_string(), value)
+                })
+                .collect();
+            let Some(resolved) = dockerfile::substitute(image, &args) else {
+                continue;
             };
-            default = Some(text);
-            rest = after;
+            let known = self.base_images.contains(&resolved.as_str())
+                || self.plan.target(&resolved).is_some();
+            if !known {
+                self.problems.push(
+                    self.source
+                        .problem(format!(
+                            "`FROM {resolved}` (for `{}`) is neither a base image of the manifest nor a target of the plan",
+                            target.name
+                        ))
+                        .at(span.start, span.len(), "unknown image")
+                        .help("build FROM `{{ metadata.base_image }}` or `{{ metadata.package }}:{{ build_tag }}`"),
+                );
+                break;
+            }
         }
-        if !name.is_empty() {
-            declared.push((name, default));
-        }
-        rest = rest.trim_start();
     }
-    declared
-}
 
-/// One problem per `COPY`/`ADD` whose sources are not all in the context.
-fn check_sources(
-    source: &Source,
-    sources: &[(String, usize, usize)],
-    targets: &[&Target],
-    context: &Context,
-    problems: &mut Vec<Problem>,
-) {
-    // Each Python version of the targets sharing this file: a source may
-    // name `$PYTHON_VERSION`. The first target missing a source is reported.
-    let Some((target, args, missing)) = targets.iter().find_map(|target| {
-        let args: Vec<(String, String)> = target
-            .build_args
+    /// Whether no file of the build context matches `pattern`.
+    fn copies_nothing(&self, pattern: &SourcePattern) -> bool {
+        !self
+            .context
+            .files()
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let missing: Vec<&(String, usize, usize)> = sources
-            .iter()
-            .filter(|(path, _, _)| {
-                inputs::substitute(path, &args)
-                    .and_then(|path| inputs::matching_files(&path, context))
-                    .is_some_and(|files| files.is_empty())
-            })
-            .collect();
-        (!missing.is_empty()).then_some((target, args, missing))
-    }) else {
-        return;
-    };
-    let (first, start, end) = missing[0];
-    let name = |path: &str| inputs::substitute(path, &args).unwrap_or_else(|| path.to_string());
-    let mut message = match missing.len() {
-        1 => format!("`{}` is not in the build context", name(first)),
-        n => format!(
-            "`{}` and {} more sources of this instruction are not in the build context",
-            name(first),
-            n - 1
-        ),
-    };
-    if missing.iter().any(|(path, _, _)| path.contains('$')) {
-        message = format!("{message} (for `{}`)", target.name);
+            .any(|file| pattern.matches(&file.path))
     }
-    let help = if missing.len() > 2 {
-        "a COPY with this many missing sources usually has another line run into it: check the template's whitespace control (`-%}`)"
-    } else {
-        "the build context is the images repo (less `.dockerignore`): add the file, or fix the path in the template"
-    };
-    problems.push(
-        source
-            .problem(message)
-            .at(*start, end - start, "copied from here")
-            .help(help),
-    );
-}
 
-/// The variables (`$NAME`, `${NAME}`) in a text.
-fn variables(text: &str) -> Vec<&str> {
-    let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(variable) = inputs::next_variable(rest) {
-        // `${NAME:-default}` names NAME.
-        let name = variable.name.split(':').next().unwrap_or_default();
-        if !name.is_empty() {
-            found.push(name);
+    /// One problem per `COPY`/`ADD` whose sources are not all in the context.
+    fn check_sources(&mut self, sources: &[ContextSource]) {
+        // Each Python version of the targets sharing this file: a source may
+        // name `$PYTHON_VERSION`. The first target missing a source is reported.
+        let Some((target, args, missing)) = self.targets.iter().find_map(|target| {
+            let args: Vec<(String, String)> = target
+                .build_args
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let missing: Vec<&ContextSource> = sources
+                .iter()
+                .filter(|source| {
+                    dockerfile::substitute(&source.path, &args)
+                        .and_then(|path| SourcePattern::new(&path))
+                        .is_some_and(|pattern| self.copies_nothing(&pattern))
+                })
+                .collect();
+            (!missing.is_empty()).then_some((target, args, missing))
+        }) else {
+            return;
+        };
+        let first = missing[0];
+        let name =
+            |path: &str| dockerfile::substitute(path, &args).unwrap_or_else(|| path.to_string());
+        let mut message = match missing.len() {
+            1 => format!("`{}` is not in the build context", name(&first.path)),
+            n => format!(
+                "`{}` and {} more sources of this instruction are not in the build context",
+                name(&first.path),
+                n - 1
+            ),
+        };
+        if missing.iter().any(|source| source.path.contains('$')) {
+            message = format!("{message} (for `{}`)", target.name);
         }
-        rest = variable.after;
+        let help = if missing.len() > 2 {
+            "a COPY with this many missing sources usually has another line run into it: check the template's whitespace control (`-%}`)"
+        } else {
+            "the build context is the images repo (less `.dockerignore`): add the file, or fix the path in the template"
+        };
+        self.problems.push(
+            self.source
+                .problem(message)
+                .at(first.span.start, first.span.len(), "copied from here")
+                .help(help),
+        );
     }
-    found
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Stale, arg_declarations, stale_problem, variables};
+    use super::{Stale, stale_problem};
     use std::path::Path;
 
     #[test]
@@ -485,31 +450,5 @@ mod tests {
         assert!(!message.contains("missing: p/new"), "{message}");
         assert!(message.ends_with("\n  ... and 5 more"), "{message}");
         assert!(stale_problem(Path::new("g"), &Stale::default(), "x").is_none());
-    }
-
-    #[test]
-    fn arg_declares_names_with_and_without_defaults() {
-        assert_eq!(
-            arg_declarations("A B=1 C=\"x y\" D='z'"),
-            [
-                ("A", None),
-                ("B", Some("1")),
-                ("C", Some("x y")),
-                ("D", Some("z"))
-            ]
-        );
-        assert_eq!(
-            arg_declarations("PYTHON_VERSION"),
-            [("PYTHON_VERSION", None)]
-        );
-    }
-
-    #[test]
-    fn variables_are_found_in_both_spellings() {
-        assert_eq!(
-            variables("app:base-python$PYTHON_VERSION-${FLAVOR}"),
-            ["PYTHON_VERSION", "FLAVOR"]
-        );
-        assert!(variables("debian:bookworm").is_empty());
     }
 }

@@ -25,6 +25,7 @@ pub mod check;
 pub mod cli;
 pub mod context;
 pub mod diagnostic;
+pub mod dockerfile;
 pub mod engine;
 pub mod generate;
 pub mod git;

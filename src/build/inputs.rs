@@ -5,11 +5,10 @@
 use std::fmt::Write as _;
 use std::fs;
 
-use globset::GlobBuilder;
-use parse_dockerfile::{Instruction, Source};
 use sha2::{Digest, Sha256};
 
 use crate::context::Context;
+use crate::dockerfile::{self, SourcePattern};
 
 /// The label that carries the inputs hash.
 pub const LABEL: &str = "org.bentoml.docker.inputs";
@@ -24,136 +23,14 @@ pub fn copied_files<'c>(
     context: &'c Context,
     build_args: &[(String, String)],
 ) -> Option<Vec<&'c crate::context::File>> {
-    let parsed = parse_dockerfile::parse(dockerfile).ok()?;
-    let mut sources = Vec::new();
-    for instruction in &parsed.instructions {
-        for (path, _, _) in context_sources(instruction).unwrap_or_default() {
-            sources.push(substitute(&path, build_args)?);
-        }
-    }
     let mut files = Vec::new();
-    for source in sources {
-        files.extend(matching_files(&source, context)?);
+    for source in dockerfile::copied_sources(dockerfile, build_args)? {
+        let pattern = SourcePattern::new(&source)?;
+        files.extend(context.files().iter().filter(|f| pattern.matches(&f.path)));
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files.dedup_by(|a, b| a.path == b.path);
     Some(files)
-}
-
-/// The context files a `COPY`/`ADD` source names: a file, a directory
-/// (everything under it) or a glob. `None` when the glob is invalid.
-pub(crate) fn matching_files<'c>(
-    source: &str,
-    context: &'c Context,
-) -> Option<Vec<&'c crate::context::File>> {
-    let source = source
-        .trim_start_matches("./")
-        .trim_start_matches('/')
-        .trim_end_matches('/');
-    if source.is_empty() || source == "." {
-        return Some(context.files().iter().collect());
-    }
-    let glob = GlobBuilder::new(source)
-        .literal_separator(true)
-        .build()
-        .ok()?
-        .compile_matcher();
-    let under = format!("{source}/");
-    Some(
-        context
-            .files()
-            .iter()
-            .filter(|file| {
-                glob.is_match(&file.path)
-                    || file.path.starts_with(&under)
-                    || file
-                        .path
-                        .match_indices('/')
-                        .any(|(i, _)| glob.is_match(&file.path[..i]))
-            })
-            .collect(),
-    )
-}
-
-/// The sources a `COPY` or `ADD` instruction reads from the build context,
-/// each with its byte span in the Dockerfile: not those of a `--from`
-/// stage or image, not here-documents (written in the Dockerfile itself),
-/// not the URLs and Git repositories `ADD` downloads. `None` for any other
-/// instruction.
-pub(crate) fn context_sources(instruction: &Instruction) -> Option<Vec<(String, usize, usize)>> {
-    let (options, sources, remote_allowed) = match instruction {
-        Instruction::Copy(copy) => (&copy.options[..], &copy.src[..], false),
-        Instruction::Add(add) => (&add.options[..], &add.src[..], true),
-        _ => return None,
-    };
-    if options.iter().any(|flag| flag.name.value == "from") {
-        return Some(Vec::new());
-    }
-    let remote = |path: &str| remote_allowed && (path.contains("://") || path.starts_with("git@"));
-    Some(
-        sources
-            .iter()
-            .filter_map(|source| match source {
-                Source::Path(path) if !remote(&path.value) => {
-                    Some((path.value.to_string(), path.span.start, path.span.end))
-                }
-                _ => None,
-            })
-            .collect(),
-    )
-}
-
-/// Replaces `$NAME` and `${NAME}` with build arguments; `None` when a
-/// variable is not one.
-pub(crate) fn substitute(text: &str, build_args: &[(String, String)]) -> Option<String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(variable) = next_variable(rest) {
-        out.push_str(variable.before);
-        if !variable.closed {
-            return None;
-        }
-        let (_, value) = build_args.iter().find(|(n, _)| n == variable.name)?;
-        out.push_str(value);
-        rest = variable.after;
-    }
-    out.push_str(rest);
-    Some(out)
-}
-
-/// A `$NAME` or `${NAME}` found in a text.
-pub(crate) struct Variable<'a> {
-    /// The text before the `$`.
-    pub before: &'a str,
-    /// The name (for `${NAME}`, everything between the braces).
-    pub name: &'a str,
-    /// The text after the variable.
-    pub after: &'a str,
-    /// False for a `${` without its `}`.
-    pub closed: bool,
-}
-
-/// The first variable of `text`.
-pub(crate) fn next_variable(text: &str) -> Option<Variable<'_>> {
-    let i = text.find('$')?;
-    let after = &text[i + 1..];
-    let (name, rest, closed) = if let Some(braced) = after.strip_prefix('{') {
-        match braced.find('}') {
-            Some(end) => (&braced[..end], &braced[end + 1..], true),
-            None => (braced, "", false),
-        }
-    } else {
-        let end = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len());
-        (&after[..end], &after[end..], true)
-    };
-    Some(Variable {
-        before: &text[..i],
-        name,
-        after: rest,
-        closed,
-    })
 }
 
 /// The inputs hash of one image.

@@ -97,12 +97,8 @@ fn labelled_dockerfile(
     if labels.is_empty() {
         return Ok(Some(text));
     }
-    let escape = escape_character(dockerfile);
-    let last = dockerfile
-        .lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty() && !l.starts_with('#'));
-    if last.is_some_and(|l| l.ends_with(escape)) {
+    let escape = crate::dockerfile::escape_character(dockerfile);
+    if crate::dockerfile::ends_in_continuation(dockerfile) {
         return Ok(None);
     }
     let mut sorted: Vec<&(String, String)> = labels.iter().collect();
@@ -126,27 +122,6 @@ fn labelled_dockerfile(
     }
     text.push('\n');
     Ok(Some(text))
-}
-
-/// The escape character of a Dockerfile: its `# escape=` parser directive,
-/// else `\`. Directives are the `# key=value` lines at the very top.
-fn escape_character(dockerfile: &str) -> char {
-    for line in dockerfile.lines() {
-        let Some(directive) = line.trim_start().strip_prefix('#') else {
-            break;
-        };
-        let Some((key, value)) = directive.split_once('=') else {
-            break;
-        };
-        let key = key.trim();
-        if key.is_empty() || key.contains(char::is_whitespace) {
-            break;
-        }
-        if key.eq_ignore_ascii_case("escape") {
-            return value.trim().chars().next().unwrap_or('\\');
-        }
-    }
-    '\\'
 }
 
 /// `text` in double quotes, with what the builder would expand or end the
@@ -554,14 +529,10 @@ mod tests {
     #[test]
     fn the_escape_directive_sets_the_escape_character() {
         let dockerfile = "# syntax=docker/dockerfile:1\n# escape=`\nFROM a\n";
-        assert_eq!(escape_character(dockerfile), '`');
         let text = labelled_dockerfile(dockerfile, &labels(&[("s", r#"$"\`"#)]))
             .unwrap()
             .unwrap();
         assert!(text.ends_with("LABEL \"s\"=\"`$`\"\\``\"\n"), "{text}");
-        // A comment ends the directives: a later `escape=` is a comment.
-        assert_eq!(escape_character("# a comment\n# escape=`\nFROM a\n"), '\\');
-        assert_eq!(escape_character("FROM a\n# escape=`\n"), '\\');
     }
 
     /// A Dockerfile whose last instruction ends in a continuation (blank

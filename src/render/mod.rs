@@ -7,16 +7,16 @@
 //! Every template in use is compiled once, when the [`Renderer`] is made, so
 //! syntax errors in every template are found before anything is written.
 
+mod jinja;
 pub mod limits;
 pub mod metadata;
 pub mod mutable;
+mod templates;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
-use minijinja::value::ValueKind;
-use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+use minijinja::{Environment, ErrorKind, Value};
 
 use crate::diagnostic::{Problem, Source};
 use crate::manifest::{Manifest, ReleaseType, Spec};
@@ -24,15 +24,11 @@ use crate::plan::Target;
 
 pub use limits::Limits;
 
-/// One template file and the file it renders to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TemplateFile {
-    /// The template's name: its path relative to the images repo.
-    pub name: String,
-    /// The rendered file's name: `Dockerfile` for `*.Dockerfile.j2`, else the
-    /// name without `.j2`.
-    pub output: String,
-}
+pub use jinja::python_repr;
+pub use templates::TemplateFile;
+
+use jinja::environment;
+use templates::{list_templates, select};
 
 /// A loaded template's source, kept to point into it when reporting.
 struct Loaded {
@@ -445,217 +441,4 @@ fn while_rendering_tail(target: Option<&Target>) -> String {
     target
         .map(|t| format!(" {}", while_rendering(t)))
         .unwrap_or_default()
-}
-
-/// The `.j2` files directly in a templates directory, sorted.
-fn list_templates(dir: &Path) -> Result<Vec<String>, std::io::Error> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".j2") && entry.file_type()?.is_file() {
-            files.push(name);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// The templates of a release type: the files whose name contains it, and
-/// for `cudnn` every file that starts with `cuda`, `cudnn` or `nvidia` (the
-/// repository files RHEL-like distros need beside the Dockerfile).
-fn select(
-    dir: &str,
-    files: &[String],
-    release_type: ReleaseType,
-) -> Result<Vec<TemplateFile>, String> {
-    let wanted = |name: &str| {
-        name.contains(release_type.as_str())
-            || (release_type == ReleaseType::Cudnn
-                && ["cuda", "cudnn", "nvidia"]
-                    .iter()
-                    .any(|p| name.starts_with(p)))
-    };
-    let mut set: Vec<TemplateFile> = Vec::new();
-    for name in files.iter().filter(|n| wanted(n)) {
-        let output = if name.ends_with(".Dockerfile.j2") {
-            "Dockerfile".to_string()
-        } else {
-            name.trim_end_matches(".j2").to_string()
-        };
-        if let Some(other) = set.iter().find(|f| f.output == output) {
-            let other = other.name.rsplit('/').next().unwrap_or_default();
-            return Err(format!(
-                "both `{other}` and `{name}` would render `{output}` for `{release_type}`"
-            ));
-        }
-        set.push(TemplateFile {
-            name: format!("{}/{name}", dir.trim_end_matches('/')),
-            output,
-        });
-    }
-    if !set.iter().any(|f| f.output == "Dockerfile") {
-        return Err(format!(
-            "no `{release_type}` template (a `*.Dockerfile.j2` whose name contains `{release_type}`)"
-        ));
-    }
-    Ok(set)
-}
-
-fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    let syntax = minijinja::syntax::SyntaxConfig::builder()
-        .trim_blocks(true)
-        .lstrip_blocks(true)
-        .keep_trailing_newline(false)
-        .build()
-        .expect("the default delimiters are valid");
-    env.set_syntax(syntax);
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-    env.add_filter(mutable::FILTER, mutable::mutable);
-    env.set_formatter(|out, state, value| match value.kind() {
-        ValueKind::None | ValueKind::Bool | ValueKind::Seq | ValueKind::Map => {
-            out.write_str(&python_repr(value))?;
-            Ok(())
-        }
-        _ => minijinja::escape_formatter(out, state, value),
-    });
-    env
-}
-
-/// How Python's `str()` prints a value (strings inside collections quoted
-/// as `repr()` quotes them).
-#[must_use]
-pub fn python_repr(value: &Value) -> String {
-    let mut out = String::new();
-    write_repr(&mut out, value, false);
-    out
-}
-
-fn write_repr(out: &mut String, value: &Value, nested: bool) {
-    match value.kind() {
-        ValueKind::None | ValueKind::Undefined => out.push_str("None"),
-        ValueKind::Bool => out.push_str(if value.is_true() { "True" } else { "False" }),
-        ValueKind::String if nested => write_quoted(out, value.as_str().unwrap_or_default()),
-        ValueKind::Seq | ValueKind::Iterable => {
-            out.push('[');
-            for (i, item) in value.try_iter().into_iter().flatten().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_repr(out, &item, true);
-            }
-            out.push(']');
-        }
-        ValueKind::Map => {
-            out.push('{');
-            for (i, key) in value.try_iter().into_iter().flatten().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_repr(out, &key, true);
-                out.push_str(": ");
-                write_repr(out, &value.get_item(&key).unwrap_or_default(), true);
-            }
-            out.push('}');
-        }
-        _ => {
-            let _ = write!(out, "{value}");
-        }
-    }
-}
-
-fn write_quoted(out: &mut String, s: &str) {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn render(source: &str, ctx: Value) -> String {
-        let mut env = environment();
-        let rewritten = mutable::rewrite(source);
-        env.add_template_owned("t", rewritten.text).unwrap();
-        env.get_template("t").unwrap().render(ctx).unwrap()
-    }
-
-    #[test]
-    fn whitespace_control_and_final_newline_match_jinja2() {
-        let source = "A\n{% for k, v in m.items() if k != 'b' %}\n  {% if v %}\n{{ k }}={{ v }}\n  {% endif %}\n{% endfor %}\nB\n";
-        let ctx = minijinja::context! { m => Value::from(minijinja::value::Serde(serde_json::json!({"a": 1, "b": 2, "c": 3}))) };
-        assert_eq!(render(source, ctx), "A\na=1\nc=3\nB");
-    }
-
-    #[test]
-    fn do_append_changes_the_list_even_inside_a_loop() {
-        let source = "{% set opts = ['--a'] %}{% for x in ['b', 'c'] %}{% do opts.append('--' ~ x) %}{% endfor %}{{ opts|join(' ') }} {{ opts|length }} {{ opts }}";
-        assert_eq!(
-            render(source, Value::UNDEFINED),
-            "--a --b --c 3 ['--a', '--b', '--c']"
-        );
-    }
-
-    #[test]
-    fn dict_update_changes_the_dict() {
-        let source = "{% set d = {'a': 1} %}{% do d.update({'b': True}) %}{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{{ d }}";
-        assert_eq!(
-            render(source, Value::UNDEFINED),
-            "a=1;b=True;{'a': 1, 'b': True}"
-        );
-    }
-
-    #[test]
-    fn values_print_as_python_prints_them() {
-        let source = "{{ t }} {{ n }} {{ l }} {{ s }}";
-        let ctx = minijinja::context! { t => true, n => (), l => vec!["it's", "x"], s => "plain" };
-        assert_eq!(render(source, ctx), "True None [\"it's\", 'x'] plain");
-    }
-
-    #[test]
-    fn select_maps_template_names_to_files() {
-        let files: Vec<String> = [
-            "base.Dockerfile.j2",
-            "cuda.repo.j2",
-            "cudnn.Dockerfile.j2",
-            "nvidia-ml.repo.j2",
-            "runtime.Dockerfile.j2",
-        ]
-        .map(String::from)
-        .to_vec();
-        let outputs = |t| {
-            select("templates/rhel", &files, t)
-                .unwrap()
-                .into_iter()
-                .map(|f| f.output)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(outputs(ReleaseType::Base), ["Dockerfile"]);
-        assert_eq!(
-            outputs(ReleaseType::Cudnn),
-            ["cuda.repo", "Dockerfile", "nvidia-ml.repo"]
-        );
-        assert!(select("templates/rhel", &files, ReleaseType::Devel).is_err());
-    }
 }
