@@ -186,13 +186,14 @@ pub fn dockerfiles(
             continue;
         }
         let text = match std::fs::read(&path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => text,
-                Err(_) => {
+            Ok(bytes) => {
+                if let Ok(text) = String::from_utf8(bytes) {
+                    text
+                } else {
                     problems.push(Problem::plain(format!("`{name}` is not UTF-8 text")));
                     continue;
                 }
-            },
+            }
             Err(e) => {
                 problems.push(Problem::plain(format!("cannot read `{name}`: {e}")));
                 continue;

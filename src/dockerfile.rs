@@ -79,15 +79,14 @@ pub fn arg_declarations(arguments: &str) -> Vec<(&str, Option<&str>)> {
         rest = &rest[name_end..];
         let mut default = None;
         if let Some(value) = rest.strip_prefix('=') {
-            let (text, after) = match value.chars().next() {
-                Some(quote @ ('"' | '\'')) => match value[1..].find(quote) {
+            let (text, after) = if let Some(quote @ ('"' | '\'')) = value.chars().next() {
+                match value[1..].find(quote) {
                     Some(end) => (&value[1..=end], &value[end + 2..]),
                     None => (&value[1..], ""),
-                },
-                _ => {
-                    let end = value.find(char::is_whitespace).unwrap_or(value.len());
-                    (&value[..end], &value[end..])
                 }
+            } else {
+                let end = value.find(char::is_whitespace).unwrap_or(value.len());
+                (&value[..end], &value[end..])
             };
             default = Some(text);
             rest = after;

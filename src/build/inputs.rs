@@ -61,13 +61,12 @@ pub fn hash(
     for file in files {
         field("path", file.path.as_bytes());
         field("mode", &file.mode.to_le_bytes());
-        match &file.link {
-            Some(link) => field("link", link.as_os_str().as_encoded_bytes()),
-            None => {
-                let data = fs::read(context.root().join(&file.path))
-                    .map_err(|e| format!("cannot read `{}`: {e}", file.path))?;
-                field("data", &data);
-            }
+        if let Some(link) = &file.link {
+            field("link", link.as_os_str().as_encoded_bytes());
+        } else {
+            let data = fs::read(context.root().join(&file.path))
+                .map_err(|e| format!("cannot read `{}`: {e}", file.path))?;
+            field("data", &data);
         }
     }
     let digest = hasher.finalize();

@@ -50,6 +50,7 @@ pub struct Fake {
 
 impl Fake {
     /// A fake that holds `images` (e.g. the distros' base images).
+    #[must_use]
     pub fn with_images(images: &[&str]) -> Self {
         let fake = Self::default();
         for (i, image) in images.iter().enumerate() {

@@ -143,15 +143,14 @@ fn missing(e: &io::Error) -> bool {
 }
 
 pub(super) fn absolute(path: &Path) -> io::Result<PathBuf> {
-    match fs::canonicalize(path) {
-        Ok(p) => Ok(p),
-        Err(_) => {
-            let parent = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            Ok(fs::canonicalize(parent)?.join(path.file_name().unwrap_or_default()))
-        }
+    if let Ok(p) = fs::canonicalize(path) {
+        Ok(p)
+    } else {
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Ok(fs::canonicalize(parent)?.join(path.file_name().unwrap_or_default()))
     }
 }
 

@@ -32,6 +32,7 @@ pub struct Fake {
 
 impl Fake {
     /// A registry that holds `tags` (tag, digest) in `repository`.
+    #[must_use]
     pub fn holding(repository: &str, tags: &[(&str, &str)]) -> Self {
         let fake = Self::default();
         for (tag, digest) in tags {

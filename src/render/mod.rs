@@ -342,20 +342,19 @@ impl Renderer {
             ));
         };
         let text = loaded.source.text();
-        let (start, end) = match error.range() {
-            Some(range) => (
+        let (start, end) = if let Some(range) = error.range() {
+            (
                 loaded.rewritten.original_offset(range.start),
                 loaded.rewritten.original_offset(range.end),
-            ),
-            None => {
-                let line = error.line().unwrap_or(1);
-                let start = text
-                    .split_inclusive('\n')
-                    .take(line.saturating_sub(1))
-                    .map(str::len)
-                    .sum();
-                (start, start)
-            }
+            )
+        } else {
+            let line = error.line().unwrap_or(1);
+            let start = text
+                .split_inclusive('\n')
+                .take(line.saturating_sub(1))
+                .map(str::len)
+                .sum();
+            (start, start)
         };
         let (start, end) = (start.min(text.len()), end.clamp(start, text.len()));
         let expression = text.get(start..end).unwrap_or_default().trim();
