@@ -12,6 +12,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::manifest::ReleaseType;
 use crate::plan;
 
+/// Seconds a registry request may take before it fails: `push --timeout`
+/// and `status --timeout` by default, and the original's `-pth` (which has
+/// no flag for it).
+pub const REGISTRY_TIMEOUT: u64 = 60;
+
+/// Attempts per push: `push --attempts` by default, and the original's `-pth`.
+pub const ATTEMPTS: u32 = 4;
+
 /// bentoml-docker: renders, builds and publishes a release matrix of Docker images.
 #[derive(Debug, Parser)]
 #[command(
@@ -76,11 +84,11 @@ pub struct PushArgs {
     #[arg(short = 'j', long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub jobs: Option<usize>,
     /// Attempts per push when the registry fails in a way that may pass (5xx, 429, connection).
-    #[arg(long, value_name = "N", default_value_t = super::push::ATTEMPTS, value_parser = at_least_one::<u32>)]
+    #[arg(long, value_name = "N", default_value_t = ATTEMPTS, value_parser = at_least_one::<u32>)]
     pub attempts: u32,
     /// Seconds to wait for each answer of a registry (for a push, for any
     /// progress) before the attempt fails.
-    #[arg(long, value_name = "SECONDS", default_value_t = super::push::REGISTRY_TIMEOUT, value_parser = at_least_one::<u64>)]
+    #[arg(long, value_name = "SECONDS", default_value_t = REGISTRY_TIMEOUT, value_parser = at_least_one::<u64>)]
     pub timeout: u64,
     /// Write the summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
@@ -100,7 +108,7 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
     /// Seconds to wait for each answer of a registry before the request fails.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = at_least_one::<u64>)]
+    #[arg(long, value_name = "SECONDS", default_value_t = REGISTRY_TIMEOUT, value_parser = at_least_one::<u64>)]
     pub timeout: u64,
     /// Write the table as JSON to FILE.
     #[arg(long, value_name = "FILE")]

@@ -225,8 +225,8 @@ fn build_settings(args: &Legacy) -> build::Settings {
 fn push_settings() -> push::Settings {
     push::Settings {
         jobs: None,
-        attempts: push::ATTEMPTS,
-        timeout: Duration::from_secs(push::REGISTRY_TIMEOUT),
+        attempts: super::args::ATTEMPTS,
+        timeout: Duration::from_secs(super::args::REGISTRY_TIMEOUT),
         report: None,
         dry_run: false,
     }

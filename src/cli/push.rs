@@ -16,13 +16,6 @@ use crate::plan::{self, Plan, Selection};
 use crate::push::Push;
 use crate::registry::{self, Enabled};
 
-/// Seconds a registry request may take before it fails, for `-pth` (which
-/// has no flag for it); `push --timeout` defaults to the same.
-pub const REGISTRY_TIMEOUT: u64 = 60;
-
-/// Attempts per push for `-pth`; `push --attempts` defaults to the same.
-pub const ATTEMPTS: u32 = 4;
-
 /// How to push, whichever command line asked (`push`, the original's `-pth`).
 #[derive(Debug)]
 pub struct Settings {

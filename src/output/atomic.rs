@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::FlockOperation;
 
 use super::resolve::{resolve_file, split};
-use super::staging::staging_prefix;
-use super::sweep::{mark, remove_abandoned};
+use super::sweep::{mark, remove_abandoned, staging_prefix};
 use super::{Error, io_error};
 
 /// A file written through a temporary file beside it and renamed into

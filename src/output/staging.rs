@@ -10,10 +10,8 @@ use rustix::io::Errno;
 
 use super::removal::{remove_tree, unremovable};
 use super::resolve::split;
-use super::sweep::{hold, mark};
+use super::sweep::{hold, mark, staging_prefix};
 use super::{Error, io_error};
-
-pub(super) const STAGING_SUFFIX: &str = ".staging-";
 
 /// A directory being filled, that replaces `target` as a whole on commit.
 #[derive(Debug)]
@@ -144,12 +142,6 @@ fn exchange(staging: &Path, target: &Path) -> io::Result<()> {
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// The start of the name of every staging tree or temporary file of `name`,
-/// before the owner's PID.
-pub(super) fn staging_prefix(name: &str) -> String {
-    format!(".{name}{STAGING_SUFFIX}{}-", std::process::id())
 }
 
 #[cfg(test)]

@@ -10,7 +10,16 @@ use rustix::fs::FlockOperation;
 use rustix::io::Errno;
 
 use super::removal::remove_tree;
-use super::staging::STAGING_SUFFIX;
+
+/// What follows the output's name in the name of a staging tree or a
+/// temporary file: `.NAME.staging-PID-RANDOM`.
+pub(super) const STAGING_SUFFIX: &str = ".staging-";
+
+/// The start of the name of every staging tree or temporary file of `name`,
+/// before the owner's PID.
+pub(super) fn staging_prefix(name: &str) -> String {
+    format!(".{name}{STAGING_SUFFIX}{}-", std::process::id())
+}
 
 /// Opens `path` and takes an exclusive `flock(2)` on it, held as long as
 /// the file is open; `None` where the file system cannot lock.
