@@ -4,25 +4,29 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
 use super::Error;
 use super::args::CheckArgs;
 use super::session::{self, Session};
-use crate::check::{self, Stale};
+use crate::check;
 use crate::context::Context;
 use crate::diagnostic::Problems;
-use crate::generate::{self, Control, Destination};
 use crate::manifest::ReleaseType;
-use crate::output;
-use crate::plan::Plan;
 
 /// `check`.
 pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<(), Error> {
     let session = Session::open(&args.manifest.manifest)?;
     let output = session.output_dir(args.output.output.as_deref());
     let plan = session.plan(&args.matrix.options(output.relative))?;
-    let stale = compare_with_fresh(&session, &plan, &output.path)?;
+    // A signal from here on stops the generation, and its temporary tree
+    // goes with the return.
+    let stale = check::against_fresh(
+        &session.manifest,
+        &plan.matrix,
+        &session.renderer,
+        &output.path,
+        session::stop_flag(),
+    )?;
     let mut problems = Vec::new();
     problems.extend(check::stale_problem(
         &output.path,
@@ -56,56 +60,6 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<(), Error> {
         files.len()
     )
     .map_err(Error::Stdout)
-}
-
-/// What differs between `output` and a fresh generation beside nothing of
-/// the user's, compared file by file.
-fn compare_with_fresh(session: &Session, plan: &Plan, output: &Path) -> Result<Stale, Error> {
-    let failed = |e| Error::Generate(generate::Error::Output(e));
-    // Never read a file, a device or a fifo as if it were the tree.
-    output::resolve_directory(output).map_err(failed)?;
-    // A signal from here on stops the generation below, and the temporary
-    // tree goes with the return.
-    let stop = session::stop_flag();
-    let fresh = tempfile::Builder::new()
-        .prefix("bentoml-docker-check-")
-        .tempdir()
-        .map_err(|source| {
-            failed(output::Error::Io {
-                action: "create a directory in",
-                path: std::env::temp_dir(),
-                source,
-            })
-        })?;
-    let rendered = fresh.path().join("generated");
-    let destination = Destination {
-        output: rendered.clone(),
-        metadata: None,
-        check_only: false,
-    };
-    let control = Control {
-        stop,
-        waiting: None,
-        lock: None,
-    };
-    generate::generate_with(
-        &session.manifest,
-        &plan.matrix,
-        &session.renderer,
-        &destination,
-        control,
-    )?;
-    let stale = check::compare(&rendered, output).map_err(|source| {
-        failed(output::Error::Io {
-            action: "read",
-            path: output.to_path_buf(),
-            source,
-        })
-    })?;
-    if stop.is_some_and(|flag| flag.load(Ordering::SeqCst)) {
-        return Err(Error::Interrupted);
-    }
-    Ok(stale)
 }
 
 /// The `generate` command line that writes what `check` compared with.
