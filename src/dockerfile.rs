@@ -3,11 +3,14 @@
 //! `${NAME}` variables and their substitution by build arguments, and the
 //! sources a `COPY` or `ADD` takes from the build context.
 //!
-//! Two stages read Dockerfiles: the build hashes what an image copies (so a
-//! change to a copied file rebuilds it), and `check` reports a `FROM` or a
-//! source that cannot be found. They read them here, alike, so that what
-//! one counts as copied the other checks. Parsing itself is
-//! `parse_dockerfile`'s; this module only reads what it parsed.
+//! Three readers share it: the build hashes what an image copies (so a
+//! change to a copied file rebuilds it), `check` reports a `FROM` or a
+//! source that cannot be found, and the Docker engine reads the escape
+//! character and a closing line continuation of the text it appends its
+//! label line to. They read here, alike, so that what one counts as copied
+//! the other checks. Parsing itself is `parse_dockerfile`'s; this module
+//! reads what it parsed, and the raw text for the directive and the
+//! continuation.
 
 use std::ops::Range;
 
