@@ -1,6 +1,12 @@
 //! What an image is made of, as one hash: its Dockerfile, the context files
-//! it copies, its build arguments and the image it is built FROM. An image
-//! whose label carries the current hash is up to date.
+//! it copies, its build arguments and what it is built FROM. An image whose
+//! label carries the current hash is up to date.
+//!
+//! The hash chains through the graph: a base built from this plan counts by
+//! its own inputs hash (not by the ID of the image it became), an external
+//! base by its image ID. So every hash of a plan is known before anything
+//! is built, and an engine that builds the whole graph in one call can be
+//! handed exactly the stale targets.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -12,6 +18,17 @@ use crate::dockerfile::{self, SourcePattern};
 
 /// The label that carries the inputs hash.
 pub const LABEL: &str = "org.bentoml.docker.inputs";
+
+/// The label that carries the ID of the base image an image was built
+/// FROM, where the builder knew it: a base rebuilt since (same inputs, a
+/// new image) makes its dependents stale.
+pub const BASE_LABEL: &str = "org.bentoml.docker.base";
+
+/// What a base built from this plan counts as in its dependents' hashes.
+#[must_use]
+pub fn chained(base_inputs: &str) -> String {
+    format!("inputs:{base_inputs}")
+}
 
 /// The context files an image reads: the sources of its `COPY` and `ADD`
 /// instructions (not `--from` another stage, not URLs). `None` when they
@@ -33,7 +50,8 @@ pub fn copied_files<'c>(
     Some(files)
 }
 
-/// The inputs hash of one image.
+/// The inputs hash of one image; `base` is what it is built FROM: an
+/// external image's ID, or [`chained`] of a plan base's inputs hash.
 ///
 /// # Errors
 /// When a copied file cannot be read.
@@ -41,7 +59,7 @@ pub fn hash(
     dockerfile: &str,
     context: &Context,
     build_args: &[(String, String)],
-    parent_id: &str,
+    base: &str,
 ) -> Result<String, String> {
     let mut hasher = Sha256::new();
     let mut field = |name: &str, value: &[u8]| {
@@ -55,7 +73,7 @@ pub fn hash(
     for (name, value) in &args {
         field("arg", format!("{name}={value}").as_bytes());
     }
-    field("from", parent_id.as_bytes());
+    field("from", base.as_bytes());
     let files = copied_files(dockerfile, context, build_args)
         .unwrap_or_else(|| context.files().iter().collect());
     for file in files {

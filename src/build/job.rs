@@ -17,12 +17,32 @@ pub(super) struct Job {
     pub(super) plan_version: String,
     pub(super) target: Target,
     pub(super) labels: Vec<(String, String)>,
-    /// The ID of the base image when it was built or judged in this run.
-    pub(super) base_image: Option<String>,
+    /// The base, when it is a target of this run; `None` for an external
+    /// image.
+    pub(super) base: Option<PlanBase>,
     pub(super) engine: Arc<dyn Engine>,
     pub(super) context: Arc<Context>,
     pub(super) options: BuildOptions,
     pub(super) reporter: Arc<dyn Reporter>,
+}
+
+/// A base that is a target of the same run, as its outcome left it.
+#[derive(Clone, Debug)]
+pub(super) struct PlanBase {
+    /// Its inputs hash, which its dependents' hashes chain through.
+    pub(super) inputs: Option<String>,
+    /// Its image ID, when it has one.
+    pub(super) image: Option<String>,
+    /// Built in this run (or, in a dry run, would be): its dependents are
+    /// stale whatever their labels say.
+    pub(super) rebuilt: bool,
+}
+
+/// What a dependent's hash counts its base as, and the base's image ID
+/// when known (for the base label).
+struct BaseRef {
+    in_hash: String,
+    image: Option<String>,
 }
 
 /// What the inputs hash says of a target.
@@ -74,12 +94,30 @@ impl Job {
         Outcome::new(&self.target.name, Status::Failed).because(reason)
     }
 
-    /// The ID of the image the target is built FROM: the base built in this
-    /// run, or the engine's, pulled when it lacks it.
-    async fn base_id(&self) -> Result<String, Outcome> {
-        if let Some(id) = &self.base_image {
-            return Ok(id.clone());
+    /// What the target is built FROM, as its hash counts it: a base of this
+    /// run by its inputs hash, an external image by its ID.
+    async fn base_ref(&self) -> Result<BaseRef, Outcome> {
+        if let Some(base) = &self.base {
+            return Ok(BaseRef {
+                in_hash: match (&base.inputs, &base.image) {
+                    (Some(inputs), _) => inputs::chained(inputs),
+                    (None, Some(image)) => image.clone(),
+                    (None, None) => format!("unresolved:{}", self.target.from),
+                },
+                image: base.image.clone(),
+            });
         }
+        let id = self.external_id().await?;
+        let known = !id.starts_with("unresolved:");
+        Ok(BaseRef {
+            image: known.then(|| id.clone()),
+            in_hash: id,
+        })
+    }
+
+    /// The ID of the external image the target is built FROM: the
+    /// engine's, pulled when it lacks it.
+    async fn external_id(&self) -> Result<String, Outcome> {
         let from = &self.target.from;
         let inspect = |e| self.failed(format!("cannot inspect `{from}`: {e}"));
         match self.engine.inspect(from).await {
@@ -130,8 +168,8 @@ impl Job {
     /// engine holds.
     async fn decide(&self) -> Decision {
         let name = self.target.name.as_str();
-        let base_id = match self.base_id().await {
-            Ok(id) => id,
+        let base = match self.base_ref().await {
+            Ok(base) => base,
             Err(outcome) => return Decision::Settled(outcome),
         };
         let dockerfile_path = self.context.root().join(&self.target.dockerfile);
@@ -153,7 +191,7 @@ impl Job {
             }
         };
         let build_args = self.build_args();
-        let hash = match inputs::hash(&dockerfile, &self.context, &build_args, &base_id) {
+        let hash = match inputs::hash(&dockerfile, &self.context, &build_args, &base.in_hash) {
             Ok(hash) => hash,
             Err(e) => return Decision::Settled(self.failed(e)),
         };
@@ -166,13 +204,15 @@ impl Job {
         let why = match &existing {
             _ if self.options.overwrite => "`--overwrite`",
             None => "no image",
-            Some(image) if image.labels.get(inputs::LABEL) == Some(&hash) => {
+            Some(_) if self.base.as_ref().is_some_and(|b| b.rebuilt) => "its base is rebuilt",
+            Some(image) if image.labels.get(inputs::LABEL) != Some(&hash) => "inputs changed",
+            Some(image) if base_moved(image, &base) => "its base image changed",
+            Some(image) => {
                 let mut outcome = Outcome::new(name, Status::UpToDate);
                 outcome.image = Some(image.id.clone());
                 outcome.inputs = Some(hash);
                 return Decision::Settled(outcome);
             }
-            Some(_) => "inputs changed",
         };
         if self.options.mode == Mode::DryRun {
             let mut outcome = Outcome::new(name, Status::WouldBuild).because(why);
@@ -181,6 +221,9 @@ impl Job {
         }
         let mut labels = self.labels.clone();
         labels.push((inputs::LABEL.to_string(), hash.clone()));
+        if let Some(image) = base.image {
+            labels.push((inputs::BASE_LABEL.to_string(), image));
+        }
         let request = BuildRequest {
             tag: name.to_string(),
             dockerfile: crate::render::metadata::slash_path(&self.target.dockerfile),
@@ -247,6 +290,16 @@ impl Job {
         outcome.inputs = Some(hash);
         outcome.log = Some(log_path);
         outcome
+    }
+}
+
+/// Whether `image` was built FROM another image than its base is now (the
+/// base rebuilt alone since, with the same inputs). An image without the
+/// label (built where the base's ID was not known) is not judged so.
+fn base_moved(image: &crate::engine::Image, base: &BaseRef) -> bool {
+    match (image.labels.get(inputs::BASE_LABEL), &base.image) {
+        (Some(recorded), Some(now)) => recorded != now,
+        _ => false,
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::job::Job;
+use super::job::{Job, PlanBase};
 use super::{BuildOptions, Context, labels};
 use crate::engine::Engine;
 use crate::plan::{Plan, Target};
@@ -50,9 +50,10 @@ type Joined = Result<(tokio::task::Id, (usize, Outcome)), tokio::task::JoinError
 enum Base {
     /// Not built yet.
     Pending,
-    /// Ready (built, up to date or tested in this run, with its image ID),
-    /// or not in this run (an external image, or a target not selected).
-    Ready(Option<String>),
+    /// Ready: a target of this run that was built, judged up to date,
+    /// tested, or (in a dry run) would be rebuilt; `None` for an external
+    /// image.
+    Ready(Option<PlanBase>),
     /// Settled without being ready: the target is settled with it, as
     /// "would build" after a base that would be rebuilt, else as skipped.
     Settled(Box<Outcome>),
@@ -146,7 +147,7 @@ impl<'a> Schedule<'a> {
                 Base::Ready(_) if self.running.len() >= self.options.jobs.max(1) => {
                     still.push_back(i);
                 }
-                Base::Ready(base_image) => self.start(i, base_image),
+                Base::Ready(base) => self.start(i, base),
             }
         }
         self.waiting = still;
@@ -163,7 +164,16 @@ impl<'a> Schedule<'a> {
         };
         match &self.outcomes[base] {
             None => Base::Pending,
-            Some(o) if o.status.ready() => Base::Ready(o.image.clone()),
+            Some(o)
+                if o.status.ready() || (o.status == Status::WouldBuild && o.inputs.is_some()) =>
+            {
+                Base::Ready(Some(PlanBase {
+                    inputs: o.inputs.clone(),
+                    image: o.image.clone(),
+                    rebuilt: matches!(o.status, Status::Built | Status::WouldBuild),
+                }))
+            }
+            // A dry run whose base's Dockerfile is not generated yet.
             Some(o) if o.status == Status::WouldBuild => Base::Settled(Box::new(
                 Outcome::new(&target.name, Status::WouldBuild)
                     .because(format!("`{}` would be rebuilt", o.target)),
@@ -178,13 +188,13 @@ impl<'a> Schedule<'a> {
         }
     }
 
-    fn start(&mut self, i: usize, base_image: Option<String>) {
+    fn start(&mut self, i: usize, base: Option<PlanBase>) {
         let target = self.targets[i];
         let job = Job {
             plan_version: self.plan.matrix.bentoml_version.clone(),
             target: target.clone(),
             labels: labels::of(self.plan, target, self.options),
-            base_image,
+            base,
             engine: Arc::clone(&self.engine),
             context: Arc::clone(&self.context),
             options: self.options.clone(),

@@ -552,13 +552,95 @@ async fn dry_run_decides_without_building() {
         .iter()
         .find(|o| o.target.ends_with("runtime"))
         .unwrap();
+    assert_eq!(runtime.reason.as_deref(), Some("no image"));
+}
+
+/// The point of chaining: a dry run, with nothing built, knows every
+/// target's inputs hash, and the build then labels each image with it.
+#[tokio::test]
+async fn every_inputs_hash_is_known_before_anything_is_built() {
+    let repo = Repo::new();
+    let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+    let dry = BuildOptions {
+        mode: Mode::DryRun,
+        ..repo.options()
+    };
+    let decided = repo.build(&engine, &dry).await;
     assert!(
-        runtime
-            .reason
-            .as_deref()
-            .unwrap()
-            .contains("would be rebuilt")
+        decided.targets.iter().all(|o| o.inputs.is_some()),
+        "{decided:?}"
     );
+    let built = repo.build(&engine, &repo.options()).await;
+    assert_eq!(built.count(&Status::Built), 12);
+    for (before, after) in decided.targets.iter().zip(&built.targets) {
+        assert_eq!(
+            (&before.target, &before.inputs),
+            (&after.target, &after.inputs)
+        );
+    }
+}
+
+/// A dependent's hash holds its base's inputs hash, not the ID of the image
+/// the base became: rebuilding everything (new image IDs) keeps every hash.
+#[tokio::test]
+async fn hashes_chain_through_the_bases_inputs_not_their_image_ids() {
+    let repo = Repo::new();
+    let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+    let first = repo.build(&engine, &repo.options()).await;
+    let again = BuildOptions {
+        overwrite: true,
+        ..repo.options()
+    };
+    let second = repo.build(&engine, &again).await;
+    assert_eq!(second.count(&Status::Built), 12);
+    for (a, b) in first.targets.iter().zip(&second.targets) {
+        assert_ne!(a.image, b.image, "{} got a new image", a.target);
+        assert_eq!(a.inputs, b.inputs, "{}", a.target);
+    }
+}
+
+/// A base rebuilt on its own (same inputs, a new image) leaves its
+/// dependents built FROM the old one: the next run rebuilds them, and only
+/// them.
+#[tokio::test]
+async fn a_base_rebuilt_alone_makes_its_dependents_stale() {
+    let repo = Repo::new();
+    let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+    repo.build(&engine, &repo.options()).await;
+    let base = repo
+        .plan
+        .targets
+        .iter()
+        .find(|t| t.depends_on.is_none())
+        .unwrap();
+    let overwrite = BuildOptions {
+        overwrite: true,
+        ..repo.options()
+    };
+    repo.build_selected(&engine, &overwrite, &[base]).await;
+    engine.take_built();
+    let next = repo.build(&engine, &repo.options()).await;
+    let mut dependents: Vec<&str> = Vec::new();
+    for target in &repo.plan.targets {
+        let mut parent = target.depends_on.as_deref();
+        while let Some(name) = parent {
+            if name == base.name {
+                dependents.push(&target.name);
+            }
+            parent = repo.plan.target(name).and_then(|t| t.depends_on.as_deref());
+        }
+    }
+    let mut built = engine.take_built();
+    built.sort();
+    dependents.sort_unstable();
+    assert!(!dependents.is_empty());
+    assert_eq!(built, dependents, "{:?}", statuses(&next));
+    let direct = next
+        .targets
+        .iter()
+        .find(|o| repo.plan.target(&o.target).unwrap().depends_on.as_deref() == Some(&base.name))
+        .unwrap();
+    assert_eq!(direct.reason.as_deref(), Some("its base image changed"));
 }
 
 #[tokio::test]
