@@ -6,33 +6,32 @@
 //!
 //! A target goes through three steps, each its own module:
 //!
-//! 1. **decide** (`job`): resolve the image it is built FROM (pulling an
+//! 1. **decide** (`decide`): resolve what it is built FROM (pulling an
 //!    external base the engine lacks), hash its inputs ([`inputs`]), and
-//!    compare with the image the engine holds: up to date, would build (dry
-//!    run), or a [`crate::engine::BuildRequest`] to run;
+//!    compare with the image the engine holds: up to date, or stale with a
+//!    [`crate::engine::BuildRequest`] and why;
 //! 2. **build**: hand the request to the engine;
 //! 3. **test** (`image_tests`): run the target's tests in its image.
 //!
-//! The scheduler (`schedule`) drives those steps: it starts a target when its base
-//! is ready, keeps `jobs` at once, skips the dependents of a failure,
-//! stops starting work on a failure (unless `keep_going`) or an
-//! interruption, and reports every step as a [`crate::run::Event`]. The
-//! command line picks an engine, calls [`build`] and draws the events; it
-//! never branches on how the engine builds.
+//! The scheduler (`schedule`) drives those steps for engines that build one
+//! target per call (the Docker daemon, buildah: [`Engine::build`]): it
+//! starts a target when its base is decided or built, keeps `jobs` at once,
+//! skips the dependents of a failure, stops starting work on a failure
+//! (unless `keep_going`) or an interruption, and reports every step as a
+//! [`crate::run::Event`]. The command line picks an engine, calls [`build`]
+//! and draws the events; it never branches on how the engine builds.
 //!
-//! The Docker daemon and buildah build one target per call
-//! ([`Engine::build`]) under this scheduler. A builder that takes a whole
-//! graph per call (BuildKit's bake, with its own parallelism and progress
-//! stream) fits at step 2: the decide step runs for every target first, the
-//! requests of the stale ones go to the engine in one call as a graph (each
-//! request naming the request it is built FROM), the engine's progress
-//! stream is mapped onto the same events (`Building`, `Step`, `Finished`
-//! per target), and step 3 runs as each target finishes. Deciding every
-//! target first needs each inputs hash before its base is built, that is,
-//! a hash that chains through the base's inputs hash rather than its image
-//! ID; selection, incremental skip, progress, summary, report and Ctrl-C
-//! stay this module's, whatever the engine.
+//! An engine that builds a whole graph per call (BuildKit's bake, with its
+//! own parallelism and progress stream) fits at step 2: the inputs hash
+//! chains through each base's inputs hash, so [`decide_all`] decides every
+//! target before anything is built; the requests of the stale ones go to
+//! the engine in one call as a graph (each naming the request it is built
+//! FROM), its progress stream is mapped onto the same events (`Building`,
+//! `Step`, `Finished` per target), and step 3 runs as each target finishes.
+//! Selection, incremental skip, progress, summary, report and Ctrl-C stay
+//! this module's, whatever the engine.
 
+mod decide;
 mod image_tests;
 pub mod inputs;
 mod job;
@@ -49,6 +48,7 @@ use crate::engine::Engine;
 use crate::plan::{Plan, Target};
 use crate::run::{Reporter, Summary};
 
+pub use decide::{Decision, decide_all};
 pub use labels::source_date_epoch;
 
 /// What a build run does.

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::job::{Job, PlanBase};
+use super::decide::{PlanBase, base_of};
+use super::job::Job;
 use super::{BuildOptions, Context, labels};
 use crate::engine::Engine;
 use crate::plan::{Plan, Target};
@@ -164,27 +165,10 @@ impl<'a> Schedule<'a> {
         };
         match &self.outcomes[base] {
             None => Base::Pending,
-            Some(o)
-                if o.status.ready() || (o.status == Status::WouldBuild && o.inputs.is_some()) =>
-            {
-                Base::Ready(Some(PlanBase {
-                    inputs: o.inputs.clone(),
-                    image: o.image.clone(),
-                    rebuilt: matches!(o.status, Status::Built | Status::WouldBuild),
-                }))
-            }
-            // A dry run whose base's Dockerfile is not generated yet.
-            Some(o) if o.status == Status::WouldBuild => Base::Settled(Box::new(
-                Outcome::new(&target.name, Status::WouldBuild)
-                    .because(format!("`{}` would be rebuilt", o.target)),
-            )),
-            Some(o) => Base::Settled(Box::new(
-                Outcome::new(&target.name, Status::Skipped).because(format!(
-                    "`{}` {}",
-                    o.target,
-                    o.status.as_str()
-                )),
-            )),
+            Some(o) => match base_of(&target.name, o) {
+                Ok(base) => Base::Ready(Some(base)),
+                Err(outcome) => Base::Settled(outcome),
+            },
         }
     }
 

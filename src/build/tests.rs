@@ -731,3 +731,54 @@ async fn a_build_says_each_step_of_each_target_in_order() {
         assert_eq!(ends, 1, "{}: {lines:?}", outcome.target);
     }
 }
+
+/// What a whole-graph builder is handed: every target decided before
+/// anything builds, exactly the stale ones marked, each with its build (the
+/// up-to-date ones too, for a bake file), and nothing built by deciding.
+#[tokio::test]
+async fn deciding_every_target_first_finds_exactly_what_a_build_rebuilds() {
+    let repo = Repo::new();
+    let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+    repo.build(&engine, &repo.options()).await;
+    engine.take_built();
+    std::fs::write(
+        repo.dir.path().join("tools/entrypoint.sh"),
+        "#!/bin/sh\necho changed\n",
+    )
+    .unwrap();
+    let dockerfile = repo.dir.path().join("generated/server/debian13/Dockerfile");
+    std::fs::write(
+        &dockerfile,
+        "FROM debian:bookworm-slim\nARG PYTHON_VERSION\nRUN true\n",
+    )
+    .unwrap();
+    let context = Arc::new(Context::scan(repo.dir.path()).unwrap());
+    let all: Vec<&Target> = repo.plan.targets.iter().collect();
+    let targets = with_dependencies(&repo.plan, &all);
+    let decisions = decide_all(
+        &repo.plan,
+        &targets,
+        Arc::clone(&engine) as Arc<dyn Engine>,
+        context,
+        &repo.options(),
+        Arc::new(Quiet),
+    )
+    .await;
+    assert!(engine.take_built().is_empty(), "deciding builds nothing");
+    assert_eq!(decisions.len(), targets.len());
+    assert!(decisions.iter().all(|d| d.request.is_some()));
+    let mut stale: Vec<String> = decisions
+        .iter()
+        .filter(|d| d.stale())
+        .map(|d| d.outcome.target.clone())
+        .collect();
+    stale.sort();
+    repo.build(&engine, &repo.options()).await;
+    let mut built = engine.take_built();
+    built.sort();
+    assert!(!built.is_empty());
+    assert_eq!(stale, built);
+    for decision in decisions.iter().filter(|d| !d.stale()) {
+        assert_eq!(decision.outcome.status, Status::UpToDate, "{decision:?}");
+    }
+}
