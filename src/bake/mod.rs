@@ -14,6 +14,7 @@
 //! from a commit message, a build argument) is written `$${` or `%%{`, so
 //! bake reads back exactly what the plan holds.
 
+mod cache;
 pub mod names;
 
 use std::collections::HashMap;
@@ -187,6 +188,19 @@ pub enum Error {
         /// The base given.
         base: String,
     },
+    /// A `cache` pattern that is no reference once it holds the target's name.
+    #[error("cache reference `{reference}` of `{target}` is not an image reference: {why}")]
+    #[diagnostic(help(
+        "bake target names can be long: put `{{name}}` where a long name fits (the tag holds 128 characters), or shorten `add_to_tags`"
+    ))]
+    BadCacheReference {
+        /// The target.
+        target: String,
+        /// The reference made from the pattern.
+        reference: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A path that bake could not be given as text.
     #[error("path `{path}` of `{target}` is not UTF-8")]
     NotUtf8 {
@@ -203,7 +217,9 @@ impl Error {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::TargetCollision { .. } | Self::GroupCollision { .. } => 2,
+            Self::TargetCollision { .. }
+            | Self::GroupCollision { .. }
+            | Self::BadCacheReference { .. } => 2,
             _ => 1,
         }
     }
@@ -211,10 +227,14 @@ impl Error {
 
 /// The bake file that builds `targets`, in their order.
 ///
+/// Each target's `cache-from`, `cache-to` and `attest` come from the
+/// manifest's `cache` and `attest`, which the plan holds.
+///
 /// # Errors
 /// When two targets or groups would share a name, a target is not in the
 /// plan or is given twice, a base in the file is missing or is not the one
-/// the plan builds FROM, or a path is not UTF-8.
+/// the plan builds FROM, a cache reference made for a target is not one,
+/// or a path is not UTF-8.
 pub fn bake_file(plan: &Plan, targets: &[BakeTarget]) -> Result<BakeFile, Error> {
     let planned: HashMap<&str, &plan::Target> =
         plan.targets.iter().map(|t| (t.name.as_str(), t)).collect();
@@ -222,9 +242,15 @@ pub fn bake_file(plan: &Plan, targets: &[BakeTarget]) -> Result<BakeFile, Error>
     let mut file = BakeFile::default();
     for given in targets {
         let target = planned[given.name.as_str()];
-        let entry = entry(given, target, &names)?;
-        file.target
-            .insert(names[given.name.as_str()].clone(), entry);
+        let name = &names[given.name.as_str()];
+        let mut entry = entry(given, target, &names)?;
+        if let Some(cache) = &plan.cache {
+            cache::fill(&mut entry, cache, name, &given.name)?;
+        }
+        if let Some(attest) = &plan.attest {
+            entry.attest = cache::attestations(attest);
+        }
+        file.target.insert(name.clone(), entry);
     }
     file.group = groups(targets.iter().map(|t| planned[t.name.as_str()]), &names)?;
     Ok(file)

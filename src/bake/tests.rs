@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::manifest;
+use crate::manifest::{self, Attest, Cache, CacheMode, Provenance};
 
 /// The plan of the small build fixture: `app` base, runtime and devel on
 /// Debian 12, Python 3.11 and 3.13.
@@ -313,4 +313,104 @@ fn the_json_keeps_its_key_order_and_reads_back_the_same() {
     let read: BakeFile = serde_json::from_str(&json).unwrap();
     assert_eq!(read, file);
     assert_eq!(bake_file(&plan, &all_given(&plan)).unwrap().to_json(), json);
+}
+
+fn cache(from: Option<&str>, to: Option<&str>, mode: Option<CacheMode>) -> Cache {
+    Cache {
+        from: from.map(String::from),
+        to: to.map(String::from),
+        mode,
+    }
+}
+
+#[test]
+fn cache_patterns_give_each_target_its_own_registry_cache() {
+    let mut plan = fixture_plan();
+    plan.cache = Some(cache(
+        Some("registry.example/cache/app:{name}"),
+        Some("127.0.0.1:5000/cache/{name}:latest"),
+        Some(CacheMode::Max),
+    ));
+    let file = bake_file(&plan, &all_given(&plan)).unwrap();
+    let base = &file.target["app_base-python3_11-bookworm"];
+    assert_eq!(
+        base.cache_from,
+        ["type=registry,ref=registry.example/cache/app:app_base-python3_11-bookworm"]
+    );
+    assert_eq!(
+        base.cache_to,
+        ["type=registry,ref=127.0.0.1:5000/cache/app_base-python3_11-bookworm:latest,mode=max"]
+    );
+    let mut refs: Vec<&String> = file.target.values().map(|t| &t.cache_from[0]).collect();
+    refs.sort_unstable();
+    refs.dedup();
+    assert_eq!(refs.len(), file.target.len());
+}
+
+#[test]
+fn cache_from_alone_exports_nothing_and_no_cache_says_nothing() {
+    let mut plan = fixture_plan();
+    plan.cache = Some(cache(Some("registry.example/c:{name}"), None, None));
+    let file = bake_file(&plan, &all_given(&plan)).unwrap();
+    let entry = &file.target[0];
+    assert_eq!(entry.cache_from.len(), 1);
+    assert!(entry.cache_to.is_empty());
+    plan.cache = None;
+    let json = bake_file(&plan, &all_given(&plan)).unwrap().to_json();
+    assert!(
+        !json.contains("cache-from") && !json.contains("cache-to"),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_cache_name_too_long_for_a_tag_is_an_error_naming_the_target() {
+    let mut plan = fixture_plan();
+    let index = plan.targets.len() - 1;
+    let long = "x".repeat(130);
+    plan.targets[index].name = format!("app:{long}");
+    plan.cache = Some(cache(None, Some("registry.example/cache:{name}"), None));
+    let target = given(&plan.targets[index]);
+    let target = BakeTarget {
+        base: None,
+        ..target
+    };
+    let error = bake_file(&plan, &[target]).unwrap_err();
+    assert!(
+        matches!(&error, Error::BadCacheReference { target, reference, .. }
+            if *target == format!("app:{long}") && reference.ends_with(&long)),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn attest_maps_to_bake_entries_and_says_what_is_turned_off() {
+    let mut plan = fixture_plan();
+    let cases = [
+        (
+            Some(Provenance::Max),
+            Some(true),
+            vec!["type=provenance,mode=max", "type=sbom"],
+        ),
+        (
+            Some(Provenance::Min),
+            None,
+            vec!["type=provenance,mode=min"],
+        ),
+        (Some(Provenance::On), None, vec!["type=provenance"]),
+        (
+            Some(Provenance::Off),
+            Some(false),
+            vec!["type=provenance,disabled=true", "type=sbom,disabled=true"],
+        ),
+        (None, Some(true), vec!["type=sbom"]),
+        (None, None, vec![]),
+    ];
+    for (provenance, sbom, expected) in cases {
+        plan.attest = Some(Attest { provenance, sbom });
+        let file = bake_file(&plan, &all_given(&plan)).unwrap();
+        for entry in file.target.values() {
+            assert_eq!(entry.attest, expected, "{provenance:?} {sbom:?}");
+        }
+    }
 }
