@@ -13,13 +13,15 @@
 //!   rules every Dockerfile keeps;
 //! - [`build`]: the images built in dependency order on an [`engine`]
 //!   (the Docker daemon or buildah), skipping what is up to date, with
-//!   labels from [`git`];
+//!   labels from [`git`]; [`bake`] writes the plan as a bake file for
+//!   BuildKit instead;
 //! - [`push`]: the built images pushed to each [`registry`], digests verified;
 //! - [`status`]: what the registries hold against the plan;
 //! - [`cli`]: the command line on top, the only part that prints; with
 //!   [`diagnostic`] (problems pointing at their source) and [`interrupt`]
 //!   (stop signals) beside the stages.
 
+pub mod bake;
 pub mod build;
 pub mod check;
 pub mod cli;

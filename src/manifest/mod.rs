@@ -8,7 +8,7 @@
 pub mod raw;
 mod validate;
 
-pub(crate) use validate::{check_tag, check_tag_part, is_python_version};
+pub(crate) use validate::{check_reference, check_tag, check_tag_part, is_python_version};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,10 @@ pub struct Manifest {
     pub readme: Option<String>,
     /// `repository`: where images are pushed.
     pub registries: Vec<Registry>,
+    /// `cache`: where BuildKit imports and exports each target's build cache.
+    pub cache: Option<Cache>,
+    /// `attest`: the attestations BuildKit attaches to each image.
+    pub attest: Option<Attest>,
     /// `cuda_dependencies`, in manifest order.
     pub cuda: Vec<Cuda>,
     /// `packages`, in manifest order.
@@ -79,6 +83,60 @@ pub struct Registry {
     pub pwd: Option<String>,
     /// Package name to repository path, e.g. `docker.io/org/model-server`.
     pub repositories: Vec<(String, String)>,
+}
+
+/// `cache`: registry references for BuildKit's build cache, one per
+/// target, each from a pattern holding [`CACHE_NAME`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cache {
+    /// `from`: where each target's cache is imported from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// `to`: where each target's cache is exported to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// `mode`: which layers `to` exports; BuildKit's default (`min`) when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<CacheMode>,
+}
+
+/// What a cache pattern holds in place of the target: replaced by its
+/// bake target name, which is a valid tag and repository path component.
+pub const CACHE_NAME: &str = "{name}";
+
+/// Which layers an exported cache holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheMode {
+    /// The layers of the image.
+    Min,
+    /// Every layer, intermediate stages included.
+    Max,
+}
+
+/// `attest`: the attestations BuildKit attaches to each pushed image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Attest {
+    /// `provenance`; the builder's default when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+    /// `sbom`: whether an SBOM is attached; the builder's default when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<bool>,
+}
+
+/// A provenance attestation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provenance {
+    /// `false`: none, even where the builder would attach one by default.
+    Off,
+    /// `true`: the builder's default mode.
+    On,
+    /// `min`: the build's inputs, without its definition.
+    Min,
+    /// `max`: everything BuildKit knows, the Dockerfile and build arguments included.
+    Max,
 }
 
 /// A CUDA release of `cuda_dependencies`.

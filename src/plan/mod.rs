@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use crate::diagnostic::suggestion;
 use crate::manifest::{
-    DEFAULT_CUDA_VERSION, DEFAULT_PYTHON_VERSIONS, Distro, Manifest, Release, ReleaseType,
+    Attest, Cache, DEFAULT_CUDA_VERSION, DEFAULT_PYTHON_VERSIONS, Distro, Manifest, Release,
+    ReleaseType,
 };
 pub use select::{NotInPlan, Selection, select};
 
@@ -331,6 +332,12 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// Target names in build order: every target after the one it is built FROM.
     pub build_order: Vec<String>,
+    /// The manifest's `cache`: where BuildKit keeps each target's build cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<Cache>,
+    /// The manifest's `attest`: what BuildKit attaches to each image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attest: Option<Attest>,
 }
 
 impl Plan {
@@ -361,6 +368,8 @@ impl Plan {
             matrix,
             targets,
             build_order,
+            cache: manifest.cache.clone(),
+            attest: manifest.attest.clone(),
         }
     }
 

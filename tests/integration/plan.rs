@@ -123,3 +123,31 @@ fn original_flag_spellings_and_repeats_are_accepted() {
     );
     assert!(!output.stdout.contains("devel"), "{}", output.stdout);
 }
+
+/// `cache` and `attest` validate and reach the plan, which the bake file
+/// is made from.
+#[test]
+fn the_plan_holds_the_manifests_cache_and_attest() {
+    let manifest =
+        std::fs::read_to_string(crate::test::fixtures().join("build/manifest.yml")).unwrap();
+    let manifest = format!(
+        "{manifest}\ncache:\n  from: 127.0.0.1:5000/cache:{{name}}\n  to: 127.0.0.1:5000/cache:{{name}}\n  mode: max\nattest:\n  provenance: max\n  sbom: false\n"
+    );
+    let output = Test::fixture("build")
+        .manifest(&manifest)
+        .args(&["plan", "--json"])
+        .success();
+    let plan: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(
+        plan["cache"],
+        serde_json::json!({
+            "from": "127.0.0.1:5000/cache:{name}",
+            "to": "127.0.0.1:5000/cache:{name}",
+            "mode": "max"
+        })
+    );
+    assert_eq!(
+        plan["attest"],
+        serde_json::json!({"provenance": "max", "sbom": false})
+    );
+}

@@ -10,7 +10,7 @@ use super::{Checker, Key, Node, Value};
 use crate::diagnostic::suggestion;
 use crate::manifest::{Cuda, Manifest, ReleaseType};
 
-const TOP_KEYS: [&str; 10] = [
+const TOP_KEYS: [&str; 12] = [
     "tests",
     "readme",
     "repository",
@@ -21,6 +21,8 @@ const TOP_KEYS: [&str; 10] = [
     "python_versions",
     "bentoml_version",
     "cuda_version",
+    "cache",
+    "attest",
 ];
 
 impl Checker {
@@ -38,6 +40,8 @@ impl Checker {
             readme: None,
             tests: Vec::new(),
             registries: Vec::new(),
+            cache: None,
+            attest: None,
             cuda: Vec::new(),
             packages: Vec::new(),
             distros: Vec::new(),
@@ -85,6 +89,12 @@ impl Checker {
         }
         if let Some(node) = find("cuda_version") {
             manifest.cuda_version = self.cuda_version(node, &manifest.cuda);
+        }
+        if let Some(node) = find("cache") {
+            manifest.cache = self.cache(node);
+        }
+        if let Some(node) = find("attest") {
+            manifest.attest = self.attest(node);
         }
         self.check_tags(&manifest);
         manifest

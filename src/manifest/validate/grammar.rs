@@ -88,6 +88,21 @@ pub(super) fn check_repository_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a full image reference, `host/path[:tag]`: the repository path
+/// as [`check_repository_path`] and the tag, when there is one, as
+/// [`check_tag`].
+pub(crate) fn check_reference(reference: &str) -> Result<(), String> {
+    let last = reference.rfind('/').map_or(0, |slash| slash + 1);
+    match reference[last..].rfind(':') {
+        Some(colon) => {
+            let (path, tag) = reference.split_at(last + colon);
+            check_repository_path(path)?;
+            check_tag(&tag[1..]).map_err(|why| format!("the tag {why}"))
+        }
+        None => check_repository_path(reference),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +123,21 @@ mod tests {
         assert!(check_repository_path("docker.io/org/model-server").is_ok());
         assert!(check_repository_path("localhost:5000/model-server").is_ok());
         assert!(check_repository_path("docker.io/org/model-server:1").is_err());
+    }
+
+    #[test]
+    fn a_reference_is_a_repository_path_and_an_optional_tag() {
+        assert!(check_reference("localhost:5000/cache/app:a_b-c").is_ok());
+        assert!(check_reference("localhost:5000/cache/app").is_ok());
+        assert!(check_reference("registry.example/cache/a_b").is_ok());
+        for bad in [
+            "cache:tag",
+            "registry.example/Cache:tag",
+            "registry.example/cache:-tag",
+            "registry.example/cache@sha256:1",
+            "registry.example/cache:{name}",
+        ] {
+            assert!(check_reference(bad).is_err(), "{bad}");
+        }
     }
 }

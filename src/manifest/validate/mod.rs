@@ -8,6 +8,7 @@
 //! node and reports a problem; each section of the manifest is checked in a
 //! file of its own, in the order [`document`] walks them.
 
+mod bake;
 mod collisions;
 mod cuda;
 mod directories;
@@ -20,7 +21,7 @@ mod secrets;
 mod tags;
 mod templated;
 
-pub(crate) use grammar::{check_tag, check_tag_part, is_python_version};
+pub(crate) use grammar::{check_reference, check_tag, check_tag_part, is_python_version};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
