@@ -15,6 +15,7 @@
 //! bake reads back exactly what the plan holds.
 
 mod cache;
+mod export;
 pub mod names;
 
 use std::collections::HashMap;
@@ -24,6 +25,8 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{self, Plan};
+
+pub use export::{Which, of_decisions};
 
 /// A bake file: its groups and targets, keyed by name, in a stable order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,6 +203,15 @@ pub enum Error {
         reference: String,
         /// What is wrong.
         why: String,
+    },
+    /// A target whose build is not known: its Dockerfile cannot be read,
+    /// or its base failed.
+    #[error("`{target}` cannot be put in a bake file: {reason}")]
+    Undecided {
+        /// The target.
+        target: String,
+        /// Why.
+        reason: String,
     },
     /// A path that bake could not be given as text.
     #[error("path `{path}` of `{target}` is not UTF-8")]

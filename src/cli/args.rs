@@ -61,6 +61,9 @@ pub enum Command {
     Push(Box<PushArgs>),
     /// Compare the plan with what each registry holds: missing, stale and extra tags.
     Status(Box<StatusArgs>),
+    /// Write the plan in another tool's form (`bake`: a `docker buildx bake` file).
+    #[command(subcommand)]
+    Export(Export),
     /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
     Completions {
         /// The shell.
@@ -69,6 +72,32 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+/// What `export` writes.
+#[derive(Debug, Subcommand)]
+pub enum Export {
+    /// Generate, then write every selected target (and what it is built FROM) as a
+    /// `docker buildx bake` file, labelled as `build` labels its images.
+    Bake(Box<ExportBakeArgs>),
+}
+
+/// `export bake`.
+#[derive(Debug, Args)]
+pub struct ExportBakeArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Where the bake file goes (default: `docker-bake.json` beside the Dockerfiles'
+    /// directory); `-` for standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The generated Dockerfiles' directory (default: `generated` in the images repo).
+    #[arg(long = "dockerfile-dir", value_name = "DIR")]
+    pub dockerfile_dir: Option<PathBuf>,
 }
 
 /// `push`.

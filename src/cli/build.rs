@@ -69,7 +69,7 @@ impl From<&EngineArgs> for EngineChoice {
 
 impl EngineChoice {
     /// Connects to the engine.
-    async fn connect(&self) -> Result<Arc<dyn Engine>, engine::Error> {
+    pub(super) async fn connect(&self) -> Result<Arc<dyn Engine>, engine::Error> {
         Ok(match self {
             Self::Docker => Arc::new(Docker::connect().await?),
             Self::Buildah { storage_driver } => {
@@ -111,7 +111,7 @@ impl Settings {
 
     /// The build stage's options, with what the images repo adds: its Git
     /// labels, `SOURCE_DATE_EPOCH`, and a log directory that can be written.
-    fn options(&self, root: &Path) -> Result<build::BuildOptions, Error> {
+    pub(super) fn options(&self, root: &Path) -> Result<build::BuildOptions, Error> {
         let source_date_epoch =
             build::source_date_epoch(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())
                 .map_err(|message| Error::SourceDateEpoch { message })?;

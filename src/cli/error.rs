@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::{diagnostic, engine, generate, manifest, output, plan, registry};
+use crate::{bake, diagnostic, engine, generate, manifest, output, plan, registry};
 
 /// Everything that can stop a run, by stage.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -75,6 +75,20 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Generate(#[from] generate::Error),
+    /// The plan cannot be written as a bake file.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Bake(#[from] bake::Error),
+    /// The bake file cannot be written.
+    #[error("cannot write the bake file `{path}`")]
+    BakeFile {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        #[diagnostic_source]
+        source: output::Error,
+    },
     /// The build context cannot be read.
     #[error("{0}")]
     Context(String),
@@ -157,7 +171,8 @@ impl Error {
             Self::Generate(error) => error.exit_code(),
             Self::Engine(error) => error.exit_code(),
             Self::Registry(error) => error.exit_code(),
-            Self::Report { source, .. } => source.exit_code(),
+            Self::Report { source, .. } | Self::BakeFile { source, .. } => source.exit_code(),
+            Self::Bake(error) => error.exit_code(),
             Self::Invalid(_)
             | Self::BuildArg { .. }
             | Self::SourceDateEpoch { .. }

@@ -18,6 +18,7 @@ mod build;
 mod check;
 mod draw;
 mod error;
+mod export;
 mod generate;
 mod original;
 mod plan;
@@ -62,6 +63,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Error> {
         Some(Command::Test(args)) => test::run(&args, out),
         Some(Command::Push(args)) => push::run(&args, out),
         Some(Command::Status(args)) => status::run(&args, out),
+        Some(Command::Export(export)) => export::run(&export, out),
         Some(Command::Completions { shell }) => {
             // Rendered in memory: clap_complete panics when its writer fails
             // (`completions bash | head`), and a closed pipe is no failure.

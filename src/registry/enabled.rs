@@ -137,6 +137,27 @@ impl Variables {
     }
 }
 
+/// Where the images would go, without credentials: the repositories
+/// (package, repository path) of each registry whose `only_if` variable is
+/// set. For tags that name a registry (a bake file's), not for pushing.
+#[must_use]
+pub fn repositories(manifest: &Manifest, variables: &Variables) -> Vec<Vec<(String, String)>> {
+    manifest
+        .registries
+        .iter()
+        .filter(|registry| switched_on(registry, variables))
+        .map(|registry| registry.repositories.clone())
+        .collect()
+}
+
+/// Whether `registry` is used: it has no `only_if`, or its variable is set.
+fn switched_on(registry: &crate::manifest::Registry, variables: &Variables) -> bool {
+    registry
+        .only_if
+        .as_ref()
+        .is_none_or(|only_if| variables.get(only_if).is_some())
+}
+
 /// The registries whose `only_if` variable is set, with their credentials.
 ///
 /// # Errors
@@ -144,9 +165,7 @@ impl Variables {
 pub fn enabled(manifest: &Manifest, variables: &Variables) -> Result<Vec<Enabled>, Error> {
     let mut registries = Vec::new();
     for registry in &manifest.registries {
-        if let Some(only_if) = &registry.only_if
-            && variables.get(only_if).is_none()
-        {
+        if !switched_on(registry, variables) {
             continue;
         }
         let read =

@@ -17,7 +17,7 @@ pub mod reference;
 mod scrub;
 
 pub use distribution::Distribution;
-pub use enabled::{Credentials, Enabled, Error, Variables, enabled};
+pub use enabled::{Credentials, Enabled, Error, Variables, enabled, repositories};
 pub use failure::{Access, Failure, after_attempts};
 pub use scrub::Scrubber;
 

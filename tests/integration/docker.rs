@@ -766,3 +766,57 @@ fn docker_a_dockerfile_ending_in_a_continuation_still_gets_every_label() {
     );
     cleanup(package);
 }
+
+/// `export bake` writes the plan beside `generated/` as a bake file: one
+/// target per plan target, each dependent wired to its base's target
+/// through `contexts` (its FROM reference, exactly), labelled with the
+/// inputs hash `build` decides; `-o -` puts the file alone on standard
+/// output.
+#[test]
+#[ignore = "needs a Docker daemon with debian:bookworm-slim; .ci/run sets it up"]
+fn docker_export_bake_writes_every_target_with_the_inputs_hash_build_decides() {
+    let test = fixture("exportbake");
+    let run = |args: &[&str]| {
+        let output = test.command(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let said = run(&["export", "bake"]);
+    assert!(said.contains("wrote 6 bake targets"), "{said}");
+    let bake: serde_json::Value = serde_json::from_str(&test.read("docker-bake.json")).unwrap();
+    let targets = bake["target"].as_object().unwrap();
+    assert_eq!(targets.len(), 6);
+    run(&["build", "--dry-run", "--report", "dry.json"]);
+    let dry: serde_json::Value = serde_json::from_str(&test.read("dry.json")).unwrap();
+    for outcome in dry["targets"].as_array().unwrap() {
+        let name = outcome["target"].as_str().unwrap();
+        let target = targets
+            .values()
+            .find(|t| t["labels"]["org.opencontainers.image.title"] == name)
+            .unwrap_or_else(|| panic!("{name} is not in the bake file"));
+        assert_eq!(
+            target["labels"]["org.bentoml.docker.inputs"], outcome["inputs"],
+            "{name}"
+        );
+        assert_eq!(target["tags"][0], name);
+        let from = &target["labels"]["org.opencontainers.image.base.name"];
+        let base = targets
+            .iter()
+            .find(|(_, t)| t["labels"]["org.opencontainers.image.title"] == *from);
+        match base {
+            Some((base_name, _)) => assert_eq!(
+                target["contexts"][from.as_str().unwrap()],
+                format!("target:{base_name}"),
+                "{name}"
+            ),
+            None => assert!(target.get("contexts").is_none(), "{name}"),
+        }
+    }
+    let printed = run(&["export", "bake", "-o", "-"]);
+    let printed: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(printed["target"].as_object().unwrap().len(), 6);
+}
