@@ -19,7 +19,7 @@ help: ## Show the targets
 $(BIN): Cargo.toml Cargo.lock $(shell find src -name '*.rs')
 	cargo build --release --locked
 
-test: ## Every test, after setting up what they need where missing (.ci/test: Docker daemon, buildah, registry tools, base image, Jinja2)
+test: ## Every test, after setting up what they need where missing (.ci/test: Docker daemon, BuildKit, buildah, registry tools, base image, Jinja2)
 	bash .ci/test
 
 install: $(BIN) ## Install the binary, its shell completions and man page under PREFIX

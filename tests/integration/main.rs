@@ -1,5 +1,6 @@
 //! Runs the real `bentoml-docker` binary on fixture images repos.
 
+mod bake;
 mod check;
 mod cli;
 mod docker;
