@@ -197,3 +197,38 @@ fn bake_builds_a_dependent_from_its_base_target_with_no_registry() {
     ]);
     assert_eq!(files, "base\napp\n");
 }
+
+/// The file `export bake` writes is one bake reads: `--print` accepts it
+/// and shows every target, each dependent with its base's `target:`
+/// context.
+#[test]
+#[ignore = "needs BuildKit and a Docker daemon; .ci/test sets them up"]
+fn bake_accepts_the_exported_file_and_shows_every_target() {
+    let buildkit = Buildkit::from_setup();
+    let test = Test::fixture("build");
+    let exported = test.command(&["export", "bake"]).output().unwrap();
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let printed = buildkit
+        .command(&["buildx", "bake", "-f", "docker-bake.json", "--print"])
+        .current_dir(test.path())
+        .output()
+        .unwrap();
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    let written: serde_json::Value = serde_json::from_str(&test.read("docker-bake.json")).unwrap();
+    let written = written["target"].as_object().unwrap();
+    assert_eq!(written.len(), 6);
+    for (name, target) in written {
+        let shown = &shown["target"][name];
+        assert_eq!(shown["tags"], target["tags"], "{name}");
+        assert_eq!(shown["contexts"], target["contexts"], "{name}");
+    }
+}
