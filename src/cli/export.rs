@@ -100,7 +100,12 @@ fn bake_file(args: &ExportBakeArgs, out: &mut dyn Write) -> Result<(), Error> {
     match file {
         None => writeln!(out, "{json}").map_err(Error::Stdout),
         Some(path) => {
-            write_file(&path, &json)?;
+            crate::output::write_whole(&path, format!("{json}\n").as_bytes()).map_err(
+                |source| Error::BakeFile {
+                    path: path.clone(),
+                    source,
+                },
+            )?;
             writeln!(
                 out,
                 "wrote {} bake targets to `{}`",
@@ -110,24 +115,4 @@ fn bake_file(args: &ExportBakeArgs, out: &mut dyn Write) -> Result<(), Error> {
             .map_err(Error::Stdout)
         }
     }
-}
-
-/// Writes `json` to `path` atomically.
-fn write_file(path: &Path, json: &str) -> Result<(), Error> {
-    let failed = |source| Error::BakeFile {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = crate::output::AtomicFile::new(path).map_err(failed)?;
-    std::io::Write::write_all(&mut file, json.as_bytes())
-        .and_then(|()| std::io::Write::write_all(&mut file, b"\n"))
-        .map_err(|source| {
-            failed(crate::output::Error::Io {
-                action: "write",
-                path: path.to_path_buf(),
-                source,
-            })
-        })?;
-    file.commit().map_err(failed)?;
-    Ok(())
 }

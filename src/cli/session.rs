@@ -204,19 +204,15 @@ pub fn write_report<T: Serialize>(report: Option<&Path>, value: &T) -> Result<()
         path: path.to_path_buf(),
         source,
     };
-    let mut file = crate::output::AtomicFile::new(path).map_err(failed)?;
-    serde_json::to_writer_pretty(&mut file, value)
-        .map_err(std::io::Error::from)
-        .and_then(|()| std::io::Write::write_all(&mut file, b"\n"))
-        .map_err(|source| {
-            failed(crate::output::Error::Io {
-                action: "write",
-                path: path.to_path_buf(),
-                source,
-            })
-        })?;
-    file.commit().map_err(failed)?;
-    Ok(())
+    let mut json = serde_json::to_vec_pretty(value).map_err(|e| {
+        failed(crate::output::Error::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            source: e.into(),
+        })
+    })?;
+    json.push(b'\n');
+    crate::output::write_whole(path, &json).map_err(failed)
 }
 
 #[cfg(test)]

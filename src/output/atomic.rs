@@ -75,6 +75,18 @@ impl AtomicFile {
     }
 }
 
+/// Writes `contents` to `path` atomically: readers see the old file or
+/// the whole new one, never a part.
+///
+/// # Errors
+/// When it cannot be written or put in place.
+pub fn write_whole(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    let mut file = AtomicFile::new(path)?;
+    file.write_all(contents).map_err(io_error("write", path))?;
+    file.commit()?;
+    Ok(())
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file.write(buf)

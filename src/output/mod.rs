@@ -26,7 +26,7 @@ mod sweep;
 mod tree;
 mod writers;
 
-pub use atomic::AtomicFile;
+pub use atomic::{AtomicFile, write_whole};
 pub use lock::Lock;
 pub use resolve::{parent_of, refuse_repo_or_parent, resolve_directory, resolve_file};
 pub use staging::Staging;
