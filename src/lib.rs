@@ -29,6 +29,7 @@ pub mod context;
 pub mod diagnostic;
 pub mod dockerfile;
 pub mod engine;
+pub mod fanout;
 pub mod generate;
 pub mod git;
 pub mod interrupt;

@@ -9,7 +9,8 @@
 //! - `session`: loading, output directory, plan, registries, runtime and
 //!   signals at the start of a run, the report and the exit at its end;
 //! - one file per command: `generate`, `validate`, `plan`, `check`,
-//!   `build`, `test`, `push`, `status`;
+//!   `build`, `test`, `push`, `status`, `export` (`matrix`: its
+//!   `github-matrix`);
 //! - `draw`: progress, tables and summaries; [`Error`]: every way a run ends
 //!   badly, with its exit code.
 
@@ -20,6 +21,7 @@ mod draw;
 mod error;
 mod export;
 mod generate;
+mod matrix;
 mod original;
 mod plan;
 mod push;
