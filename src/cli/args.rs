@@ -65,6 +65,9 @@ pub enum Command {
     /// Write the plan in another tool's form (`bake`: a `docker buildx bake` file; `github-matrix`: CI jobs).
     #[command(subcommand)]
     Export(Export),
+    /// Draw the plan's graph (Mermaid or dot): targets grouped by package and distro,
+    /// edges from base to dependent, one colour per chain of `export github-matrix`.
+    Graph(Box<GraphArgs>),
     /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
     Completions {
         /// The shell.
@@ -108,6 +111,38 @@ pub struct GithubMatrixArgs {
     /// Each job also pushes what it built (`bentoml-docker push` after `build`).
     #[arg(long)]
     pub push: bool,
+}
+
+/// `graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// `mermaid` (drawn in Markdown by GitHub and GitLab) or `dot` (Graphviz).
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+}
+
+/// `graph --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// A Graphviz digraph.
+    Dot,
+}
+
+impl From<GraphFormat> for fanout::graph::Format {
+    fn from(arg: GraphFormat) -> Self {
+        match arg {
+            GraphFormat::Mermaid => Self::Mermaid,
+            GraphFormat::Dot => Self::Dot,
+        }
+    }
 }
 
 /// `--group`.

@@ -5,7 +5,10 @@
 //! Two cuts: a `chain` is a target built FROM nothing in the plan (a base
 //! image) with every target built FROM it, so one job builds a chain in
 //! order; a `layer` is every target at one depth of the graph, so jobs of
-//! layer `n + 1` run after those of layer `n` (`needs`).
+//! layer `n + 1` run after those of layer `n` (`needs`). [`graph`] draws
+//! the same graph, chains coloured, for a reader.
+
+pub mod graph;
 
 use serde::Serialize;
 

@@ -6,6 +6,7 @@ mod cli;
 mod docker;
 mod faults;
 mod generate;
+mod graph;
 mod images;
 mod invalid;
 mod matrix;
