@@ -127,6 +127,17 @@ pub enum Error {
         /// A word on `--group layer`, where it would help.
         layer: String,
     },
+    /// More shards than jobs: some shard would be an empty matrix.
+    #[error(
+        "`--shard i/{count}` splits a matrix of {entries} jobs {count} ways: some shards would be empty"
+    )]
+    #[diagnostic(help("use at most {entries} shards, e.g. `--shard 1/{entries}`"))]
+    EmptyShard {
+        /// The shard count asked for.
+        count: usize,
+        /// How many entries the matrix has.
+        entries: usize,
+    },
 }
 
 impl Error {
@@ -272,21 +283,28 @@ fn entry(name: String, targets: &[&Target], options: &Options) -> Entry {
 
 /// The shard of `entries` asked for, refused when over the limit.
 fn limited(entries: Vec<Entry>, options: &Options, what: String) -> Result<Vec<Entry>, Error> {
+    let total = entries.len();
     let entries = match options.shard {
+        // GitHub refuses a matrix without entries: in chain mode, a shard
+        // that would be empty is an error; a layer may be smaller than
+        // the shard count and be empty in some shards.
+        Some(shard) if options.group == Group::Chain && shard.count > total => {
+            return Err(Error::EmptyShard {
+                count: shard.count,
+                entries: total,
+            });
+        }
         Some(shard) => slice(entries, shard),
         None => entries,
     };
     if entries.len() <= options.max_jobs {
         return Ok(entries);
     }
-    let already = options.shard.map_or(1, |s| s.count);
-    let total = entries.len() * already;
-    let shards = total.div_ceil(options.max_jobs).max(already + 1);
     Err(Error::TooManyJobs {
         what,
         entries: entries.len(),
         max_jobs: options.max_jobs,
-        shards,
+        shards: total.div_ceil(options.max_jobs),
         layer: if options.group == Group::Chain {
             String::new()
         } else {

@@ -167,7 +167,10 @@ fn more_jobs_than_the_limit_is_refused_with_how_many_shards_fit() {
     let error = github_matrix(&ordered(&plan), &options).unwrap_err();
     let Error::TooManyJobs {
         entries, shards, ..
-    } = &error;
+    } = &error
+    else {
+        panic!("{error}");
+    };
     assert_eq!((*entries, *shards), (10, 4));
     assert_eq!(error.exit_code(), 2);
     options.shard = Some(Shard { index: 4, count: 4 });
@@ -199,4 +202,30 @@ fn shell_words_survive_the_shell() {
     assert_eq!(shell_word("a b"), "'a b'");
     assert_eq!(shell_word("it's"), r"'it'\''s'");
     assert_eq!(shell_word(""), "''");
+}
+
+#[test]
+fn more_chain_shards_than_jobs_is_refused_as_github_refuses_an_empty_matrix() {
+    let (_dir, plan) = plan();
+    let mut options = options(Group::Chain);
+    options.shard = Some(Shard {
+        index: 1,
+        count: 11,
+    });
+    let error = github_matrix(&ordered(&plan), &options).unwrap_err();
+    assert!(matches!(
+        error,
+        Error::EmptyShard {
+            count: 11,
+            entries: 10
+        }
+    ));
+    options.shard = Some(Shard {
+        index: 10,
+        count: 10,
+    });
+    let GithubMatrix::Chains(last) = github_matrix(&ordered(&plan), &options).unwrap() else {
+        panic!("a chain matrix");
+    };
+    assert_eq!(last.include.len(), 1);
 }
