@@ -15,6 +15,8 @@
 //!   (the Docker daemon or buildah), skipping what is up to date, with
 //!   labels from [`git`]; [`bake`] writes the plan as a bake file for
 //!   BuildKit instead;
+//! - [`fanout`]: the plan's graph cut into CI jobs (a GitHub Actions
+//!   matrix) and drawn (Mermaid, dot);
 //! - [`push`]: the built images pushed to each [`registry`], digests verified;
 //! - [`status`]: what the registries hold against the plan;
 //! - [`cli`]: the command line on top, the only part that prints; with
@@ -29,6 +31,7 @@ pub mod context;
 pub mod diagnostic;
 pub mod dockerfile;
 pub mod engine;
+pub mod fanout;
 pub mod generate;
 pub mod git;
 pub mod interrupt;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::fanout;
 use crate::manifest::ReleaseType;
 use crate::plan;
 
@@ -61,9 +62,12 @@ pub enum Command {
     Push(Box<PushArgs>),
     /// Compare the plan with what each registry holds: missing, stale and extra tags.
     Status(Box<StatusArgs>),
-    /// Write the plan in another tool's form (`bake`: a `docker buildx bake` file).
+    /// Write the plan in another tool's form (`bake`: a `docker buildx bake` file; `github-matrix`: CI jobs).
     #[command(subcommand)]
     Export(Export),
+    /// Draw the plan's graph (Mermaid or dot): targets grouped by package and distro,
+    /// edges from base to dependent, one colour per chain of `export github-matrix`.
+    Graph(Box<GraphArgs>),
     /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
     Completions {
         /// The shell.
@@ -80,6 +84,83 @@ pub enum Export {
     /// Generate, then write every selected target (and what it is built FROM) as a
     /// `docker buildx bake` file, labelled as `build` labels its images.
     Bake(Box<ExportBakeArgs>),
+    /// Print the selected targets as JSON for a GitHub Actions `strategy.matrix`:
+    /// jobs that keep build order, each with the command that builds its targets.
+    GithubMatrix(Box<GithubMatrixArgs>),
+}
+
+/// `export github-matrix`.
+#[derive(Debug, Args)]
+pub struct GithubMatrixArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// `chain`: one job per base image with everything built FROM it; `layer`: one
+    /// matrix per depth of the graph (`{"layers": [...]}`), for jobs chained with `needs`.
+    #[arg(long, value_enum, default_value_t = GroupArg::Chain)]
+    pub group: GroupArg,
+    /// More jobs than this in a matrix (in any layer, with `--group layer`) is an error.
+    #[arg(long = "max-jobs", value_name = "N", default_value_t = fanout::GITHUB_MAX_JOBS, value_parser = at_least_one::<usize>)]
+    pub max_jobs: usize,
+    /// Keep the i-th of N even slices of the jobs (of each layer), 1-based: `--shard 2/3`.
+    #[arg(long, value_name = "i/N", value_parser = clap::value_parser!(fanout::Shard))]
+    pub shard: Option<fanout::Shard>,
+    /// Each job also pushes what it built (`bentoml-docker push` after `build`).
+    #[arg(long)]
+    pub push: bool,
+}
+
+/// `graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// `mermaid` (drawn in Markdown by GitHub and GitLab) or `dot` (Graphviz).
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+}
+
+/// `graph --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// A Graphviz digraph.
+    Dot,
+}
+
+impl From<GraphFormat> for fanout::graph::Format {
+    fn from(arg: GraphFormat) -> Self {
+        match arg {
+            GraphFormat::Mermaid => Self::Mermaid,
+            GraphFormat::Dot => Self::Dot,
+        }
+    }
+}
+
+/// `--group`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GroupArg {
+    /// One job per base image, with every target built FROM it.
+    Chain,
+    /// One matrix per depth of the graph, one job per target.
+    Layer,
+}
+
+impl From<GroupArg> for fanout::Group {
+    fn from(arg: GroupArg) -> Self {
+        match arg {
+            GroupArg::Chain => Self::Chain,
+            GroupArg::Layer => Self::Layer,
+        }
+    }
 }
 
 /// `export bake`.
@@ -230,6 +311,34 @@ impl MatrixArgs {
             release_types: self.release_types.iter().map(|&t| t.into()).collect(),
             output_dir,
         }
+    }
+
+    /// The flags given, as words of a command line that makes the same plan.
+    #[must_use]
+    pub fn words(&self) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut flag = |name: &str, value: String| {
+            words.push(name.to_string());
+            words.push(value);
+        };
+        if let Some(version) = &self.bentoml_version {
+            flag("--bentoml-version", version.clone());
+        }
+        if let Some(version) = &self.cuda_version {
+            flag("--cuda-version", version.clone());
+        }
+        if !self.python_versions.is_empty() {
+            flag("--python-version", self.python_versions.join(","));
+        }
+        if !self.release_types.is_empty() {
+            let names: Vec<String> = self
+                .release_types
+                .iter()
+                .filter_map(|t| t.to_possible_value().map(|v| v.get_name().to_string()))
+                .collect();
+            flag("--release-type", names.join(","));
+        }
+        words
     }
 }
 

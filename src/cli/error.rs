@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::{bake, diagnostic, engine, generate, manifest, output, plan, registry};
+use crate::{bake, diagnostic, engine, fanout, generate, manifest, output, plan, registry};
 
 /// Everything that can stop a run, by stage.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -79,6 +79,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Bake(#[from] bake::Error),
+    /// The plan cannot be cut into a CI matrix as asked.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Fanout(#[from] fanout::Error),
     /// The bake file cannot be written.
     #[error("cannot write the bake file `{path}`")]
     BakeFile {
@@ -173,6 +177,7 @@ impl Error {
             Self::Registry(error) => error.exit_code(),
             Self::Report { source, .. } | Self::BakeFile { source, .. } => source.exit_code(),
             Self::Bake(error) => error.exit_code(),
+            Self::Fanout(error) => error.exit_code(),
             Self::Invalid(_)
             | Self::BuildArg { .. }
             | Self::SourceDateEpoch { .. }

@@ -25,6 +25,7 @@ const BAKE_FILE: &str = "docker-bake.json";
 pub fn run(export: &Export, out: &mut dyn Write) -> Result<(), Error> {
     match export {
         Export::Bake(args) => bake_file(args, out),
+        Export::GithubMatrix(args) => super::matrix::run(args, out),
     }
 }
 

@@ -9,7 +9,8 @@
 //! - `session`: loading, output directory, plan, registries, runtime and
 //!   signals at the start of a run, the report and the exit at its end;
 //! - one file per command: `generate`, `validate`, `plan`, `check`,
-//!   `build`, `test`, `push`, `status`;
+//!   `build`, `test`, `push`, `status`, `export` (`matrix`: its
+//!   `github-matrix`), `graph`;
 //! - `draw`: progress, tables and summaries; [`Error`]: every way a run ends
 //!   badly, with its exit code.
 
@@ -20,6 +21,8 @@ mod draw;
 mod error;
 mod export;
 mod generate;
+mod graph;
+mod matrix;
 mod original;
 mod plan;
 mod push;
@@ -64,6 +67,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Error> {
         Some(Command::Push(args)) => push::run(&args, out),
         Some(Command::Status(args)) => status::run(&args, out),
         Some(Command::Export(export)) => export::run(&export, out),
+        Some(Command::Graph(args)) => graph::run(&args, out),
         Some(Command::Completions { shell }) => {
             // Rendered in memory: clap_complete panics when its writer fails
             // (`completions bash | head`), and a closed pipe is no failure.
