@@ -73,6 +73,24 @@ impl Repo {
         Self { dir, plan }
     }
 
+    /// Changes `tools/entrypoint.sh`, which only runtime images copy.
+    fn edit_what_runtimes_copy(&self) {
+        std::fs::write(
+            self.dir.path().join("tools/entrypoint.sh"),
+            "#!/bin/sh\necho changed\n",
+        )
+        .unwrap();
+    }
+
+    /// Changes the generated Dockerfile of the trixie base images.
+    fn edit_the_trixie_base(&self) {
+        std::fs::write(
+            self.dir.path().join("generated/server/debian13/Dockerfile"),
+            "FROM debian:bookworm-slim\nARG PYTHON_VERSION\nRUN true\n",
+        )
+        .unwrap();
+    }
+
     fn options(&self) -> BuildOptions {
         BuildOptions {
             jobs: 1,
@@ -247,12 +265,7 @@ async fn a_changed_input_rebuilds_exactly_its_targets_and_dependents() {
     let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
     repo.build(&engine, &repo.options()).await;
     engine.take_built();
-    // Only runtime images copy tools/entrypoint.sh.
-    std::fs::write(
-        repo.dir.path().join("tools/entrypoint.sh"),
-        "#!/bin/sh\necho\n",
-    )
-    .unwrap();
+    repo.edit_what_runtimes_copy();
     repo.build(&engine, &repo.options()).await;
     let mut built = engine.take_built();
     built.sort();
@@ -266,12 +279,7 @@ async fn a_changed_input_rebuilds_exactly_its_targets_and_dependents() {
         ]
     );
     // A changed base Dockerfile rebuilds that base and everything FROM it.
-    let dockerfile = repo.dir.path().join("generated/server/debian13/Dockerfile");
-    std::fs::write(
-        &dockerfile,
-        "FROM debian:bookworm-slim\nARG PYTHON_VERSION\nRUN true\n",
-    )
-    .unwrap();
+    repo.edit_the_trixie_base();
     repo.build(&engine, &repo.options()).await;
     let built = engine.take_built();
     assert_eq!(built.len(), 6, "{built:?}");
@@ -741,17 +749,8 @@ async fn deciding_every_target_first_finds_exactly_what_a_build_rebuilds() {
     let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
     repo.build(&engine, &repo.options()).await;
     engine.take_built();
-    std::fs::write(
-        repo.dir.path().join("tools/entrypoint.sh"),
-        "#!/bin/sh\necho changed\n",
-    )
-    .unwrap();
-    let dockerfile = repo.dir.path().join("generated/server/debian13/Dockerfile");
-    std::fs::write(
-        &dockerfile,
-        "FROM debian:bookworm-slim\nARG PYTHON_VERSION\nRUN true\n",
-    )
-    .unwrap();
+    repo.edit_what_runtimes_copy();
+    repo.edit_the_trixie_base();
     let context = Arc::new(Context::scan(repo.dir.path()).unwrap());
     let all: Vec<&Target> = repo.plan.targets.iter().collect();
     let targets = with_dependencies(&repo.plan, &all);

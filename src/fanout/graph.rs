@@ -167,28 +167,16 @@ fn dot_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Options, Plan};
+    use crate::plan::Plan;
 
     /// One package, runtime and devel on two Debian releases, two Pythons.
     fn plan() -> (tempfile::TempDir, Plan) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("manifest.yml");
-        std::fs::write(
-            &path,
-            "release_spec: &spec\n  templates_dir: t\n  base_image: x\n  add_to_tags: x\n  \
-             envars: []\n  cuda_prefix_url: \"\"\n\
-             packages:\n  app:\n    runtime: [debian]\n    devel: [debian]\n\
+        crate::plan::testing::plan_of(
+            "packages:\n  app:\n    runtime: [debian]\n    devel: [debian]\n\
              releases:\n  debian:\n    \"11\":\n      <<: *spec\n      add_to_tags: bullseye\n    \
              \"12\":\n      <<: *spec\n      add_to_tags: bookworm\n",
+            &["3.11", "3.12"],
         )
-        .unwrap();
-        let manifest = crate::manifest::check(&path).unwrap().manifest.unwrap();
-        let options = Options {
-            bentoml_version: Some("1.3.0".into()),
-            python_versions: vec!["3.11".into(), "3.12".into()],
-            ..Options::default()
-        };
-        (dir, Plan::new(&manifest, &options).unwrap())
     }
 
     fn targets(plan: &Plan) -> Vec<&Target> {

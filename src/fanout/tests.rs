@@ -1,31 +1,19 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::plan::{Options as PlanOptions, Plan};
+use crate::plan::Plan;
 
 /// Two packages (runtime and devel on two Debian releases, runtime on
 /// Alpine), two Python versions.
 fn plan() -> (tempfile::TempDir, Plan) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("manifest.yml");
-    std::fs::write(
-        &path,
-        "release_spec: &spec\n  templates_dir: t\n  base_image: x\n  add_to_tags: x\n  \
-         envars: []\n  cuda_prefix_url: \"\"\n\
-         packages:\n  model-server:\n    runtime: [debian, alpine]\n    devel: [debian]\n  \
+    crate::plan::testing::plan_of(
+        "packages:\n  model-server:\n    runtime: [debian, alpine]\n    devel: [debian]\n  \
          yatai-service:\n    runtime: [debian]\n\
          releases:\n  debian:\n    \"11\":\n      <<: *spec\n      add_to_tags: bullseye\n    \
          \"12\":\n      <<: *spec\n      add_to_tags: bookworm\n  \
          alpine:\n    \"3.19\":\n      <<: *spec\n      add_to_tags: alpine\n",
+        &["3.11", "3.12"],
     )
-    .unwrap();
-    let manifest = crate::manifest::check(&path).unwrap().manifest.unwrap();
-    let options = PlanOptions {
-        bentoml_version: Some("1.3.0".into()),
-        python_versions: vec!["3.11".into(), "3.12".into()],
-        ..PlanOptions::default()
-    };
-    (dir, Plan::new(&manifest, &options).unwrap())
 }
 
 fn ordered(plan: &Plan) -> Vec<&Target> {

@@ -20,6 +20,8 @@ use crate::manifest::{
 pub use select::{NotInPlan, Selection, select};
 
 mod dependencies;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use crate::manifest::tag;
 pub use dependencies::with_dependencies;
