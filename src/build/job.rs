@@ -46,13 +46,9 @@ impl Job {
             return self.test_existing().await;
         }
         let decision = self.decide().await;
+        let build = decision.stale() && self.options.mode != Mode::DryRun;
         let mut outcome = match decision.request {
-            Some(request)
-                if decision.outcome.status == Status::WouldBuild
-                    && self.options.mode != Mode::DryRun =>
-            {
-                self.build(&request, decision.outcome).await
-            }
+            Some(request) if build => self.build(&request, decision.outcome).await,
             _ => decision.outcome,
         };
         // An up-to-date image is tested again too: its tests may have
