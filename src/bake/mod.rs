@@ -15,7 +15,6 @@
 //! bake reads back exactly what the plan holds.
 
 mod cache;
-mod export;
 pub mod names;
 
 use std::collections::HashMap;
@@ -25,8 +24,6 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{self, Plan};
-
-pub use export::{Which, of_decisions};
 
 /// A bake file: its groups and targets, keyed by name, in a stable order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

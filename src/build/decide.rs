@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::job::Job;
-use super::{BuildOptions, Context, Mode, inputs, labels};
+use super::{BuildOptions, Context, Mode, inputs};
 use crate::engine::{BuildRequest, Engine, Image};
 use crate::plan::{Plan, Target};
 use crate::run::{Event, Outcome, Reporter, Status};
@@ -114,16 +114,7 @@ pub async fn decide_all(
                 continue;
             }
         };
-        let job = Job {
-            plan_version: plan.matrix.bentoml_version.clone(),
-            target: (*target).clone(),
-            labels: labels::of(plan, target, options),
-            base,
-            engine: Arc::clone(&engine),
-            context: Arc::clone(&context),
-            options: options.clone(),
-            reporter: Arc::clone(&reporter),
-        };
+        let job = Job::new(plan, target, base, &engine, &context, options, &reporter);
         decisions.push(job.decide().await);
     }
     decisions
@@ -259,7 +250,7 @@ impl Job {
     }
 
     /// The build of the target's image, labelled with its inputs hash and
-    /// the ID of its base image when known.
+    /// the ID of its base image (empty when not known).
     fn request(
         &self,
         dockerfile: String,
@@ -269,9 +260,12 @@ impl Job {
     ) -> BuildRequest {
         let mut labels = self.labels.clone();
         labels.push((inputs::LABEL.to_string(), hash.to_string()));
-        if let Some(image) = base_image {
-            labels.push((inputs::BASE_LABEL.to_string(), image));
-        }
+        // Set even when unknown (a base built in the same graph call):
+        // else the image would inherit its base's own base label.
+        labels.push((
+            inputs::BASE_LABEL.to_string(),
+            base_image.unwrap_or_default(),
+        ));
         BuildRequest {
             tag: self.target.name.clone(),
             dockerfile: crate::render::metadata::slash_path(&self.target.dockerfile),
@@ -287,10 +281,11 @@ impl Job {
 
 /// Whether `image` was built FROM another image than its base is now (the
 /// base rebuilt alone since, with the same inputs). An image without the
-/// label (built where the base's ID was not known) is not judged so.
+/// label, or with an empty one (built where the base's ID was not known:
+/// in one graph with its base), is not judged so.
 fn base_moved(image: &Image, base: &BaseRef) -> bool {
     match (image.labels.get(inputs::BASE_LABEL), &base.image) {
-        (Some(recorded), Some(now)) => recorded != now,
+        (Some(recorded), Some(now)) if !recorded.is_empty() => recorded != now,
         _ => false,
     }
 }

@@ -26,6 +26,29 @@ pub(super) struct Job {
 }
 
 impl Job {
+    /// The job of `target`, built FROM `base` when that is a target of
+    /// the run.
+    pub(super) fn new(
+        plan: &crate::plan::Plan,
+        target: &Target,
+        base: Option<super::decide::PlanBase>,
+        engine: &Arc<dyn Engine>,
+        context: &Arc<Context>,
+        options: &BuildOptions,
+        reporter: &Arc<dyn Reporter>,
+    ) -> Self {
+        Self {
+            plan_version: plan.matrix.bentoml_version.clone(),
+            target: target.clone(),
+            labels: super::labels::of(plan, target, options),
+            base,
+            engine: Arc::clone(engine),
+            context: Arc::clone(context),
+            options: options.clone(),
+            reporter: Arc::clone(reporter),
+        }
+    }
+
     /// `work` (a build, a pull, a test) bounded by `--timeout`; past it,
     /// `timed out after ...`.
     pub(super) async fn bounded<T>(&self, work: impl Future<Output = T>) -> Result<T, String> {

@@ -31,7 +31,9 @@
 //! Selection, incremental skip, progress, summary, report and Ctrl-C stay
 //! this module's, whatever the engine.
 
+mod bakefile;
 mod decide;
+mod graph;
 mod image_tests;
 pub mod inputs;
 mod job;
@@ -48,6 +50,7 @@ use crate::engine::Engine;
 use crate::plan::{Plan, Target};
 use crate::run::{Reporter, Summary};
 
+pub use bakefile::{Which, of_decisions};
 pub use decide::{Decision, decide_all};
 pub use labels::source_date_epoch;
 
@@ -105,6 +108,11 @@ pub async fn build(
     reporter: Arc<dyn Reporter>,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Summary {
+    if engine.graph().is_some() && options.mode != Mode::TestOnly {
+        return graph::GraphRun::new(plan, targets, engine, context, options, reporter)
+            .run(interrupt)
+            .await;
+    }
     schedule::Schedule::new(plan, targets, engine, context, options, reporter)
         .run(interrupt)
         .await

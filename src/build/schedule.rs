@@ -11,13 +11,13 @@ use tokio::task::JoinSet;
 
 use super::decide::{PlanBase, base_of};
 use super::job::Job;
-use super::{BuildOptions, Context, labels};
+use super::{BuildOptions, Context};
 use crate::engine::Engine;
 use crate::plan::{Plan, Target};
 use crate::run::{Event, Outcome, Reporter, Status, Summary, Work};
 
 /// How long the end of a run waits for cut-off tests and builds to be gone.
-const CLEAN_UP_LIMIT: Duration = Duration::from_secs(60);
+pub(super) const CLEAN_UP_LIMIT: Duration = Duration::from_secs(60);
 
 /// Why targets still waiting were not started.
 const FAILED_BEFORE: &str = "not started: an earlier build failed (`--keep-going` goes on)";
@@ -174,16 +174,15 @@ impl<'a> Schedule<'a> {
 
     fn start(&mut self, i: usize, base: Option<PlanBase>) {
         let target = self.targets[i];
-        let job = Job {
-            plan_version: self.plan.matrix.bentoml_version.clone(),
-            target: target.clone(),
-            labels: labels::of(self.plan, target, self.options),
+        let job = Job::new(
+            self.plan,
+            target,
             base,
-            engine: Arc::clone(&self.engine),
-            context: Arc::clone(&self.context),
-            options: self.options.clone(),
-            reporter: Arc::clone(&self.reporter),
-        };
+            &self.engine,
+            &self.context,
+            self.options,
+            &self.reporter,
+        );
         let handle = self.running.spawn(async move { (i, job.run().await) });
         self.running_targets.insert(handle.id(), i);
     }

@@ -13,7 +13,7 @@ use super::args::{BuildArgs, BuildFlags, EngineArg, EngineArgs};
 use super::session::{self, Session};
 use crate::build::{self, Mode};
 use crate::context::Context;
-use crate::engine::{self, Engine, buildah::Buildah, docker::Docker};
+use crate::engine::{self, Engine, buildah::Buildah, buildx::Buildx, docker::Docker};
 use crate::generate::{self, Destination};
 use crate::plan::{self, Plan, Selection};
 use crate::render::metadata::slash_path;
@@ -54,16 +54,28 @@ pub enum EngineChoice {
         /// `--storage-driver`.
         storage_driver: Option<String>,
     },
+    /// BuildKit's bake on this buildx builder (else the current one).
+    Bake {
+        /// `--builder`.
+        builder: Option<String>,
+    },
 }
 
-impl From<&EngineArgs> for EngineChoice {
-    fn from(args: &EngineArgs) -> Self {
-        match args.engine {
+impl EngineChoice {
+    /// The engine the flags name; `--builder` belongs to bake.
+    pub(super) fn of(args: &EngineArgs) -> Result<Self, Error> {
+        if args.builder.is_some() && args.engine != EngineArg::Bake {
+            return Err(Error::BuilderWithoutBake);
+        }
+        Ok(match args.engine {
             EngineArg::Docker => Self::Docker,
             EngineArg::Buildah => Self::Buildah {
                 storage_driver: args.storage_driver.clone(),
             },
-        }
+            EngineArg::Bake => Self::Bake {
+                builder: args.builder.clone(),
+            },
+        })
     }
 }
 
@@ -75,6 +87,7 @@ impl EngineChoice {
             Self::Buildah { storage_driver } => {
                 Arc::new(Buildah::connect(storage_driver.as_deref()).await?)
             }
+            Self::Bake { builder } => Arc::new(Buildx::connect(builder.as_deref()).await?),
         })
     }
 }
@@ -96,7 +109,7 @@ impl Settings {
             (false, false) => Mode::Build,
         };
         Ok(Self {
-            engine: EngineChoice::from(&flags.engine),
+            engine: EngineChoice::of(&flags.engine)?,
             jobs: flags.jobs,
             keep_going: flags.policy.keep_going,
             overwrite: flags.policy.overwrite,
@@ -214,11 +227,15 @@ pub fn build(
     session::stop_async_work();
     let summary = runtime.block_on(async {
         let engine = settings.engine.connect().await?;
+        let context = Arc::new(context);
+        if settings.mode == Mode::DryRun && engine.graph().is_some() {
+            return bake_dry_run(plan, &targets, engine, context, &options, out).await;
+        }
         let summary = build::build(
             plan,
             &targets,
             engine,
-            Arc::new(context),
+            context,
             &options,
             super::draw::progress(None),
             crate::interrupt::signalled(),
@@ -227,6 +244,48 @@ pub fn build(
         Ok::<_, Error>(summary)
     })?;
     session::finish(&summary, settings.report.as_deref(), out)
+}
+
+/// A dry run on a whole-graph engine: every target decided, and the bake
+/// file of the stale ones shown as the engine would get it.
+async fn bake_dry_run(
+    plan: &Plan,
+    targets: &[&plan::Target],
+    engine: Arc<dyn Engine>,
+    context: Arc<Context>,
+    options: &build::BuildOptions,
+    out: &mut dyn Write,
+) -> Result<crate::run::Summary, Error> {
+    let started = std::time::Instant::now();
+    let name = engine.name().to_string();
+    let decisions = build::decide_all(
+        plan,
+        targets,
+        engine,
+        context,
+        options,
+        super::draw::progress(None),
+    )
+    .await;
+    let file = build::of_decisions(plan, targets, &decisions, &[], build::Which::Stale)?;
+    if file.target.is_empty() {
+        writeln!(out, "nothing to bake: no target is stale").map_err(Error::Stdout)?;
+    } else {
+        write!(
+            out,
+            "the bake file this build would run:\n{}",
+            file.to_json()
+        )
+        .map_err(Error::Stdout)?;
+    }
+    Ok(crate::run::Summary {
+        work: crate::run::Work::Build,
+        engine: name,
+        targets: decisions.into_iter().map(|d| d.outcome).collect(),
+        checks: Vec::new(),
+        interrupted: false,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 #[cfg(test)]

@@ -32,6 +32,10 @@ pub enum Error {
         /// The argument as given.
         arg: String,
     },
+    /// `--builder` with an engine other than bake.
+    #[error("`--builder` names a buildx builder, which only `--engine bake` uses")]
+    #[diagnostic(help("add `--engine bake`, or drop `--builder`"))]
+    BuilderWithoutBake,
     /// `SOURCE_DATE_EPOCH` is set to something that is not a time.
     #[error("{message}")]
     #[diagnostic(help("set it to a Unix time in seconds, such as `git log -1 --format=%ct`"))]
@@ -180,6 +184,7 @@ impl Error {
             Self::Fanout(error) => error.exit_code(),
             Self::Invalid(_)
             | Self::BuildArg { .. }
+            | Self::BuilderWithoutBake
             | Self::SourceDateEpoch { .. }
             | Self::LogDir { .. }
             | Self::ReportIsADirectory { .. }

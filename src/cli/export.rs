@@ -11,8 +11,7 @@ use super::Error;
 use super::args::{Export, ExportBakeArgs};
 use super::build::{EngineChoice, Settings};
 use super::session::{self, Session};
-use crate::bake::{self, Which};
-use crate::build::{self, Mode};
+use crate::build::{self, Mode, Which};
 use crate::context::Context;
 use crate::plan;
 use crate::registry;
@@ -96,7 +95,7 @@ fn bake_file(args: &ExportBakeArgs, out: &mut dyn Write) -> Result<(), Error> {
     })?;
     let variables = registry::Variables::load(root)?;
     let repositories = registry::repositories(&session.manifest, &variables);
-    let bake = bake::of_decisions(&plan, &targets, &decisions, &repositories, Which::All)?;
+    let bake = build::of_decisions(&plan, &targets, &decisions, &repositories, Which::All)?;
     let json = bake.to_json();
     match file {
         None => writeln!(out, "{json}").map_err(Error::Stdout),

@@ -19,7 +19,7 @@ pub fn run(args: &TestArgs, out: &mut dyn Write) -> Result<(), Error> {
     let output = session.output_dir(args.output.output.as_deref());
     let plan = session.plan(&args.matrix.options(output.relative))?;
     let settings = Settings {
-        engine: EngineChoice::from(&args.engine),
+        engine: EngineChoice::of(&args.engine)?,
         jobs: args.jobs,
         // Every image's tests are worth knowing, whatever failed before.
         keep_going: true,

@@ -6,9 +6,11 @@
 //! takes credentials only as arguments or in a file, which is refused).
 
 pub mod buildah;
+pub mod buildx;
 pub mod docker;
 #[cfg(test)]
 pub mod fake;
+mod process;
 mod runs;
 
 pub(crate) use runs::{Runs, container_name};
@@ -90,6 +92,15 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// A program the engine needs is not installed.
+    #[error("{what}")]
+    #[diagnostic(help("{install}"))]
+    Missing {
+        /// What is missing, and how it showed.
+        what: String,
+        /// What to install.
+        install: String,
+    },
     /// The build failed; its log says why.
     #[error("{0}")]
     Build(String),
@@ -144,6 +155,12 @@ pub trait Engine: Send + Sync {
         command: &'a [String],
     ) -> BoxFuture<'a, Result<RunOutput, Error>>;
 
+    /// The engine as a builder of whole graphs, when it is one: the build
+    /// stage then hands it every stale target in one call.
+    fn graph(&self) -> Option<&dyn GraphBuilder> {
+        None
+    }
+
     /// Waits until the containers of runs that were cut off (a timeout,
     /// Ctrl-C) are gone: each run removes its own at once, and this waits
     /// for those removals before the program ends.
@@ -166,6 +183,58 @@ pub trait Pusher: Engine {
         tag: &'a str,
         credentials: Option<&'a crate::registry::Credentials>,
     ) -> BoxFuture<'a, Result<String, Error>>;
+}
+
+/// Targets to build as one graph, in bake's JSON form.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    /// The bake file: each dependent's `contexts` maps the image its
+    /// `FROM` names to `target:<base>`.
+    pub file: String,
+    /// Every target of the file by its bake name, in build order, with
+    /// the bake name of its base when the base is in the file too.
+    pub targets: Vec<(String, Option<String>)>,
+    /// Send every image to the registries its tags name, from the
+    /// builder; else load it into the engine's image store.
+    pub push: bool,
+}
+
+/// What a graph build reports while it runs, by bake target name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GraphOutput {
+    /// The target's own first step started.
+    Started(String),
+    /// A step started, or a line of its output.
+    Output(String, BuildOutput),
+    /// Its image is exported (in the image store, or pushed).
+    Finished(String),
+    /// A step of its own failed, saying why.
+    Failed(String, String),
+}
+
+/// An image a graph build made, as the builder's metadata says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Built {
+    /// The manifest (or index) digest.
+    pub digest: Option<String>,
+    /// The image's config digest (its ID in a Docker image store).
+    pub config: Option<String>,
+}
+
+/// An engine that builds a whole graph of targets in one call, with its
+/// own parallelism and ordering (BuildKit's bake).
+pub trait GraphBuilder: Engine {
+    /// Builds every target of `graph`; each base before its dependents,
+    /// the rest in parallel. Returns what each target made, by bake name.
+    /// Dropped before it ends (Ctrl-C, a timeout), it stops the build.
+    ///
+    /// A failure fails the whole call: targets finished before it keep
+    /// their images (their `Finished` was reported).
+    fn build_graph<'a>(
+        &'a self,
+        graph: &'a Graph,
+        output: &'a (dyn Fn(GraphOutput) + Send + Sync),
+    ) -> BoxFuture<'a, Result<HashMap<String, Built>, Error>>;
 }
 
 /// Reads `Step 3/7 : ...` (Docker) or `STEP 3/7: ...` (buildah).

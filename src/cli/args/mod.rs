@@ -255,12 +255,17 @@ pub struct BuildPolicy {
 /// Which engine builds (or holds) the images.
 #[derive(Clone, Debug, Args)]
 pub struct EngineArgs {
-    /// The builder: the Docker daemon, or buildah where there is no daemon.
+    /// The builder: the Docker daemon, buildah where there is no daemon, or
+    /// BuildKit's bake (the whole graph in one call, on any buildx builder).
     #[arg(long, value_enum, default_value_t = EngineArg::Docker)]
     pub engine: EngineArg,
     /// Storage driver of buildah, e.g. `vfs` (default: `STORAGE_DRIVER`, else buildah's).
     #[arg(long = "storage-driver", value_name = "DRIVER")]
     pub storage_driver: Option<String>,
+    /// The buildx builder bake runs on (`docker buildx ls`; default: the
+    /// current one). With `--engine bake`.
+    #[arg(long, value_name = "NAME")]
+    pub builder: Option<String>,
 }
 
 /// `--engine`.
@@ -270,6 +275,8 @@ pub enum EngineArg {
     Docker,
     /// buildah, without a daemon.
     Buildah,
+    /// BuildKit: `docker buildx bake`, the stale targets as one graph.
+    Bake,
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use super::{BakeFile, BakeTarget, Base, Error, bake_file};
-use crate::build::Decision;
+use super::Decision;
+use crate::bake::{BakeFile, BakeTarget, Base, Error, bake_file};
 use crate::plan::{Plan, Target};
 
 /// Which decided targets go in the file.
@@ -20,7 +20,7 @@ pub enum Which {
 }
 
 /// The bake file of `decisions` (one per target of `targets`, in the same
-/// order, as [`crate::build::decide_all`] gives them). `registries` holds,
+/// order, as [`super::decide_all`] gives them). `registries` holds,
 /// per enabled registry, each package's repository there: every target is
 /// also tagged `REPOSITORY:TAG` on each.
 ///
