@@ -232,3 +232,325 @@ fn bake_accepts_the_exported_file_and_shows_every_target() {
         assert_eq!(shown["contexts"], target["contexts"], "{name}");
     }
 }
+
+/// Removes every image of a package when dropped, the test passed or not.
+struct Package<'a> {
+    buildkit: &'a Buildkit,
+    name: String,
+}
+
+impl Package<'_> {
+    fn images(&self) -> Vec<String> {
+        self.buildkit
+            .docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.name])
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for Package<'_> {
+    fn drop(&mut self) {
+        for image in self.images() {
+            let _ = self.buildkit.run(&["rmi", "-f", &image]);
+        }
+    }
+}
+
+/// The benchmark fixture (no network needed: RUN steps on BuildKit have
+/// none) as a package of this test's own, run against BuildKit, with
+/// `templates` (base, runtime, devel) in place of its own.
+fn baked<'a>(buildkit: &'a Buildkit, test: &str, templates: [&str; 3]) -> (Test, Package<'a>) {
+    let package = format!("bdbake-{test}-{}", std::process::id());
+    let manifest =
+        std::fs::read_to_string(crate::test::fixtures().join("bench-build/manifest.yml")).unwrap();
+    let mut repo = Test::fixture("bench-build")
+        .manifest(&manifest.replace("  bdbench:\n", &format!("  {package}:\n")))
+        .file("templates/debian/base.Dockerfile.j2", templates[0])
+        .file("templates/debian/runtime.Dockerfile.j2", templates[1])
+        .file("templates/debian/devel.Dockerfile.j2", templates[2]);
+    for (name, value) in buildkit.vars() {
+        repo = repo.env(name, &value);
+    }
+    (
+        repo,
+        Package {
+            buildkit,
+            name: package,
+        },
+    )
+}
+
+/// A dependent's first step says when it started and ended; the base's
+/// last says when it was done.
+const TIMED: [&str; 3] = [
+    "FROM {{ metadata.base_image }}\nARG PYTHON_VERSION\nRUN echo \"$PYTHON_VERSION\" > /python-version && sleep 2 && date +%s.%N > /base-done\n",
+    "ARG PYTHON_VERSION\nFROM {{ metadata.package }}:{{ build_tag }}\nRUN date +%s.%N > /own-start && sleep 3 && date +%s.%N > /own-end\nRUN echo runtime > /kind\n",
+    "ARG PYTHON_VERSION\nFROM {{ metadata.package }}:{{ build_tag }}\nRUN date +%s.%N > /own-start && sleep 3 && date +%s.%N > /own-end\nRUN echo devel > /kind\n",
+];
+
+/// The report's targets: name -> (status, the whole entry).
+fn report_of(test: &Test) -> BTreeMap<String, serde_json::Value> {
+    let report: serde_json::Value = serde_json::from_str(&test.read("report.json")).unwrap();
+    report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["target"].as_str().unwrap().to_string(), t.clone()))
+        .collect()
+}
+
+fn with_status<'a>(report: &'a BTreeMap<String, serde_json::Value>, status: &str) -> Vec<&'a str> {
+    report
+        .iter()
+        .filter(|(_, t)| t["status"] == status)
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
+/// Seconds since the epoch, as `date +%s.%N` wrote them into `image`.
+fn times(buildkit: &Buildkit, image: &str, files: &[&str]) -> Vec<f64> {
+    let mut args = vec!["run", "--rm", "--network", "none", image, "cat"];
+    args.extend(files);
+    buildkit
+        .docker(&args)
+        .lines()
+        .map(|line| line.trim().parse().unwrap())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs BuildKit; .ci/test sets it up"]
+fn bake_engine_builds_bases_first_dependents_together_and_only_what_changed() {
+    let buildkit = Buildkit::from_setup();
+    let (test, package) = baked(&buildkit, "order", TIMED);
+    let build = ["build", "--engine", "bake", "--report", "report.json"];
+    let output = test.command(&build).output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = report_of(&test);
+    assert_eq!(with_status(&report, "built").len(), 6, "{said}");
+    for (name, target) in &report {
+        assert!(buildkit.image_exists(name), "{name} missing:\n{said}");
+        let digest = target["digest"].as_str().unwrap_or_default();
+        assert!(digest.starts_with("sha256:"), "{name}: {target}");
+        assert!(target["log"].as_str().is_some(), "{name}: {target}");
+    }
+    assert!(said.contains("6 built with bake"), "{said}");
+
+    for python in ["3.7", "3.8"] {
+        let name = |kind: &str| {
+            if kind == "runtime" {
+                format!("{}:1.0.0-python{python}-bookworm-runtime", package.name)
+            } else {
+                format!("{}:{kind}-python{python}-bookworm", package.name)
+            }
+        };
+        let files = ["/base-done", "/own-start", "/own-end"];
+        let runtime = times(&buildkit, &name("runtime"), &files);
+        let devel = times(&buildkit, &name("devel"), &files);
+        assert!(
+            runtime[1] >= runtime[0] && devel[1] >= devel[0],
+            "a dependent started before its base was done: {runtime:?} {devel:?}"
+        );
+        assert!(
+            runtime[1].max(devel[1]) < runtime[2].min(devel[2]),
+            "the dependents of one base did not run together: {runtime:?} {devel:?}"
+        );
+    }
+
+    // Nothing changed: nothing to build.
+    let rerun = test.command(&build).output().unwrap();
+    assert!(rerun.status.success());
+    assert_eq!(with_status(&report_of(&test), "up-to-date").len(), 6);
+
+    // A devel template edited: exactly the devel images are rebuilt.
+    let devel = TIMED[2].replace("echo devel", "echo devel, edited");
+    std::fs::write(
+        test.path().join("templates/debian/devel.Dockerfile.j2"),
+        devel,
+    )
+    .unwrap();
+    let edited = test.command(&build).output().unwrap();
+    assert!(edited.status.success());
+    let report = report_of(&test);
+    assert_eq!(
+        with_status(&report, "built"),
+        [
+            format!("{}:devel-python3.7-bookworm", package.name),
+            format!("{}:devel-python3.8-bookworm", package.name)
+        ]
+    );
+    assert_eq!(with_status(&report, "up-to-date").len(), 4);
+}
+
+#[test]
+#[ignore = "needs BuildKit; .ci/test sets it up"]
+fn bake_engine_fails_a_failed_run_and_skips_its_dependents() {
+    let buildkit = Buildkit::from_setup();
+    let base = "FROM {{ metadata.base_image }}\nARG PYTHON_VERSION\nRUN if [ \"$PYTHON_VERSION\" = 3.8 ]; then echo 'no 3.8 here' >&2; exit 7; fi\n";
+    let (test, package) = baked(&buildkit, "fails", [base, TIMED[1], TIMED[2]]);
+    let output = test
+        .command(&["build", "--engine", "bake", "--report", "report.json"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    let report = report_of(&test);
+    let base = format!("{}:base-python3.8-bookworm", package.name);
+    assert_eq!(with_status(&report, "failed"), [base.as_str()], "{said}");
+    let failed = &report[&base];
+    let tail = failed["log_tail"].to_string();
+    assert!(tail.contains("no 3.8 here"), "{failed}");
+    for dependent in [
+        format!("{}:1.0.0-python3.8-bookworm-runtime", package.name),
+        format!("{}:devel-python3.8-bookworm", package.name),
+    ] {
+        assert_eq!(report[&dependent]["status"], "skipped", "{said}");
+        let reason = report[&dependent]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(&base) && reason.contains("failed"),
+            "{reason}"
+        );
+        assert!(!buildkit.image_exists(&dependent));
+    }
+    // The other chain was built, or stopped with the run: never failed.
+    for (name, target) in &report {
+        if name.contains("3.7") {
+            assert!(
+                target["status"] == "built" || target["status"] == "skipped",
+                "{target}"
+            );
+        }
+    }
+    assert!(
+        said.contains("no 3.8 here"),
+        "the failure's log lines are shown:\n{said}"
+    );
+}
+
+#[test]
+#[ignore = "needs BuildKit; .ci/test sets it up"]
+fn bake_engine_ctrl_c_stops_bake_and_every_build_it_started() {
+    let buildkit = Buildkit::from_setup();
+    let sleep = format!("sleep {}", 600 + std::process::id() % 300);
+    let base = format!("FROM {{{{ metadata.base_image }}}}\nARG PYTHON_VERSION\nRUN {sleep}\n");
+    let (test, _package) = baked(&buildkit, "interrupt", [&base, TIMED[1], TIMED[2]]);
+    // Bake's files go under a directory of this test's own.
+    let tmp = tempfile::tempdir().unwrap();
+    let test = test.env("TMPDIR", tmp.path().to_str().unwrap());
+    let child = test.spawn(&["build", "--engine", "bake", "--report", "report.json"]);
+    let running = |pattern: &str| {
+        Command::new("pgrep")
+            .args(["-f", pattern])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let started = std::time::Instant::now();
+    while !running(&sleep) {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the builds did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        running(tmp.path().to_str().unwrap()),
+        "bake runs from its temporary directory"
+    );
+    let interrupted = std::time::Instant::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        interrupted.elapsed().as_secs() < 30,
+        "Ctrl-C did not stop bake"
+    );
+    assert_eq!(output.status.code(), Some(130));
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("(interrupted)"), "{said}");
+    let stopped = std::time::Instant::now();
+    while running(&sleep) || running(tmp.path().to_str().unwrap()) {
+        assert!(
+            stopped.elapsed().as_secs() < 20,
+            "a bake process or one of its builds outlived the run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+    let report = report_of(&test);
+    assert_eq!(with_status(&report, "cancelled").len(), 6, "{said}");
+}
+
+#[test]
+#[ignore = "needs BuildKit; .ci/test sets it up"]
+fn bake_engine_dry_run_shows_the_bake_file_and_builds_nothing() {
+    let buildkit = Buildkit::from_setup();
+    let (test, package) = baked(&buildkit, "dry", TIMED);
+    let generated = test.command(&["generate"]).output().unwrap();
+    assert!(generated.status.success());
+    let output = test
+        .command(&["build", "--engine", "bake", "--dry-run"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{said}");
+    let json = said
+        .split_once("the bake file this build would run:\n")
+        .map_or_else(|| panic!("no bake file in:\n{said}"), |(_, rest)| rest);
+    let end = json.find("\n}\n").unwrap() + 3;
+    let file: serde_json::Value = serde_json::from_str(&json[..end]).unwrap();
+    assert_eq!(file["target"].as_object().unwrap().len(), 6);
+    assert!(said.contains("6 would build with bake"), "{said}");
+    assert!(package.images().is_empty());
+}
+
+#[test]
+#[ignore = "needs BuildKit; .ci/test sets it up"]
+fn bake_engine_names_a_missing_builder() {
+    let buildkit = Buildkit::from_setup();
+    let (test, _package) = baked(&buildkit, "builder", TIMED);
+    let output = test
+        .command(&["build", "--engine", "bake", "--builder", "no-such-builder"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    // As drawn: wrapped, continuation lines marked.
+    let stderr: Vec<String> = String::from_utf8_lossy(&output.stderr)
+        .split_whitespace()
+        .filter(|word| *word != "│")
+        .map(String::from)
+        .collect();
+    let stderr = stderr.join(" ");
+    assert!(
+        stderr.contains("no buildx builder `no-such-builder`")
+            && stderr.contains("docker buildx ls"),
+        "{stderr}"
+    );
+}
+
+/// Where the docker CLI has no buildx plugin (Debian 12's docker.io), the
+/// bake engine says what to install.
+#[test]
+#[ignore = "needs a Docker daemon; .ci/test sets it up"]
+fn bake_engine_without_buildx_says_what_to_install() {
+    let config = tempfile::tempdir().unwrap();
+    let test = Test::fixture("bench-build").env("DOCKER_CONFIG", config.path().to_str().unwrap());
+    let output = test
+        .command(&["build", "--engine", "bake", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`docker buildx` does not run") && stderr.contains("docker-buildx"),
+        "{stderr}"
+    );
+}

@@ -270,11 +270,17 @@ impl Tracker {
         }
         seen.completed = true;
         self.open[owner].remove(&vertex.digest);
-        if !vertex.error.is_empty() {
+        // A step cut off because another failed (or the run stopped) did
+        // not fail itself.
+        let cancelled = vertex.error.ends_with("context canceled");
+        if !vertex.error.is_empty() && !cancelled {
             if !self.failed[owner] {
                 self.failed[owner] = true;
                 said.push(GraphOutput::Failed(target.clone(), vertex.error));
             }
+            return;
+        }
+        if cancelled {
             return;
         }
         if exporting && name.instruction.starts_with("exporting") {
@@ -415,6 +421,29 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_step_cut_off_by_another_failure_is_no_failure_of_its_own() {
+        let mut tracker = Tracker::new(&[("a".into(), None), ("b".into(), None)]);
+        let status = |json: &str| serde_json::from_str::<SolveStatus>(json).unwrap();
+        let said = tracker.on(status(
+            r#"{"vertexes": [
+                {"digest": "sha256:1", "name": "[a 2/2] RUN false", "started": "t", "completed": "t",
+                 "error": "process \"/bin/sh -c false\" did not complete successfully: exit code: 1"},
+                {"digest": "sha256:2", "name": "[b 2/2] RUN sleep 9", "started": "t", "completed": "t",
+                 "error": "context canceled"}
+            ]}"#,
+        ));
+        let failed: Vec<&str> = said
+            .iter()
+            .filter_map(|s| match s {
+                GraphOutput::Failed(target, _) => Some(target.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(failed, ["a"]);
+        assert!(!said.contains(&GraphOutput::Finished("b".into())));
     }
 
     #[test]
