@@ -92,6 +92,11 @@ pub struct TargetEntry {
     /// Platforms; the builder's own when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
+    /// Where the image goes (`type=image,push=true`, `type=docker`); the
+    /// builder's default, or the command line's `--push`/`--load`, when
+    /// empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<String>,
 }
 
 /// A plan target to put in the file, with what the caller computed for it.

@@ -18,7 +18,7 @@ use super::decide::{Decision, decide_all};
 use super::job::Job;
 use super::log::{self, Log};
 use super::{BuildOptions, Context, Mode, Which, of_decisions};
-use crate::engine::{BuildOutput, Built, Engine, Graph, GraphOutput};
+use crate::engine::{BuildOutput, Built, Engine, Graph, GraphOutput, GraphTarget};
 use crate::plan::{Plan, Target};
 use crate::run::{Event, Outcome, Reporter, Status, Summary, Work};
 
@@ -136,6 +136,7 @@ impl<'a> GraphRun<'a> {
             checks: Vec::new(),
             interrupted,
             seconds: started.elapsed().as_secs_f64(),
+            push: None,
         }
     }
 
@@ -176,14 +177,35 @@ impl<'a> GraphRun<'a> {
         self.finish_tests(interrupt).await
     }
 
-    /// The bake file of the stale targets, and a log for each.
+    /// The bake file of the stale targets, and a log for each. When
+    /// pushing, each is tagged with its registry names only (bake pushes
+    /// every tag) and pushed; one whose package no registry takes is kept.
     fn graph(&mut self, decisions: &[Decision]) -> Result<Graph, String> {
-        let file = of_decisions(self.plan, self.targets, decisions, &[], Which::Stale)
-            .map_err(|e| format!("cannot make the bake file: {e}"))?;
-        let mut index_of = HashMap::new();
+        let push_to = &self.options.push_to;
+        let repositories: Vec<Vec<(String, String)>> =
+            push_to.iter().map(|r| r.repositories.clone()).collect();
+        let mut file = of_decisions(
+            self.plan,
+            self.targets,
+            decisions,
+            &repositories,
+            Which::Stale,
+        )
+        .map_err(|e| format!("cannot make the bake file: {e}"))?;
+        let mut names = HashMap::new();
         let chosen = decisions.iter().enumerate().filter(|(_, d)| d.stale());
-        for ((name, _), (i, decision)) in file.target.iter().zip(chosen) {
-            index_of.insert(self.targets[i].name.as_str(), name.clone());
+        for ((name, entry), (i, decision)) in file.target.iter_mut().zip(chosen) {
+            let local = self.targets[i].name.as_str();
+            names.insert(local, name.clone());
+            if !push_to.is_empty() {
+                entry.tags.retain(|tag| tag != local);
+                entry.output = vec![if entry.tags.is_empty() {
+                    entry.tags.push(local.to_string());
+                    "type=docker".to_string()
+                } else {
+                    "type=image,push=true".to_string()
+                }];
+            }
             let log = self.open_log(i, &decision.outcome);
             self.stale.insert(
                 name.clone(),
@@ -199,21 +221,31 @@ impl<'a> GraphRun<'a> {
         }
         let targets = file
             .target
-            .keys()
-            .map(|name| {
+            .iter()
+            .map(|(name, entry)| {
                 let target = self.targets[self.stale[name].index];
-                let base = target
-                    .depends_on
-                    .as_deref()
-                    .and_then(|base| index_of.get(base))
-                    .cloned();
-                (name.clone(), base)
+                GraphTarget {
+                    name: name.clone(),
+                    base: target
+                        .depends_on
+                        .as_deref()
+                        .and_then(|base| names.get(base))
+                        .cloned(),
+                    local: target.name.clone(),
+                    tags: entry.tags.clone(),
+                }
             })
             .collect();
+        let push = (!push_to.is_empty()).then(|| {
+            push_to
+                .iter()
+                .filter_map(|r| Some((r.host.clone(), r.credentials.clone()?)))
+                .collect()
+        });
         Ok(Graph {
             file: file.to_json(),
             targets,
-            push: false,
+            push,
         })
     }
 
@@ -479,16 +511,16 @@ fn failed(decided: Outcome, why: String) -> Outcome {
 }
 
 /// The number of layers of the graph: its longest chain of bases.
-fn depth(targets: &[(String, Option<String>)]) -> usize {
+fn depth(targets: &[GraphTarget]) -> usize {
     let bases: HashMap<&str, Option<&str>> = targets
         .iter()
-        .map(|(name, base)| (name.as_str(), base.as_deref()))
+        .map(|t| (t.name.as_str(), t.base.as_deref()))
         .collect();
     targets
         .iter()
-        .map(|(name, _)| {
+        .map(|t| {
             let mut length = 1;
-            let mut next = bases.get(name.as_str()).copied().flatten();
+            let mut next = t.base.as_deref();
             while let Some(base) = next.filter(|_| length <= targets.len()) {
                 length += 1;
                 next = bases.get(base).copied().flatten();

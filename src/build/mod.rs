@@ -92,6 +92,9 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<jiff::Timestamp>,
     /// Where each build's log goes.
     pub log_dir: PathBuf,
+    /// The registries an engine that builds the whole graph pushes to as
+    /// it builds (`build --push` with bake); none: it keeps the images.
+    pub push_to: Vec<Arc<crate::registry::Enabled>>,
 }
 
 /// Builds `targets` (in build order, dependencies included; see

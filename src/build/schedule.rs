@@ -126,6 +126,7 @@ impl<'a> Schedule<'a> {
             checks: Vec::new(),
             interrupted,
             seconds: started.elapsed().as_secs_f64(),
+            push: None,
         }
     }
 

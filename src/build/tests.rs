@@ -103,6 +103,7 @@ impl Repo {
             source_date_epoch: None,
             log_dir: self.dir.path().join(".bentoml-docker/logs"),
             mode: Mode::Build,
+            push_to: Vec::new(),
         }
     }
 

@@ -13,7 +13,7 @@ use super::args::{BuildArgs, BuildFlags, EngineArg, EngineArgs};
 use super::session::{self, Session};
 use crate::build::{self, Mode};
 use crate::context::Context;
-use crate::engine::{self, Engine, buildah::Buildah, buildx::Buildx, docker::Docker};
+use crate::engine::{self, Engine, Pusher, buildah::Buildah, buildx::Buildx, docker::Docker};
 use crate::generate::{self, Destination};
 use crate::plan::{self, Plan, Selection};
 use crate::render::metadata::slash_path;
@@ -42,6 +42,8 @@ pub struct Settings {
     pub log_dir: Option<PathBuf>,
     /// What is done with each target.
     pub mode: Mode,
+    /// Push the selected images after building them (`build --push`).
+    pub push: bool,
 }
 
 /// Which engine builds (or holds) the images.
@@ -80,6 +82,29 @@ impl EngineChoice {
 }
 
 impl EngineChoice {
+    /// Connects to the engine, and to it as a pusher when `push`: an
+    /// engine that cannot push is refused before anything is built.
+    pub(super) async fn connect_pushing(
+        &self,
+        push: bool,
+    ) -> Result<(Arc<dyn Engine>, Option<Arc<dyn Pusher>>), Error> {
+        if !push {
+            return Ok((self.connect().await?, None));
+        }
+        let stall = Duration::from_secs(super::args::REGISTRY_TIMEOUT);
+        Ok(match self {
+            Self::Docker => {
+                let docker = Arc::new(Docker::connect().await?.with_push_stall(stall));
+                (docker.clone(), Some(docker))
+            }
+            Self::Bake { builder } => {
+                let buildx = Arc::new(Buildx::connect(builder.as_deref()).await?);
+                (buildx.clone(), Some(buildx))
+            }
+            Self::Buildah { .. } => return Err(Error::CannotPush { engine: "buildah" }),
+        })
+    }
+
     /// Connects to the engine.
     pub(super) async fn connect(&self) -> Result<Arc<dyn Engine>, engine::Error> {
         Ok(match self {
@@ -119,6 +144,7 @@ impl Settings {
             report: flags.report.clone(),
             log_dir: flags.log_dir.clone(),
             mode,
+            push: flags.push,
         })
     }
 
@@ -147,6 +173,7 @@ impl Settings {
             source_date_epoch,
             log_dir,
             mode: self.mode,
+            push_to: Vec::new(),
         })
     }
 }
@@ -215,7 +242,7 @@ pub fn build(
     session::writable_report(settings.report.as_deref())?;
     let targets = plan::with_dependencies(plan, &selected);
     let manifest = &session.manifest;
-    let options = settings.options(&manifest.root)?;
+    let mut options = settings.options(&manifest.root)?;
     let dockerfiles: Vec<String> = plan
         .targets
         .iter()
@@ -223,15 +250,25 @@ pub fn build(
         .collect();
     let context = Context::scan_keeping(&manifest.root, &dockerfiles, &plan.matrix.output_dir)
         .map_err(Error::Context)?;
+    // Credentials are checked before anything is built.
+    let push_to = if settings.push && settings.mode != Mode::DryRun {
+        Some(session.registries()?)
+    } else {
+        None
+    };
     let runtime = session::runtime()?;
     session::stop_async_work();
     let summary = runtime.block_on(async {
-        let engine = settings.engine.connect().await?;
+        let (engine, pusher) = settings.engine.connect_pushing(push_to.is_some()).await?;
         let context = Arc::new(context);
         if settings.mode == Mode::DryRun && engine.graph().is_some() {
             return bake_dry_run(plan, &targets, engine, context, &options, out).await;
         }
-        let summary = build::build(
+        if engine.graph().is_some() {
+            // Bake pushes from the builder as it builds.
+            options.push_to = push_to.clone().unwrap_or_default();
+        }
+        let mut summary = build::build(
             plan,
             &targets,
             engine,
@@ -241,6 +278,19 @@ pub fn build(
             crate::interrupt::signalled(),
         )
         .await;
+        if let (Some(registries), Some(pusher)) = (&push_to, pusher)
+            && summary.success()
+        {
+            let settings = super::push::Settings {
+                jobs: settings.jobs,
+                attempts: super::args::ATTEMPTS,
+                timeout: Duration::from_secs(super::args::REGISTRY_TIMEOUT),
+                report: None,
+                dry_run: false,
+            };
+            let pushed = super::push::push_with(registries, &selected, &settings, pusher).await;
+            summary.push = Some(Box::new(pushed));
+        }
         Ok::<_, Error>(summary)
     })?;
     session::finish(&summary, settings.report.as_deref(), out)
@@ -285,6 +335,7 @@ async fn bake_dry_run(
         checks: Vec::new(),
         interrupted: false,
         seconds: started.elapsed().as_secs_f64(),
+        push: None,
     })
 }
 
@@ -300,6 +351,38 @@ mod tests {
             panic!("not a build")
         };
         Settings::of_flags(&build.build).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_engine_that_cannot_push_is_refused_before_anything_is_built() {
+        let buildah = EngineChoice::Buildah {
+            storage_driver: None,
+        };
+        let Err(error) = buildah.connect_pushing(true).await else {
+            panic!("buildah cannot push")
+        };
+        assert!(matches!(error, Error::CannotPush { engine: "buildah" }));
+        assert_eq!(error.exit_code(), 2);
+    }
+
+    #[test]
+    fn builder_belongs_to_bake() {
+        let cli = Cli::try_parse_from(["bentoml-docker", "build", "--builder", "k8s"]).unwrap();
+        let Some(Command::Build(build)) = cli.command else {
+            panic!("not a build")
+        };
+        assert!(matches!(
+            Settings::of_flags(&build.build),
+            Err(Error::BuilderWithoutBake)
+        ));
+        let bake = settings(&["--engine", "bake", "--builder", "k8s", "--push"]);
+        assert_eq!(
+            bake.engine,
+            EngineChoice::Bake {
+                builder: Some("k8s".into())
+            }
+        );
+        assert!(bake.push);
     }
 
     #[test]

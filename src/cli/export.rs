@@ -76,6 +76,7 @@ fn bake_file(args: &ExportBakeArgs, out: &mut dyn Write) -> Result<(), Error> {
         report: None,
         log_dir: None,
         mode: Mode::DryRun,
+        push: false,
     };
     let options = settings.options(root)?;
     let runtime = session::runtime()?;

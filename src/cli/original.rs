@@ -218,6 +218,7 @@ fn build_settings(args: &Legacy) -> build::Settings {
         report: None,
         log_dir: None,
         mode: crate::build::Mode::Build,
+        push: false,
     }
 }
 

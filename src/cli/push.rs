@@ -12,9 +12,10 @@ use super::args::PushArgs;
 use super::session::{self, Session};
 use crate::engine::{Pusher, docker::Docker};
 use crate::manifest::Manifest;
-use crate::plan::{self, Plan, Selection};
+use crate::plan::{self, Plan, Selection, Target};
 use crate::push::Push;
 use crate::registry::{self, Enabled};
+use crate::run::Summary;
 
 /// How to push, whichever command line asked (`push`, the original's `-pth`).
 #[derive(Debug)]
@@ -61,7 +62,26 @@ pub fn push(
     if settings.dry_run {
         return draw_dry_run(&session.manifest, &jobs, out).map_err(Error::Stdout);
     }
-    let plain = plain(&registries);
+    let runtime = session::runtime()?;
+    session::stop_async_work();
+    let summary = runtime.block_on(async {
+        let engine: Arc<dyn Pusher> =
+            Arc::new(Docker::connect().await?.with_push_stall(settings.timeout));
+        Ok::<_, Error>(push_with(&registries, &targets, settings, engine).await)
+    })?;
+    session::finish(&summary, settings.report.as_deref(), out)
+}
+
+/// The push stage: `targets` to every enabled registry, by `engine`,
+/// verified with each registry; stops on Ctrl-C.
+pub(super) async fn push_with(
+    registries: &[Arc<Enabled>],
+    targets: &[&Target],
+    settings: &Settings,
+    engine: Arc<dyn Pusher>,
+) -> Summary {
+    let jobs = crate::push::pushes(targets, registries);
+    let plain = plain(registries);
     let scrubber = Arc::new(registry::Scrubber::new(&plain));
     let api: Arc<dyn registry::Registry> =
         Arc::new(registry::Distribution::new(&plain, settings.timeout));
@@ -70,25 +90,17 @@ pub fn push(
         attempts: settings.attempts.max(1),
         backoff: Duration::from_millis(500),
     };
-    let runtime = session::runtime()?;
-    session::stop_async_work();
-    let summary = runtime.block_on(async {
-        let engine: Arc<dyn Pusher> =
-            Arc::new(Docker::connect().await?.with_push_stall(settings.timeout));
-        let reporter = super::draw::progress(Some(jobs.len()));
-        let summary = crate::push::push(
-            jobs,
-            engine,
-            api,
-            scrubber,
-            &options,
-            reporter,
-            crate::interrupt::signalled(),
-        )
-        .await;
-        Ok::<_, Error>(summary)
-    })?;
-    session::finish(&summary, settings.report.as_deref(), out)
+    let reporter = super::draw::progress(Some(jobs.len()));
+    crate::push::push(
+        jobs,
+        engine,
+        api,
+        scrubber,
+        &options,
+        reporter,
+        crate::interrupt::signalled(),
+    )
+    .await
 }
 
 /// Where each image would go, and the variables its credentials come from.

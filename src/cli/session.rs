@@ -179,7 +179,17 @@ pub fn finish(
     out: &mut dyn std::io::Write,
 ) -> Result<(), Error> {
     super::draw::summary(summary, out).map_err(Error::Stdout)?;
+    // The pushes that followed a build, under it in the report.
+    if let Some(push) = &summary.push {
+        super::draw::summary(push, out).map_err(Error::Stdout)?;
+    }
     write_report(report, summary)?;
+    judge(summary)?;
+    summary.push.as_deref().map_or(Ok(()), judge)
+}
+
+/// The error a run's summary ends the program with, if any.
+fn judge(summary: &Summary) -> Result<(), Error> {
     if summary.interrupted {
         return Err(Error::Interrupted);
     }
@@ -244,6 +254,7 @@ mod tests {
             checks: Vec::new(),
             interrupted,
             seconds: 0.0,
+            push: None,
         }
     }
 

@@ -387,6 +387,23 @@ impl Engine for Docker {
     }
 }
 
+impl Docker {
+    /// Gives `image` the name `repository:tag` too.
+    ///
+    /// # Errors
+    /// When the daemon lacks `image` or refuses the name.
+    pub async fn tag(&self, image: &str, repository: &str, tag: &str) -> Result<(), Error> {
+        let options = TagImageOptions {
+            repo: Some(repository.to_string()),
+            tag: Some(tag.to_string()),
+        };
+        self.client
+            .tag_image(image, Some(options))
+            .await
+            .map_err(|e| other(&e))
+    }
+}
+
 impl Pusher for Docker {
     fn push<'a>(
         &'a self,
@@ -400,14 +417,7 @@ impl Pusher for Docker {
                 transient: crate::registry::classify::transient(&message),
                 message,
             };
-            let options = TagImageOptions {
-                repo: Some(repository.to_string()),
-                tag: Some(tag.to_string()),
-            };
-            self.client
-                .tag_image(local, Some(options))
-                .await
-                .map_err(|e| other(&e))?;
+            self.tag(local, repository, tag).await?;
             let server = repository.split('/').next().unwrap_or_default();
             let credentials = credentials.map(|c| bollard::auth::DockerCredentials {
                 username: Some(c.username.clone()),

@@ -191,12 +191,27 @@ pub struct Graph {
     /// The bake file: each dependent's `contexts` maps the image its
     /// `FROM` names to `target:<base>`.
     pub file: String,
-    /// Every target of the file by its bake name, in build order, with
-    /// the bake name of its base when the base is in the file too.
-    pub targets: Vec<(String, Option<String>)>,
+    /// Every target of the file, in build order.
+    pub targets: Vec<GraphTarget>,
     /// Send every image to the registries its tags name, from the
-    /// builder; else load it into the engine's image store.
-    pub push: bool,
+    /// builder, with these credentials (by registry host); else load it
+    /// into the engine's image store.
+    pub push: Option<Vec<(String, crate::registry::Credentials)>>,
+}
+
+/// A target of a [`Graph`].
+#[derive(Clone, Debug)]
+pub struct GraphTarget {
+    /// Its bake name.
+    pub name: String,
+    /// The bake name of its base, when the base is in the file too.
+    pub base: Option<String>,
+    /// Its local name, `PACKAGE:TAG`: set in the engine's image store from
+    /// its first tag when the image is pushed (the file's tags are then
+    /// registry names only).
+    pub local: String,
+    /// Its tags in the file.
+    pub tags: Vec<String>,
 }
 
 /// What a graph build reports while it runs, by bake target name.

@@ -135,6 +135,7 @@ pub async fn push(
         checks: checked.failures,
         interrupted,
         seconds: started.elapsed().as_secs_f64(),
+        push: None,
     }
 }
 

@@ -188,6 +188,9 @@ pub struct Summary {
     pub interrupted: bool,
     /// Seconds for the whole run.
     pub seconds: f64,
+    /// The pushes that followed the build (`build --push`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<Box<Summary>>,
 }
 
 impl Summary {
@@ -224,6 +227,7 @@ mod tests {
             checks: Vec::new(),
             interrupted: false,
             seconds: 0.0,
+            push: None,
         }
     }
 

@@ -125,7 +125,7 @@ pub(crate) fn tags(port: u16, password: &str, repository: &str) -> Vec<String> {
     tags
 }
 
-fn digest(port: u16, password: &str, repository: &str, tag: &str) -> String {
+pub(crate) fn digest(port: u16, password: &str, repository: &str, tag: &str) -> String {
     let head = curl(
         port,
         password,

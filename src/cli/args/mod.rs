@@ -236,6 +236,10 @@ pub struct BuildFlags {
     /// Run the manifest's `tests` in each image after it is built.
     #[arg(long)]
     pub test: bool,
+    /// Then push the selected images to every enabled registry and verify
+    /// each digest there, as `push` does (bake pushes from the builder).
+    #[arg(long)]
+    pub push: bool,
     /// Where build logs go (default: `.bentoml-docker/logs` in the images repo).
     #[arg(long = "log-dir", value_name = "DIR")]
     pub log_dir: Option<PathBuf>,

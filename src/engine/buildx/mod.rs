@@ -12,8 +12,11 @@
 
 mod progress;
 
+mod config;
+
 use std::collections::HashMap;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
 use tokio::io::AsyncReadExt;
@@ -22,8 +25,8 @@ use tokio::process::Command;
 use super::docker::Docker;
 use super::process::{StopOnDrop, own_group};
 use super::{
-    BuildOutput, BuildRequest, Built, Engine, Error, Graph, GraphBuilder, GraphOutput, Image,
-    RunOutput,
+    BuildOutput, BuildRequest, Built, Engine, Error, Graph, GraphBuilder, GraphOutput, GraphTarget,
+    Image, Pusher, RunOutput,
 };
 
 /// How many of bake's closing lines a failure quotes.
@@ -40,6 +43,8 @@ pub struct Buildx {
     builder: Option<String>,
     /// Bake runs that were cut off, stopping.
     runs: super::Runs,
+    /// What bake pushed in this run: `repository:tag` to manifest digest.
+    pushed: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl Buildx {
@@ -54,6 +59,7 @@ impl Buildx {
             program: std::env::var("DOCKER_CLI").unwrap_or_else(|_| "docker".into()),
             builder: builder.map(String::from),
             runs: super::Runs::default(),
+            pushed: Arc::default(),
         };
         let version = engine.output(&["buildx", "version"]).await?;
         if !version.status.success() {
@@ -91,8 +97,9 @@ impl Buildx {
             })
     }
 
-    /// `docker buildx bake` of `file` in `dir`, with its progress read.
-    fn bake_command(&self, dir: &std::path::Path, push: bool) -> Command {
+    /// `docker buildx bake` of `dir`'s bake file, with its progress read;
+    /// `config` is the private Docker configuration of a push.
+    fn bake_command(&self, dir: &std::path::Path, config: Option<&std::path::Path>) -> Command {
         let mut command = Command::new(&self.program);
         command.arg("buildx").arg("bake");
         if let Some(builder) = &self.builder {
@@ -103,15 +110,39 @@ impl Buildx {
             .arg(dir.join("docker-bake.json"))
             .args(["--progress", "rawjson", "--metadata-file"])
             .arg(dir.join("metadata.json"))
-            // Loaded into the daemon the images are inspected and tested
-            // in (the docker driver's own store; sent there by any other).
-            .arg(if push { "--push" } else { "--load" })
             .env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        match config {
+            // Each target's `output` says where it goes.
+            Some(config) => command.env("DOCKER_CONFIG", config),
+            // Loaded into the daemon the images are inspected and tested
+            // in (the docker driver's own store; sent there by any other).
+            None => command.arg("--load"),
+        };
         command
+    }
+
+    /// After a push: the image under its local name too (when the
+    /// builder's images land in the daemon: the docker driver), and what
+    /// went where, for [`Pusher::push`].
+    async fn pushed(&self, target: &GraphTarget, built: Option<&Built>) {
+        if let Some((repository, tag)) = target.local.rsplit_once(':')
+            && let Some(first) = target.tags.first()
+        {
+            let _ = self.docker.tag(first, repository, tag).await;
+        }
+        if let Some(digest) = built.and_then(|b| b.digest.clone()) {
+            let mut pushed = self
+                .pushed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for reference in &target.tags {
+                pushed.insert(reference.clone(), digest.clone());
+            }
+        }
     }
 }
 
@@ -171,7 +202,13 @@ impl GraphBuilder for Buildx {
                 .tempdir()
                 .map_err(temporary)?;
             std::fs::write(dir.path().join("docker-bake.json"), &graph.file).map_err(temporary)?;
-            let mut child = own_group(&mut self.bake_command(dir.path(), graph.push))
+            let config = match &graph.push {
+                Some(credentials) => Some(
+                    config::private(&dir.path().join("config"), credentials).map_err(temporary)?,
+                ),
+                None => None,
+            };
+            let mut child = own_group(&mut self.bake_command(dir.path(), config.as_deref()))
                 .spawn()
                 .map_err(|e| Error::Missing {
                     what: format!("cannot run `{}`: {e}", self.program),
@@ -186,23 +223,7 @@ impl GraphBuilder for Buildx {
                 child: Some(child),
                 runs: self.runs.clone(),
             };
-            let mut reader = progress::Reader::default();
-            let mut tracker = progress::Tracker::new(&graph.targets);
-            let mut text: Vec<String> = Vec::new();
-            let mut said = |pieces: Vec<progress::Piece>, tracker: &mut progress::Tracker| {
-                for piece in pieces {
-                    match piece {
-                        progress::Piece::Status(status) => {
-                            tracker.on(status).into_iter().for_each(output);
-                        }
-                        progress::Piece::Text(line) => text.push(line),
-                    }
-                }
-            };
-            while let Some(chunk) = chunks.recv().await {
-                said(reader.feed(&chunk), &mut tracker);
-            }
-            said(reader.finish(), &mut tracker);
+            let (text, tracker) = self.follow(graph, &mut chunks, output).await;
             let status = running
                 .wait()
                 .await
@@ -217,14 +238,74 @@ impl GraphBuilder for Buildx {
                 }));
             }
             let built = read_metadata(&dir.path().join("metadata.json"))?;
-            // What the stream did not show finished, bake says was built.
-            for (name, _) in &graph.targets {
-                if !tracker.finished(name) {
-                    output(GraphOutput::Finished(name.clone()));
+            for target in &graph.targets {
+                if graph.push.is_some() {
+                    self.pushed(target, built.get(&target.name)).await;
+                }
+                // What the stream did not show finished, bake says was built.
+                if !tracker.finished(&target.name) {
+                    output(GraphOutput::Finished(target.name.clone()));
                 }
             }
             Ok(built)
         })
+    }
+}
+
+impl Buildx {
+    /// Reads bake's output until it ends, passing on what each target
+    /// did; returns the lines that were not progress, and what was seen.
+    async fn follow(
+        &self,
+        graph: &Graph,
+        chunks: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+        output: &(dyn Fn(GraphOutput) + Send + Sync),
+    ) -> (Vec<String>, progress::Tracker) {
+        let pairs: Vec<(String, Option<String>)> = graph
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), t.base.clone()))
+            .collect();
+        let mut reader = progress::Reader::default();
+        let mut tracker = progress::Tracker::new(&pairs);
+        let mut text: Vec<String> = Vec::new();
+        let mut open = true;
+        while open {
+            let pieces = if let Some(chunk) = chunks.recv().await {
+                reader.feed(&chunk)
+            } else {
+                open = false;
+                reader.finish()
+            };
+            for piece in pieces {
+                match piece {
+                    progress::Piece::Status(status) => {
+                        for said in tracker.on(status) {
+                            self.said(graph, said, output).await;
+                        }
+                    }
+                    progress::Piece::Text(line) => text.push(line),
+                }
+            }
+        }
+        (text, tracker)
+    }
+
+    /// Passes on what bake said; a pushed image gets its local name first,
+    /// so that what follows (its tests) finds it.
+    async fn said(
+        &self,
+        graph: &Graph,
+        said: GraphOutput,
+        output: &(dyn Fn(GraphOutput) + Send + Sync),
+    ) {
+        if let GraphOutput::Finished(name) = &said
+            && graph.push.is_some()
+            && let Some(target) = graph.targets.iter().find(|t| &t.name == name)
+        {
+            self.pushed(target, None).await;
+        }
+        output(said);
     }
 }
 
@@ -299,6 +380,31 @@ impl Engine for Buildx {
     }
 }
 
+/// What bake pushed in this run is not pushed again: its digest is the one
+/// bake reported (which the push stage then checks with each registry).
+/// Anything else goes through the Docker daemon.
+impl Pusher for Buildx {
+    fn push<'a>(
+        &'a self,
+        local: &'a str,
+        repository: &'a str,
+        tag: &'a str,
+        credentials: Option<&'a crate::registry::Credentials>,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        let reference = crate::registry::reference::tagged(repository, tag);
+        let known = self
+            .pushed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&reference)
+            .cloned();
+        match known {
+            Some(digest) => Box::pin(async move { Ok(digest) }),
+            None => self.docker.push(local, repository, tag, credentials),
+        }
+    }
+}
+
 /// A bake file of the one target `request` builds, named `image`.
 fn single(request: &BuildRequest) -> Result<Graph, Error> {
     let root = request.context.root();
@@ -324,7 +430,12 @@ fn single(request: &BuildRequest) -> Result<Graph, Error> {
     });
     Ok(Graph {
         file: file.to_string(),
-        targets: vec![("image".into(), None)],
-        push: false,
+        targets: vec![GraphTarget {
+            name: "image".into(),
+            base: None,
+            local: request.tag.clone(),
+            tags: vec![request.tag.clone()],
+        }],
+        push: None,
     })
 }
