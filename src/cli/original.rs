@@ -184,13 +184,9 @@ pub fn run(args: &Legacy, out: &mut dyn Write) -> Result<(), Error> {
     }
     let plan = Plan::of(matrix, &session.manifest);
     if build {
-        build::build(
-            &session,
-            &plan,
-            &Selection::default(),
-            &build_settings(args),
-            out,
-        )?;
+        // `-bi -pth`: the pushes follow the build (bake pushes as it builds).
+        let settings = build_settings(args, push)?;
+        return build::build(&session, &plan, &Selection::default(), &settings, out);
     }
     if push {
         push::push(
@@ -205,10 +201,10 @@ pub fn run(args: &Legacy, out: &mut dyn Write) -> Result<(), Error> {
 }
 
 /// `-bi`: a build of every target, stopping at the first failure, as
-/// `build` with the original's `-o` and `-t`.
-fn build_settings(args: &Legacy) -> build::Settings {
-    build::Settings {
-        engine: build::EngineChoice::Docker,
+/// `build` with the original's `-o` and `-t`; with `-pth`, as `build --push`.
+fn build_settings(args: &Legacy, push: bool) -> Result<build::Settings, Error> {
+    Ok(build::Settings {
+        engine: build::EngineChoice::of(&args.engine)?,
         jobs: None,
         keep_going: false,
         overwrite: args.overwrite,
@@ -218,8 +214,8 @@ fn build_settings(args: &Legacy) -> build::Settings {
         report: None,
         log_dir: None,
         mode: crate::build::Mode::Build,
-        push: false,
-    }
+        push,
+    })
 }
 
 /// `-pth`: `push` with its defaults (the original has no flags for them).
@@ -280,10 +276,23 @@ mod tests {
         let cli = super::super::args::Cli::parse_from(translate(
             ["x", "-bv", "1", "-bi", "-o", "-t", "60"].map(OsString::from),
         ));
-        let settings = build_settings(&cli.legacy);
+        let settings = build_settings(&cli.legacy, false).unwrap();
         assert!(settings.overwrite && !settings.keep_going);
         assert_eq!(settings.timeout, Duration::from_secs(60));
         assert_eq!(settings.mode, crate::build::Mode::Build);
         assert_eq!(settings.engine, build::EngineChoice::Docker);
+        assert!(!settings.push);
+    }
+
+    #[test]
+    fn bi_pth_with_bake_builds_and_pushes_in_one_run() {
+        use clap::Parser;
+        let cli = super::super::args::Cli::parse_from(translate(
+            ["x", "-bv", "1", "-bi", "-pth", "--engine", "bake"].map(OsString::from),
+        ));
+        assert!(cli.legacy.steps.build_images && cli.legacy.steps.push_to_hub);
+        let settings = build_settings(&cli.legacy, true).unwrap();
+        assert_eq!(settings.engine, build::EngineChoice::Bake { builder: None });
+        assert!(settings.push);
     }
 }

@@ -69,6 +69,10 @@ pub struct Legacy {
         value_delimiter = ','
     )]
     pub generate: Vec<GenerateWhat>,
+    /// The builder of `-bi` (not one of the original's flags): with
+    /// `--engine bake`, `-bi -pth` pushes from BuildKit as it builds.
+    #[command(flatten)]
+    pub engine: super::EngineArgs,
 }
 
 impl Legacy {
