@@ -7,10 +7,19 @@
 # build arguments, dependency order and parallelism. Prints the median wall
 # time of each, their ratio, and the no-op rerun (everything up to date).
 #
-# Needs a Docker daemon with debian:bookworm-slim (.ci/setup-docker).
+# Then the same images repo built by each engine side by side: the Docker
+# daemon's classic builder (`--engine docker`), buildah (`--engine buildah`,
+# vfs storage) and BuildKit's bake (`--engine bake`, on the daemon of
+# .ci/setup-buildkit), each cold (its images and build cache removed) and
+# as a no-op rerun. An engine that is not set up here is skipped, saying so.
+#
+# Needs a Docker daemon with debian:bookworm-slim (.ci/setup-docker); for
+# bake, .ci/setup-buildkit; for buildah, buildah with that image
+# (`buildah --storage-driver vfs pull docker-daemon:debian:bookworm-slim`).
 # Usage: scripts/bench-build.sh [ROUNDS]    (default 3)
 #        BIN=path/to/bentoml-docker scripts/bench-build.sh   (another build)
 #        JOBS=2 (builds at once, both sides)
+#        ENGINES="docker buildah bake" (the engines compared; "" skips that part)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -106,3 +115,72 @@ printf '%-34s %8s s   (%s)\n' "plain docker build" "$plain_s" "${plain_times[*]}
 printf '%-34s %8s s   (%s)\n' "bentoml-docker build" "$tool_s" "${tool_times[*]}"
 printf '%-34s %8sx   (%s)\n' "ratio (goal: at most 1.1)" "$ratio" "${ratios[*]}"
 printf '%-34s %8s s   (%s)\n' "bentoml-docker no-op rerun" "$noop_s" "${noop_times[*]}"
+
+# --- Engines side by side ----------------------------------------------------
+engines=${ENGINES-docker buildah bake}
+[ -n "$engines" ] || exit 0
+buildkit_env=${BUILDKIT_ENV_FILE:-/var/lib/bentoml-docker-ci/buildkit/env}
+
+# Runs "$@" with the environment of engine $1 (bake: the BuildKit daemon).
+with_engine() {
+  local engine=$1
+  shift
+  if [ "$engine" = bake ]; then
+    (set -a; . "$buildkit_env"; set +a
+     PATH=$(dirname "$BUILDKIT_DOCKER"):$PATH DOCKER_HOST=$BUILDKIT_DOCKER_HOST \
+       DOCKER_CONFIG=$BUILDKIT_DOCKER_CONFIG "$@")
+  else
+    "$@"
+  fi
+}
+
+available() {
+  case $1 in
+    docker) docker info >/dev/null 2>&1 ;;
+    buildah) buildah --storage-driver vfs inspect --type image debian:bookworm-slim >/dev/null 2>&1 ;;
+    bake) [ -r "$buildkit_env" ] && with_engine bake docker buildx version >/dev/null 2>&1 ;;
+  esac
+}
+
+# Removes the engine's images of the benchmark and its build cache: cold.
+make_cold() {
+  case $1 in
+    docker) remove_images ;;
+    buildah)
+      buildah --storage-driver vfs images --format '{{.Name}}:{{.Tag}}' \
+        | { grep '/bdbench:' || true; } | xargs -r buildah --storage-driver vfs rmi -f >/dev/null ;;
+    bake)
+      with_engine bake sh -c "docker images --format '{{.Repository}}:{{.Tag}}' bdbench \
+        | xargs -r docker rmi -f >/dev/null; docker buildx prune -af >/dev/null" ;;
+  esac
+}
+
+build_with() {
+  local engine=$1
+  case $engine in
+    docker) "$BIN" build -m "$repo/manifest.yml" --network host --jobs "$jobs" ;;
+    buildah) STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot \
+      "$BIN" build -m "$repo/manifest.yml" --engine buildah --jobs "$jobs" ;;
+    bake) with_engine bake "$BIN" build -m "$repo/manifest.yml" --engine bake ;;
+  esac
+}
+
+echo
+echo "engines side by side: 6 images, medians of $rounds rounds (cold: images and build cache removed)"
+printf '%-10s %10s %10s   %s\n' ENGINE COLD NO-OP "(cold runs; no-op runs)"
+for engine in $engines; do
+  if ! available "$engine"; then
+    printf '%-10s %10s %10s   %s\n' "$engine" - - "not set up here (see the header)"
+    continue
+  fi
+  cold=() noop=()
+  for _ in $(seq "$rounds"); do
+    make_cold "$engine"
+    cold+=("$(seconds build_with "$engine")")
+    noop+=("$(seconds build_with "$engine")")
+  done
+  make_cold "$engine"
+  printf '%-10s %8s s %8s s   (%s; %s)\n' "$engine" \
+    "$(printf '%s\n' "${cold[@]}" | median)" "$(printf '%s\n' "${noop[@]}" | median)" \
+    "${cold[*]}" "${noop[*]}"
+done
