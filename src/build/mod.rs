@@ -89,6 +89,9 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<jiff::Timestamp>,
     /// Where each build's log goes.
     pub log_dir: PathBuf,
+    /// The registry asked before building (`--skip-pushed`): a target whose
+    /// image there carries its inputs hash is up to date (registry).
+    pub skip_pushed: Option<crate::registry::Published>,
 }
 
 /// Builds `targets` (in build order, dependencies included; see

@@ -30,6 +30,8 @@ pub struct Settings {
     pub keep_going: bool,
     /// Rebuild even what is up to date.
     pub overwrite: bool,
+    /// Ask the first enabled registry before building (`--skip-pushed`).
+    pub skip_pushed: bool,
     /// Network mode of `RUN` steps.
     pub network: Option<String>,
     /// Extra build arguments, over the plan's.
@@ -100,6 +102,7 @@ impl Settings {
             jobs: flags.jobs,
             keep_going: flags.policy.keep_going,
             overwrite: flags.policy.overwrite,
+            skip_pushed: flags.policy.skip_pushed,
             network: flags.network.clone(),
             build_args,
             timeout: Duration::from_secs(flags.timeout),
@@ -134,6 +137,7 @@ impl Settings {
             source_date_epoch,
             log_dir,
             mode: self.mode,
+            skip_pushed: None,
         })
     }
 }
@@ -202,7 +206,10 @@ pub fn build(
     session::writable_report(settings.report.as_deref())?;
     let targets = plan::with_dependencies(plan, &selected);
     let manifest = &session.manifest;
-    let options = settings.options(&manifest.root)?;
+    let mut options = settings.options(&manifest.root)?;
+    if settings.skip_pushed {
+        options.skip_pushed = Some(published(session)?);
+    }
     let dockerfiles: Vec<String> = plan
         .targets
         .iter()
@@ -227,6 +234,19 @@ pub fn build(
         Ok::<_, Error>(summary)
     })?;
     session::finish(&summary, settings.report.as_deref(), out)
+}
+
+/// The registry `--skip-pushed` asks: the first enabled one.
+fn published(session: &Session) -> Result<crate::registry::Published, Error> {
+    let registries = session.registries()?;
+    let plain = super::push::plain(&registries);
+    let timeout = Duration::from_secs(super::args::REGISTRY_TIMEOUT);
+    let api = crate::registry::Distribution::new(&plain, timeout);
+    Ok(crate::registry::Published::new(
+        Arc::new(api),
+        Arc::clone(&registries[0]),
+        Arc::new(crate::registry::Scrubber::new(&plain)),
+    ))
 }
 
 #[cfg(test)]

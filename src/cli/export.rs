@@ -71,6 +71,7 @@ fn bake_file(args: &ExportBakeArgs, out: &mut dyn Write) -> Result<(), Error> {
         jobs: None,
         keep_going: false,
         overwrite: false,
+        skip_pushed: false,
         network: None,
         build_args: Vec::new(),
         timeout: Duration::from_secs(3600),

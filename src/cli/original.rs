@@ -212,6 +212,7 @@ fn build_settings(args: &Legacy) -> build::Settings {
         jobs: None,
         keep_going: false,
         overwrite: args.overwrite,
+        skip_pushed: false,
         network: None,
         build_args: Vec::new(),
         timeout: Duration::from_secs(args.timeout),

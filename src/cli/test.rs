@@ -24,6 +24,7 @@ pub fn run(args: &TestArgs, out: &mut dyn Write) -> Result<(), Error> {
         // Every image's tests are worth knowing, whatever failed before.
         keep_going: true,
         overwrite: false,
+        skip_pushed: false,
         network: None,
         build_args: Vec::new(),
         timeout: TIMEOUT,
