@@ -24,7 +24,7 @@ fn statuses(test: &Test) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The Docker daemon's images whose name holds `package`.
+/// The Docker daemon's tagged images whose name holds `package`.
 fn local_images(package: &str) -> Vec<String> {
     let output = Command::new("docker")
         .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
@@ -32,7 +32,7 @@ fn local_images(package: &str) -> Vec<String> {
         .unwrap();
     String::from_utf8_lossy(&output.stdout)
         .lines()
-        .filter(|l| l.contains(package))
+        .filter(|l| l.contains(package) && !l.ends_with(":<none>"))
         .map(String::from)
         .collect()
 }
@@ -113,7 +113,7 @@ fn registry_skip_pushed_on_a_fresh_runner_builds_nothing_then_only_the_edited_de
 #[test]
 #[ignore = "needs a Docker daemon, buildah and docker-registry; .ci/run sets them up"]
 fn registry_skip_pushed_with_buildah_pulls_the_base_of_the_edited_devel_image() {
-    let package = "bdtest-skipbah";
+    let package = "bdtest-bahskip";
     let password = "skip-Buildah-pa55";
     cleanup(package);
     let server = registry(password);
