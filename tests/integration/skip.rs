@@ -171,3 +171,81 @@ fn registry_skip_pushed_with_buildah_pulls_the_base_of_the_edited_devel_image() 
     assert!(!format!("{stdout}{stderr}").contains(password));
     cleanup(package);
 }
+
+/// Each row of a `status` report as (target, state, reason).
+fn status_rows(test: &Test) -> Vec<(String, String, String)> {
+    let report: serde_json::Value = serde_json::from_str(&test.read("status.json")).unwrap();
+    report
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap().to_string(),
+                r["state"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `status` on what a real registry holds: an edited template makes its
+/// image stale as "inputs changed"; a base rebuilt and pushed alone (the
+/// same inputs, a new image) makes its dependents stale as "its base image
+/// moved", the base itself current.
+#[test]
+#[ignore = "needs a Docker daemon and docker-registry; .ci/run sets them up"]
+fn registry_status_says_a_tag_is_stale_because_inputs_changed_or_its_base_image_moved() {
+    let package = "bdtest-why";
+    let password = "status-Why-pa55";
+    cleanup(package);
+    let server = registry(password);
+    let test = fixture(package, &[(format!("127.0.0.1:{}", server.port), "REG")]);
+    let env = [("REG_USER", USER), ("REG_PASSWORD", password)];
+    for step in [&["build"][..], &["push"]] {
+        let (code, stdout, stderr) = run(&test, step, &env);
+        assert_eq!(code, 0, "{step:?}: {stdout}{stderr}");
+    }
+    let base = format!("{package}:base-python3.11-bookworm");
+    let devel = format!("{package}:devel-python3.11-bookworm");
+    let runtime = format!("{package}:1.3.0-python3.11-bookworm-runtime");
+    let status = ["status", "--report", "status.json"];
+    let row = |target: &str, state: &str, reason: &str| {
+        (target.to_string(), state.to_string(), reason.to_string())
+    };
+    let test = test.file("templates/debian/devel.Dockerfile.j2", EDITED_DEVEL);
+    let (code, stdout, stderr) = run(&test, &["build"], &env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = run(&test, &status, &env);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("inputs changed"), "{stdout}");
+    assert_eq!(
+        status_rows(&test),
+        [
+            row(&base, "current", ""),
+            row(&runtime, "current", ""),
+            row(&devel, "stale", "inputs changed"),
+        ]
+    );
+    // The base rebuilt alone (a new image: its `created` label is new)
+    // and pushed.
+    let (code, stdout, stderr) = run(&test, &["push", "--target", &devel], &env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = run(&test, &["build", "--target", &base, "--overwrite"], &env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = run(&test, &["push", "--target", &base], &env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = run(&test, &status, &env);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert_eq!(
+        status_rows(&test),
+        [
+            row(&base, "current", ""),
+            row(&runtime, "stale", "its base image moved"),
+            row(&devel, "stale", "its base image moved"),
+        ],
+        "{stdout}"
+    );
+    assert!(!format!("{stdout}{stderr}").contains(password));
+    cleanup(package);
+}
