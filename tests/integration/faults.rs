@@ -482,10 +482,11 @@ const SILENT_CONFIG: &str =
 /// Its manifest.
 fn silent_manifest() -> String {
     use sha2::Digest as _;
-    let digest: String = sha2::Sha256::digest(SILENT_CONFIG.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    use std::fmt::Write as _;
+    let mut digest = String::new();
+    for byte in sha2::Sha256::digest(SILENT_CONFIG.as_bytes()) {
+        let _ = write!(digest, "{byte:02x}");
+    }
     format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"sha256:{digest}"}},"layers":[]}}"#,
         SILENT_CONFIG.len()
