@@ -1,9 +1,11 @@
 //! Deciding a target: what it is built FROM (a base of the run by its
 //! inputs hash, an external image by its ID, pulled when the engine lacks
-//! it), its inputs hash, and whether the engine's image is up to date. The
-//! scheduler decides each target when its base is decided; [`decide_all`]
-//! decides a whole selection before anything is built, as an engine that
-//! builds the graph in one call needs.
+//! it), its inputs hash, and whether the engine's image is up to date, or
+//! else (`--skip-pushed`) the registry's; a base only the registry holds is
+//! pulled when a target built FROM it is to be built. The scheduler
+//! decides each target when its base is decided; [`decide_all`] decides a
+//! whole selection before anything is built, as an engine that builds the
+//! graph in one call needs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
