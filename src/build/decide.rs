@@ -1,16 +1,18 @@
 //! Deciding a target: what it is built FROM (a base of the run by its
 //! inputs hash, an external image by its ID, pulled when the engine lacks
-//! it), its inputs hash, and whether the engine's image is up to date. The
-//! scheduler decides each target when its base is decided; [`decide_all`]
-//! decides a whole selection before anything is built, as an engine that
-//! builds the graph in one call needs.
+//! it), its inputs hash, and whether the engine's image is up to date, or
+//! else (`--skip-pushed`) the registry's; a base only the registry holds is
+//! pulled when a target built FROM it is to be built. The scheduler
+//! decides each target when its base is decided; [`decide_all`] decides a
+//! whole selection before anything is built, as an engine that builds the
+//! graph in one call needs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::job::Job;
 use super::{BuildOptions, Context, Mode, inputs};
-use crate::engine::{BuildRequest, Engine, Image};
+use crate::engine::{BuildRequest, Engine};
 use crate::plan::{Plan, Target};
 use crate::run::{Event, Outcome, Reporter, Status};
 
@@ -52,6 +54,9 @@ pub(super) struct PlanBase {
     /// Built in this run (or to be): its dependents are stale whatever
     /// their labels say.
     pub(super) rebuilt: bool,
+    /// Where the registry holds it, when only the registry does
+    /// (`--skip-pushed`): pulled if a dependent is built.
+    pub(super) remote: Option<String>,
 }
 
 /// The base `target` may be decided on, from its base's outcome; or, when
@@ -64,6 +69,10 @@ pub(super) fn base_of(target: &str, base: &Outcome) -> Result<PlanBase, Box<Outc
             inputs: base.inputs.clone(),
             image: base.image.clone(),
             rebuilt: matches!(base.status, Status::Built | Status::WouldBuild),
+            remote: base
+                .reference
+                .clone()
+                .filter(|_| base.status == Status::UpToDateInRegistry),
         });
     }
     Err(Box::new(if base.status == Status::WouldBuild {
@@ -84,6 +93,16 @@ pub(super) fn base_of(target: &str, base: &Outcome) -> Result<PlanBase, Box<Outc
 struct BaseRef {
     in_hash: String,
     image: Option<String>,
+}
+
+/// What the registry asked by `--skip-pushed` holds for a target.
+enum Remote {
+    /// Not asked (no `--skip-pushed`, or no repository there for it).
+    Unasked,
+    /// Its image carries the target's inputs hash.
+    Current(Box<Outcome>),
+    /// Missing or stale there, and why.
+    Stale(String),
 }
 
 /// Decides every target of `targets` (in build order, dependencies
@@ -215,7 +234,7 @@ impl Job {
             None => "no image",
             Some(_) if self.base.as_ref().is_some_and(|b| b.rebuilt) => "its base is rebuilt",
             Some(image) if image.labels.get(inputs::LABEL) != Some(&hash) => "inputs changed",
-            Some(image) if base_moved(image, &base) => "its base image changed",
+            Some(image) if base_moved(&image.labels, &base) => "its base image changed",
             Some(image) => {
                 let mut outcome = Outcome::new(name, Status::UpToDate);
                 outcome.image = Some(image.id.clone());
@@ -226,12 +245,101 @@ impl Job {
                 });
             }
         };
+        let rebuilt = self.base.as_ref().is_some_and(|b| b.rebuilt);
+        let remote = if self.options.overwrite || rebuilt {
+            Remote::Unasked
+        } else {
+            self.in_registry(&hash, &base).await?
+        };
+        let why = match remote {
+            Remote::Current(outcome) => {
+                return Ok(Decision {
+                    outcome: *outcome,
+                    request: Some(request),
+                });
+            }
+            Remote::Stale(note) => format!("{why}; {note}"),
+            Remote::Unasked => why.to_string(),
+        };
+        if self.options.mode != Mode::DryRun {
+            self.fetch_base(base.image.as_deref()).await?;
+        }
         let mut outcome = Outcome::new(name, Status::WouldBuild).because(why);
         outcome.inputs = Some(hash);
         Ok(Decision {
             outcome,
             request: Some(request),
         })
+    }
+
+    /// What the registry of `--skip-pushed` holds for the target, judged
+    /// by the target's inputs `hash` and what it is built FROM now. Any
+    /// answer but "not found" that is not an image fails the target: a
+    /// registry that cannot be asked must not turn into a rebuild of
+    /// everything.
+    async fn in_registry(&self, hash: &str, base: &BaseRef) -> Result<Remote, Outcome> {
+        let Some(published) = &self.options.skip_pushed else {
+            return Ok(Remote::Unasked);
+        };
+        let target = &self.target;
+        let found = published
+            .find(&target.package, &target.tag)
+            .await
+            .map_err(|e| {
+                self.failed(format!(
+                    "cannot ask `{}` whether `{}` is pushed: {e}",
+                    published.host(),
+                    target.name
+                ))
+            })?;
+        let Some(found) = found else {
+            return Ok(Remote::Unasked);
+        };
+        let note = match &found.image {
+            None => "is missing",
+            Some(image) if image.labels.get(inputs::LABEL).map(String::as_str) != Some(hash) => {
+                "holds other inputs"
+            }
+            Some(image) if base_moved(&image.labels, base) => "was built FROM another base image",
+            Some(image) => {
+                let mut outcome = Outcome::new(&target.name, Status::UpToDateInRegistry);
+                outcome.image = Some(image.config.clone());
+                outcome.digest = Some(image.digest.clone());
+                outcome.inputs = Some(hash.to_string());
+                outcome.registry = Some(found.registry);
+                outcome.reference = Some(found.reference);
+                return Ok(Remote::Current(Box::new(outcome)));
+            }
+        };
+        Ok(Remote::Stale(format!("`{}` {note}", found.reference)))
+    }
+
+    /// Before a build: the base, when only the registry holds it, pulled
+    /// and named as this target's `FROM` names it, unless the engine has
+    /// it under that name already (`image`, its ID).
+    async fn fetch_base(&self, image: Option<&str>) -> Result<(), Outcome> {
+        let remote = self.base.as_ref().and_then(|b| b.remote.as_deref());
+        let (Some(remote), Some(published)) = (remote, &self.options.skip_pushed) else {
+            return Ok(());
+        };
+        let local = &self.target.from;
+        if let Ok(Some(held)) = self.engine.inspect(local).await
+            && Some(held.id.as_str()) == image
+        {
+            return Ok(());
+        }
+        self.reporter.event(Event::Pulling {
+            target: &self.target.name,
+            image: remote,
+        });
+        let pulled = self.engine.fetch_as(remote, local, published.credentials());
+        match self.bounded(pulled).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                Err(self.failed(published.scrub(&format!("cannot pull its base `{remote}`: {e}"))))
+            }
+            Err(late) => Err(self.failed(format!("pulling its base `{remote}` {late}"))),
+        }
     }
 
     /// The target's Dockerfile as generated.
@@ -279,12 +387,12 @@ impl Job {
     }
 }
 
-/// Whether `image` was built FROM another image than its base is now (the
-/// base rebuilt alone since, with the same inputs). An image without the
-/// label, or with an empty one (built where the base's ID was not known:
-/// in one graph with its base), is not judged so.
-fn base_moved(image: &Image, base: &BaseRef) -> bool {
-    match (image.labels.get(inputs::BASE_LABEL), &base.image) {
+/// Whether an image labelled `labels` was built FROM another image than
+/// its base is now (the base rebuilt alone since, with the same inputs).
+/// An image without the label, or with an empty one (built where the
+/// base's ID was not known: in one graph with its base), is not judged so.
+fn base_moved(labels: &HashMap<String, String>, base: &BaseRef) -> bool {
+    match (labels.get(inputs::BASE_LABEL), &base.image) {
         (Some(recorded), Some(now)) if !recorded.is_empty() => recorded != now,
         _ => false,
     }

@@ -95,6 +95,9 @@ pub struct BuildOptions {
     /// The registries an engine that builds the whole graph pushes to as
     /// it builds (`build --push` with bake); none: it keeps the images.
     pub push_to: Vec<Arc<crate::registry::Enabled>>,
+    /// The registry asked before building (`--skip-pushed`): a target whose
+    /// image there carries its inputs hash is up to date (registry).
+    pub skip_pushed: Option<crate::registry::Published>,
 }
 
 /// Builds `targets` (in build order, dependencies included; see

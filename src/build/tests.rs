@@ -104,6 +104,7 @@ impl Repo {
             log_dir: self.dir.path().join(".bentoml-docker/logs"),
             mode: Mode::Build,
             push_to: Vec::new(),
+            skip_pushed: None,
         }
     }
 
@@ -781,4 +782,219 @@ async fn deciding_every_target_first_finds_exactly_what_a_build_rebuilds() {
     for decision in decisions.iter().filter(|d| !d.stale()) {
         assert_eq!(decision.outcome.status, Status::UpToDate, "{decision:?}");
     }
+}
+
+/// Where [`pushed_registry`] holds the package `server`.
+const PUSHED_TO: &str = "r.example/org/server";
+
+/// A registry holding every image `built` has (as a push of them would:
+/// each image's labels, its ID as its config's digest), and a fresh
+/// engine, with only the distro's image, that can pull them from there.
+fn pushed_registry(
+    built: &Fake,
+) -> (
+    Arc<crate::registry::fake::Fake>,
+    crate::registry::Published,
+    Arc<Fake>,
+) {
+    let registry = Arc::new(crate::registry::fake::Fake::default());
+    let fresh = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+    for (name, image) in built.images.lock().unwrap().iter() {
+        let Some(tag) = name.strip_prefix("server:") else {
+            continue;
+        };
+        let labels: Vec<(&str, &str)> = image
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let digest = format!("sha256:manifest-of-{tag}");
+        registry.hold_image(PUSHED_TO, tag, &digest, &image.id, &labels);
+        let remote = format!("{PUSHED_TO}:{tag}");
+        fresh.remote.lock().unwrap().insert(remote, image.clone());
+    }
+    let enabled = crate::registry::Enabled {
+        host: "r.example".into(),
+        repositories: vec![("server".into(), PUSHED_TO.into())],
+        credentials: None,
+        variables: Vec::new(),
+    };
+    let published = crate::registry::Published::new(
+        Arc::clone(&registry) as Arc<dyn crate::registry::Registry>,
+        Arc::new(enabled),
+        Arc::new(crate::registry::Scrubber::default()),
+    );
+    (registry, published, fresh)
+}
+
+/// A fresh runner (no image of the plan) with everything pushed: nothing
+/// is built and nothing pulled, every target up to date (registry).
+#[tokio::test]
+async fn skip_pushed_on_a_fresh_engine_builds_and_pulls_nothing_the_registry_holds() {
+    let repo = Repo::new();
+    let first = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+    repo.build(&first, &repo.options()).await;
+    let (_, published, fresh) = pushed_registry(&first);
+    let options = BuildOptions {
+        skip_pushed: Some(published),
+        ..repo.options()
+    };
+    let summary = repo.build(&fresh, &options).await;
+    assert!(summary.success(), "{:?}", statuses(&summary));
+    assert_eq!(
+        summary.count(&Status::UpToDateInRegistry),
+        repo.plan.targets.len(),
+        "{:?}",
+        statuses(&summary)
+    );
+    assert!(fresh.take_built().is_empty());
+    assert!(fresh.pulled.lock().unwrap().is_empty());
+    let base = &summary.targets[0];
+    assert_eq!(
+        base.reference.as_deref(),
+        Some(&*format!("{PUSHED_TO}:{}", &base.target[7..]))
+    );
+    assert!(
+        base.digest
+            .as_deref()
+            .unwrap()
+            .starts_with("sha256:manifest-of-")
+    );
+}
+
+/// An edit that only runtime images see: exactly they are built, each
+/// after its base is pulled from the registry (under the name its FROM
+/// gives), and no base is rebuilt.
+#[tokio::test]
+async fn skip_pushed_builds_exactly_the_stale_and_pulls_their_bases_without_rebuilding_them() {
+    let repo = Repo::new();
+    let first = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+    repo.build(&first, &repo.options()).await;
+    let (_, published, fresh) = pushed_registry(&first);
+    repo.edit_what_runtimes_copy();
+    let options = BuildOptions {
+        skip_pushed: Some(published),
+        ..repo.options()
+    };
+    let summary = repo.build(&fresh, &options).await;
+    assert!(summary.success(), "{:?}", statuses(&summary));
+    let mut built = fresh.take_built();
+    built.sort();
+    let mut runtimes: Vec<String> = repo
+        .plan
+        .targets
+        .iter()
+        .filter(|t| t.release_type == crate::manifest::ReleaseType::Runtime)
+        .map(|t| t.name.clone())
+        .collect();
+    runtimes.sort();
+    assert_eq!(built, runtimes);
+    let mut pulled = fresh.pulled.lock().unwrap().clone();
+    pulled.sort();
+    pulled.dedup();
+    let mut bases: Vec<String> = repo
+        .plan
+        .targets
+        .iter()
+        .filter(|t| t.release_type == crate::manifest::ReleaseType::Base)
+        .map(|t| format!("{PUSHED_TO}:{}", t.tag))
+        .collect();
+    bases.sort();
+    assert_eq!(pulled, bases);
+    for runtime in &runtimes {
+        let outcome = summary
+            .targets
+            .iter()
+            .find(|o| &o.target == runtime)
+            .unwrap();
+        assert_eq!(
+            outcome.reason.as_deref(),
+            Some(&*format!(
+                "no image; `{PUSHED_TO}:{}` holds other inputs",
+                &runtime[7..]
+            ))
+        );
+        let from = &repo
+            .plan
+            .targets
+            .iter()
+            .find(|t| &t.name == runtime)
+            .unwrap()
+            .from;
+        assert!(fresh.images.lock().unwrap().contains_key(from), "{from}");
+    }
+    // The next run on that runner finds the new runtime images here.
+    let again = repo.build(&fresh, &options).await;
+    assert!(fresh.take_built().is_empty(), "{:?}", statuses(&again));
+    assert_eq!(again.count(&Status::UpToDate), runtimes.len() + bases.len());
+}
+
+/// A registry that fails (not "not found") fails the targets it was asked
+/// about, in its words: never a silent rebuild of everything.
+#[tokio::test]
+async fn skip_pushed_with_a_failing_registry_fails_the_check_and_builds_nothing() {
+    let repo = Repo::new();
+    let first = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+    repo.build(&first, &repo.options()).await;
+    let (registry, published, fresh) = pushed_registry(&first);
+    registry.fail(
+        "image",
+        crate::registry::Failure::Other {
+            message: "received unexpected HTTP status: 503 Service Unavailable".into(),
+            transient: true,
+        },
+    );
+    let options = BuildOptions {
+        skip_pushed: Some(published),
+        keep_going: true,
+        ..repo.options()
+    };
+    let summary = repo.build(&fresh, &options).await;
+    assert!(fresh.take_built().is_empty());
+    assert!(!summary.success());
+    let reason = summary.targets[0].reason.as_deref().unwrap();
+    assert!(
+        reason.starts_with(&format!(
+            "cannot ask `r.example` whether `{}` is pushed: ",
+            summary.targets[0].target
+        )) && reason.contains("503"),
+        "{reason}"
+    );
+    assert_eq!(summary.targets[0].status, Status::Failed);
+}
+
+/// The same judgement before anything builds (a whole-graph engine), and
+/// in a dry run, which pulls nothing.
+#[tokio::test]
+async fn deciding_every_target_first_asks_the_registry_too() {
+    let repo = Repo::new();
+    let first = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+    repo.build(&first, &repo.options()).await;
+    let (_, published, fresh) = pushed_registry(&first);
+    repo.edit_what_runtimes_copy();
+    let context = Arc::new(Context::scan(repo.dir.path()).unwrap());
+    let all: Vec<&Target> = repo.plan.targets.iter().collect();
+    let targets = with_dependencies(&repo.plan, &all);
+    let options = BuildOptions {
+        skip_pushed: Some(published),
+        mode: Mode::DryRun,
+        ..repo.options()
+    };
+    let decisions = decide_all(
+        &repo.plan,
+        &targets,
+        Arc::clone(&fresh) as Arc<dyn Engine>,
+        context,
+        &options,
+        Arc::new(Quiet),
+    )
+    .await;
+    for (target, decision) in targets.iter().zip(&decisions) {
+        let runtime = target.release_type == crate::manifest::ReleaseType::Runtime;
+        assert_eq!(decision.stale(), runtime, "{decision:?}");
+        if !runtime {
+            assert_eq!(decision.outcome.status, Status::UpToDateInRegistry);
+        }
+    }
+    assert!(fresh.pulled.lock().unwrap().is_empty());
 }

@@ -42,6 +42,15 @@ pub struct Settings {
     pub log_dir: Option<PathBuf>,
     /// What is done with each target.
     pub mode: Mode,
+    /// What the registries have to do with the build.
+    pub registries: RegistryUse,
+}
+
+/// What a build asks of the registries, and gives them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegistryUse {
+    /// Ask the first enabled registry before building (`--skip-pushed`).
+    pub skip_pushed: bool,
     /// Push the selected images after building them (`build --push`).
     pub push: bool,
 }
@@ -144,7 +153,10 @@ impl Settings {
             report: flags.report.clone(),
             log_dir: flags.log_dir.clone(),
             mode,
-            push: flags.push,
+            registries: RegistryUse {
+                skip_pushed: flags.policy.skip_pushed,
+                push: flags.push,
+            },
         })
     }
 
@@ -174,6 +186,7 @@ impl Settings {
             log_dir,
             mode: self.mode,
             push_to: Vec::new(),
+            skip_pushed: None,
         })
     }
 }
@@ -243,6 +256,9 @@ pub fn build(
     let targets = plan::with_dependencies(plan, &selected);
     let manifest = &session.manifest;
     let mut options = settings.options(&manifest.root)?;
+    if settings.registries.skip_pushed {
+        options.skip_pushed = Some(published(session)?);
+    }
     let dockerfiles: Vec<String> = plan
         .targets
         .iter()
@@ -251,7 +267,7 @@ pub fn build(
     let context = Context::scan_keeping(&manifest.root, &dockerfiles, &plan.matrix.output_dir)
         .map_err(Error::Context)?;
     // Credentials are checked before anything is built.
-    let push_to = if settings.push && settings.mode != Mode::DryRun {
+    let push_to = if settings.registries.push && settings.mode != Mode::DryRun {
         Some(session.registries()?)
     } else {
         None
@@ -288,7 +304,18 @@ pub fn build(
                 report: None,
                 dry_run: false,
             };
-            let pushed = super::push::push_with(registries, &selected, &settings, pusher).await;
+            // What the registry holds already (`--skip-pushed`) is not
+            // pushed again: there is no local image of it.
+            let local: Vec<&plan::Target> = selected
+                .iter()
+                .copied()
+                .filter(|t| {
+                    summary.targets.iter().any(|o| {
+                        o.target == t.name && o.status != crate::run::Status::UpToDateInRegistry
+                    })
+                })
+                .collect();
+            let pushed = super::push::push_with(registries, &local, &settings, pusher).await;
             summary.push = Some(Box::new(pushed));
         }
         Ok::<_, Error>(summary)
@@ -339,6 +366,19 @@ async fn bake_dry_run(
     })
 }
 
+/// The registry `--skip-pushed` asks: the first enabled one.
+fn published(session: &Session) -> Result<crate::registry::Published, Error> {
+    let registries = session.registries()?;
+    let plain = super::push::plain(&registries);
+    let timeout = Duration::from_secs(super::args::REGISTRY_TIMEOUT);
+    let api = crate::registry::Distribution::new(&plain, timeout);
+    Ok(crate::registry::Published::new(
+        Arc::new(api),
+        Arc::clone(&registries[0]),
+        Arc::new(crate::registry::Scrubber::new(&plain)),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,7 +422,7 @@ mod tests {
                 builder: Some("k8s".into())
             }
         );
-        assert!(bake.push);
+        assert!(bake.registries.push);
     }
 
     #[test]

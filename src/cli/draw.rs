@@ -246,6 +246,7 @@ fn totals(summary: &Summary) -> String {
         Work::Build | Work::Test => &[
             Status::Built,
             Status::UpToDate,
+            Status::UpToDateInRegistry,
             Status::Passed,
             Status::WouldBuild,
             Status::Failed,

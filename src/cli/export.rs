@@ -76,7 +76,7 @@ fn bake_file(args: &ExportBakeArgs, out: &mut dyn Write) -> Result<(), Error> {
         report: None,
         log_dir: None,
         mode: Mode::DryRun,
-        push: false,
+        registries: super::build::RegistryUse::default(),
     };
     let options = settings.options(root)?;
     let runtime = session::runtime()?;

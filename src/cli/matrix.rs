@@ -21,16 +21,23 @@ pub fn run(args: &GithubMatrixArgs, out: &mut dyn Write) -> Result<(), Error> {
         group: args.group.into(),
         max_jobs: args.max_jobs,
         shard: args.shard,
-        build: command("build", &args.manifest, &args.matrix),
-        push: args
-            .push
-            .then(|| command("push", &args.manifest, &args.matrix)),
+        build: build_command(args),
     };
     let matrix = fanout::github_matrix(&targets, &options)?;
     serde_json::to_writer(&mut *out, &matrix)
         .map_err(io::Error::from)
         .and_then(|()| writeln!(out))
         .map_err(Error::Stdout)
+}
+
+/// The build of an entry: with `--push`, what the registry holds already
+/// (a rerun, a job that another did) is neither built nor pushed again.
+fn build_command(args: &GithubMatrixArgs) -> Vec<String> {
+    let mut words = command("build", &args.manifest, &args.matrix);
+    if args.push {
+        words.extend(["--skip-pushed".to_string(), "--push".to_string()]);
+    }
+    words
 }
 
 /// `bentoml-docker SUBCOMMAND` with the manifest and matrix flags given, so

@@ -214,7 +214,10 @@ fn build_settings(args: &Legacy, push: bool) -> Result<build::Settings, Error> {
         report: None,
         log_dir: None,
         mode: crate::build::Mode::Build,
-        push,
+        registries: build::RegistryUse {
+            skip_pushed: false,
+            push,
+        },
     })
 }
 
@@ -281,7 +284,7 @@ mod tests {
         assert_eq!(settings.timeout, Duration::from_secs(60));
         assert_eq!(settings.mode, crate::build::Mode::Build);
         assert_eq!(settings.engine, build::EngineChoice::Docker);
-        assert!(!settings.push);
+        assert!(!settings.registries.push);
     }
 
     #[test]
@@ -293,6 +296,6 @@ mod tests {
         assert!(cli.legacy.steps.build_images && cli.legacy.steps.push_to_hub);
         let settings = build_settings(&cli.legacy, true).unwrap();
         assert_eq!(settings.engine, build::EngineChoice::Bake { builder: None });
-        assert!(settings.push);
+        assert!(settings.registries.push);
     }
 }

@@ -8,18 +8,24 @@ use std::time::Duration;
 use super::Error;
 use super::args::StatusArgs;
 use super::session::{self, Session};
+use crate::context::Context;
 use crate::engine::{Engine, docker::Docker};
 use crate::plan;
 use crate::registry;
-use crate::status::{State, TagState};
+use crate::status::{Recipes, State, TagState};
+use std::sync::Arc;
 
 /// `status`.
 pub fn run(args: &StatusArgs, out: &mut dyn Write) -> Result<(), Error> {
     let session = Session::open(&args.manifest.manifest)?;
     let options = args.matrix.options(PathBuf::from("generated"));
     let plan = session.plan(&options)?;
-    let targets = plan::select(&plan, &args.selection.selection())?;
+    let selected = plan::select(&plan, &args.selection.selection())?;
+    // A dependent is judged against its base: both are shown, as `build`
+    // builds both.
+    let targets = plan::with_dependencies(&plan, &selected);
     session::writable_report(args.report.as_deref())?;
+    let recipes = recipes(&session, &plan)?;
     // "Extra" is judged against the whole matrix, not the selection.
     let produced = crate::status::produced(&session.manifest, &options)?;
     let registries = session.registries()?;
@@ -41,6 +47,7 @@ pub fn run(args: &StatusArgs, out: &mut dyn Write) -> Result<(), Error> {
             &registries,
             &api,
             engine.as_ref().map(|e| e as &dyn Engine),
+            &recipes,
             &scrubber,
         )
         .await
@@ -54,6 +61,39 @@ pub fn run(args: &StatusArgs, out: &mut dyn Write) -> Result<(), Error> {
     Ok(())
 }
 
+/// The plan's images as `build` would hash them from `generated/` now; a
+/// `generated/` that is not current is said first, as the hashes are of
+/// what it holds.
+fn recipes(session: &Session, plan: &plan::Plan) -> Result<Recipes, Error> {
+    let root = &session.manifest.root;
+    let output = root.join(&plan.matrix.output_dir);
+    let destination = crate::generate::Destination {
+        output,
+        metadata: None,
+        check_only: true,
+    };
+    let generated = crate::generate::generate(
+        &session.manifest,
+        &plan.matrix,
+        &session.renderer,
+        &destination,
+    )?;
+    if generated.stale {
+        eprintln!(
+            "note: `{}` is not current: stale tags are judged by what it holds now (`bentoml-docker generate` brings it up to date)",
+            plan.matrix.output_dir.display()
+        );
+    }
+    let dockerfiles: Vec<String> = plan
+        .targets
+        .iter()
+        .map(|t| crate::render::metadata::slash_path(&t.dockerfile))
+        .collect();
+    let context = Context::scan_keeping(root, &dockerfiles, &plan.matrix.output_dir)
+        .map_err(Error::Context)?;
+    Ok(Recipes::new(Arc::new(context)))
+}
+
 /// The table, and how many tags are current.
 fn draw(states: &[TagState], out: &mut dyn Write) -> io::Result<()> {
     let rows: Vec<Vec<String>> = states
@@ -63,10 +103,11 @@ fn draw(states: &[TagState], out: &mut dyn Write) -> io::Result<()> {
                 s.reference.clone(),
                 s.state.as_str().to_string(),
                 s.digest.clone().unwrap_or_default(),
+                s.reason.clone().unwrap_or_default(),
             ]
         })
         .collect();
-    super::draw::table(&["TAG", "STATE", "DIGEST"], &rows, out)?;
+    super::draw::table(&["TAG", "STATE", "DIGEST", "WHY"], &rows, out)?;
     let not_current = states.iter().filter(|s| !s.state.fine()).count();
     let other_releases = states
         .iter()

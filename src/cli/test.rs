@@ -30,7 +30,7 @@ pub fn run(args: &TestArgs, out: &mut dyn Write) -> Result<(), Error> {
         report: args.report.clone(),
         log_dir: args.log_dir.clone(),
         mode: Mode::TestOnly,
-        push: false,
+        registries: super::build::RegistryUse::default(),
     };
     build::build(&session, &plan, &args.selection.selection(), &settings, out)
 }

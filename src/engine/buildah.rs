@@ -249,6 +249,53 @@ impl Engine for Buildah {
     fn clean_up(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.runs.finish())
     }
+
+    /// Credentials go in an auth file of the request's own, never in an
+    /// argument; a loopback registry is spoken to over plain HTTP, as
+    /// Docker does.
+    fn fetch_as<'a>(
+        &'a self,
+        remote: &'a str,
+        local: &'a str,
+        credentials: Option<&'a crate::registry::Credentials>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let host = remote.split('/').next().unwrap_or_default();
+            let auth = credentials
+                .map(|c| crate::registry::AuthFile::new(host, c))
+                .transpose()
+                .map_err(|e| Error::Other(format!("cannot write an auth file: {e}")))?;
+            let mut args: Vec<&str> = vec!["pull", "--quiet"];
+            if let Some(auth) = &auth {
+                args.extend(["--authfile", auth.path().to_str().unwrap_or_default()]);
+            }
+            let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            if name == "localhost" || name.starts_with("127.") {
+                args.push("--tls-verify=false");
+            }
+            args.push(remote);
+            let pulled = self.output(&args).await?;
+            drop(auth);
+            if !pulled.status.success() {
+                let stderr = String::from_utf8_lossy(&pulled.stderr);
+                return Err(Error::Other(
+                    stderr
+                        .lines()
+                        .last()
+                        .unwrap_or("buildah pull failed")
+                        .to_string(),
+                ));
+            }
+            let tagged = self.output(&["tag", remote, local]).await?;
+            if tagged.status.success() {
+                Ok(())
+            } else {
+                Err(Error::Other(
+                    String::from_utf8_lossy(&tagged.stderr).trim().to_string(),
+                ))
+            }
+        })
+    }
 }
 
 impl Buildah {

@@ -385,6 +385,33 @@ impl Engine for Docker {
     fn clean_up(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.runs.finish())
     }
+
+    fn fetch_as<'a>(
+        &'a self,
+        remote: &'a str,
+        local: &'a str,
+        credentials: Option<&'a crate::registry::Credentials>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let server = remote.split('/').next().unwrap_or_default();
+            let credentials = credentials.map(|c| bollard::auth::DockerCredentials {
+                username: Some(c.username.clone()),
+                password: Some(c.password.clone()),
+                serveraddress: Some(server.to_string()),
+                ..Default::default()
+            });
+            let options = CreateImageOptions {
+                from_image: Some(crate::registry::reference::with_tag(remote)),
+                ..Default::default()
+            };
+            let mut stream = self.client.create_image(Some(options), None, credentials);
+            while let Some(item) = stream.next().await {
+                item.map_err(|e| other(&e))?;
+            }
+            let (repo, tag) = crate::registry::reference::split_tag(local);
+            self.tag(remote, repo, tag).await
+        })
+    }
 }
 
 impl Docker {

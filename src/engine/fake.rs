@@ -107,6 +107,23 @@ impl Engine for Fake {
         })
     }
 
+    fn fetch_as<'a>(
+        &'a self,
+        remote: &'a str,
+        local: &'a str,
+        _: Option<&'a crate::registry::Credentials>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            tokio::time::sleep(self.pull_delay).await;
+            self.fetch(remote)?;
+            let image = self.images.lock().unwrap().get(remote).cloned();
+            if let Some(image) = image {
+                self.images.lock().unwrap().insert(local.to_string(), image);
+            }
+            Ok(())
+        })
+    }
+
     fn build<'a>(
         &'a self,
         request: &'a BuildRequest,

@@ -161,6 +161,25 @@ pub trait Engine: Send + Sync {
         None
     }
 
+    /// Fetches `remote` (`repository:tag` on a registry) with
+    /// `credentials` (on this request only) and names it `local` as well,
+    /// so that a build whose `FROM` names `local` uses it
+    /// (`build --skip-pushed`: a base only the registry holds).
+    fn fetch_as<'a>(
+        &'a self,
+        remote: &'a str,
+        local: &'a str,
+        credentials: Option<&'a crate::registry::Credentials>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        let _ = (local, credentials);
+        Box::pin(async move {
+            Err(Error::Other(format!(
+                "{} cannot fetch `{remote}` from a registry",
+                self.name()
+            )))
+        })
+    }
+
     /// Waits until the containers of runs that were cut off (a timeout,
     /// Ctrl-C) are gone: each run removes its own at once, and this waits
     /// for those removals before the program ends.

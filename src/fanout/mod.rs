@@ -67,13 +67,10 @@ pub struct Options {
     pub max_jobs: usize,
     /// Keep only this slice of the entries (of each layer).
     pub shard: Option<Shard>,
-    /// The command line that builds one entry's targets, all but the
-    /// `--target` flags: `bentoml-docker build` with the flags that make
-    /// the same plan.
+    /// The command line that builds (and pushes) one entry's targets, all
+    /// but the `--target` flags: `bentoml-docker build` with the flags that
+    /// make the same plan.
     pub build: Vec<String>,
-    /// When set, the command that pushes them after the build, all but the
-    /// `--target` flags.
-    pub push: Option<Vec<String>>,
 }
 
 /// One job of the matrix.
@@ -270,14 +267,10 @@ fn entry(name: String, targets: &[&Target], options: &Options) -> Entry {
         }
         line.join(" ")
     };
-    let mut command = with_targets(&options.build);
-    if let Some(push) = &options.push {
-        command = format!("{command} && {}", with_targets(push));
-    }
     Entry {
+        command: with_targets(&options.build),
         name,
         targets: names,
-        command,
     }
 }
 

@@ -27,7 +27,6 @@ fn options(group: Group) -> Options {
         max_jobs: GITHUB_MAX_JOBS,
         shard: None,
         build: vec!["bentoml-docker".into(), "build".into()],
-        push: None,
     }
 }
 
@@ -102,12 +101,9 @@ fn layers_hold_even_when_children_come_before_their_base() {
 fn a_chain_command_names_every_target_and_pushes_after_building_when_asked() {
     let (_dir, plan) = plan();
     let mut options = options(Group::Chain);
-    options.push = Some(vec![
-        "bentoml-docker".into(),
-        "push".into(),
-        "-m".into(),
-        "my dir/m.yml".into(),
-    ]);
+    options.build = ["bentoml-docker", "build", "-m", "my dir/m.yml", "--push"]
+        .map(String::from)
+        .to_vec();
     let GithubMatrix::Chains(matrix) = github_matrix(&ordered(&plan), &options).unwrap() else {
         panic!("a chain matrix");
     };
@@ -120,7 +116,7 @@ fn a_chain_command_names_every_target_and_pushes_after_building_when_asked() {
     });
     assert_eq!(
         first.command,
-        format!("bentoml-docker build{targets} && bentoml-docker push -m 'my dir/m.yml'{targets}")
+        format!("bentoml-docker build -m 'my dir/m.yml' --push{targets}")
     );
 }
 

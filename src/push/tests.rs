@@ -60,6 +60,16 @@ impl Registry for Held {
         Box::pin(async { Ok(Vec::new()) })
     }
 
+    /// A push never asks for labels.
+    fn image<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: Option<&'a Credentials>,
+    ) -> futures_util::future::BoxFuture<'a, Result<Option<crate::registry::Held>, Failure>> {
+        Box::pin(async { unreachable!("a push asks for digests, not labels") })
+    }
+
     fn writable<'a>(
         &'a self,
         repository: &'a str,

@@ -10,9 +10,9 @@ use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 
-use super::Registry;
 use super::enabled::Credentials;
 use super::failure::Failure;
+use super::{Held, Registry};
 
 /// The fake registry.
 #[derive(Default)]
@@ -25,8 +25,11 @@ pub struct Fake {
     /// Failures to give, each to every request that begins with its
     /// prefix (requests are written as in [`Fake::asked`]).
     pub failing: Mutex<Vec<(String, Failure)>>,
+    /// The labels and config of the images held, per `REPOSITORY:TAG`
+    /// (a tag held without them has no labels).
+    pub images: Mutex<HashMap<String, Held>>,
     /// Requests, in order: `tags REPOSITORY`, `digest REPOSITORY:TAG`,
-    /// `writable REPOSITORY`.
+    /// `image REPOSITORY:TAG`, `writable REPOSITORY`.
     pub asked: Mutex<Vec<String>>,
 }
 
@@ -49,6 +52,30 @@ impl Fake {
             .entry(repository.to_string())
             .or_default()
             .insert(tag.to_string(), digest.to_string());
+    }
+
+    /// Puts an image labelled `labels` under `repository:tag`, its
+    /// manifest at `digest` and its config at `config`.
+    pub fn hold_image(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &str,
+        config: &str,
+        labels: &[(&str, &str)],
+    ) {
+        self.hold(repository, tag, digest);
+        self.images.lock().unwrap().insert(
+            format!("{repository}:{tag}"),
+            Held {
+                digest: digest.to_string(),
+                config: config.to_string(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                    .collect(),
+            },
+        );
     }
 
     /// Fails every request that begins with `prefix` with `failure`.
@@ -99,6 +126,37 @@ impl Registry for Fake {
                 .get(repository)
                 .and_then(|tags| tags.get(tag))
                 .cloned())
+        })
+    }
+
+    fn image<'a>(
+        &'a self,
+        repository: &'a str,
+        tag: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<Option<Held>, Failure>> {
+        Box::pin(async move {
+            let reference = format!("{repository}:{tag}");
+            self.answer(format!("image {reference}"), credentials)?;
+            let digest = self
+                .repositories
+                .lock()
+                .unwrap()
+                .get(repository)
+                .and_then(|tags| tags.get(tag))
+                .cloned();
+            Ok(digest.map(|digest| {
+                self.images
+                    .lock()
+                    .unwrap()
+                    .get(&reference)
+                    .cloned()
+                    .unwrap_or_else(|| Held {
+                        config: format!("{digest}-config"),
+                        digest,
+                        labels: HashMap::new(),
+                    })
+            }))
         })
     }
 

@@ -5,20 +5,26 @@
 //! references are written ([`reference`]) live here too, for the engines'
 //! pushes and `status` to read the same way.
 
+use std::collections::HashMap;
+
 use futures_util::future::BoxFuture;
 
+mod auth_file;
 pub mod classify;
 mod distribution;
 mod enabled;
 mod failure;
 #[cfg(test)]
 pub mod fake;
+mod published;
 pub mod reference;
 mod scrub;
 
+pub use auth_file::AuthFile;
 pub use distribution::Distribution;
 pub use enabled::{Credentials, Enabled, Error, Variables, enabled, repositories};
 pub use failure::{Access, Failure, after_attempts};
+pub use published::Published;
 pub use scrub::Scrubber;
 
 /// Asks a registry what it holds.
@@ -30,6 +36,15 @@ pub trait Registry: Send + Sync {
         tag: &'a str,
         credentials: Option<&'a Credentials>,
     ) -> BoxFuture<'a, Result<Option<String>, Failure>>;
+
+    /// The image `repository:tag` holds (its manifest's digest, its
+    /// config's digest and labels), or `None` when there is no such tag.
+    fn image<'a>(
+        &'a self,
+        repository: &'a str,
+        tag: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<Option<Held>, Failure>>;
 
     /// Every tag of `repository`.
     fn tags<'a>(
@@ -44,4 +59,15 @@ pub trait Registry: Send + Sync {
         repository: &'a str,
         credentials: Option<&'a Credentials>,
     ) -> BoxFuture<'a, Result<(), Failure>>;
+}
+
+/// An image a registry holds under a tag, as its manifest and config say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// The manifest's digest.
+    pub digest: String,
+    /// The config's digest: the image ID an engine gives it once pulled.
+    pub config: String,
+    /// The labels of its config.
+    pub labels: HashMap<String, String>,
 }

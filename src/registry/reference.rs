@@ -21,6 +21,19 @@ pub fn with_tag(reference: &str) -> String {
     }
 }
 
+/// `reference` as repository and tag (`latest` when it names none).
+#[must_use]
+pub fn split_tag(reference: &str) -> (&str, &str) {
+    let name_start = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[name_start..].rfind(':') {
+        Some(i) => (
+            &reference[..name_start + i],
+            &reference[name_start + i + 1..],
+        ),
+        None => (reference, "latest"),
+    }
+}
+
 /// Whether a local `repository@digest` (as the daemon records it, with
 /// Docker Hub names shortened) is `repository` at `digest`.
 #[must_use]
@@ -69,5 +82,14 @@ mod tests {
         assert_eq!(with_tag("127.0.0.1:5000/a/b"), "127.0.0.1:5000/a/b:latest");
         assert_eq!(with_tag("r.example/a@sha256:1"), "r.example/a@sha256:1");
         assert_eq!(tagged("r.example/a", "1"), "r.example/a:1");
+        assert_eq!(split_tag("app:base-py3"), ("app", "base-py3"));
+        assert_eq!(
+            split_tag("127.0.0.1:5000/a/b:1"),
+            ("127.0.0.1:5000/a/b", "1")
+        );
+        assert_eq!(
+            split_tag("127.0.0.1:5000/a/b"),
+            ("127.0.0.1:5000/a/b", "latest")
+        );
     }
 }

@@ -33,8 +33,12 @@ pub enum Work {
 pub enum Status {
     /// Built now.
     Built,
-    /// Its image carries the current inputs hash.
+    /// Its image, here, carries the current inputs hash.
     UpToDate,
+    /// The registry asked (`build --skip-pushed`) holds an image with the
+    /// current inputs hash: not built, and pulled only when a dependent
+    /// is built FROM it.
+    UpToDateInRegistry,
     /// Would be built (dry run).
     WouldBuild,
     /// Its tests passed (`test`).
@@ -57,7 +61,8 @@ impl Status {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Built => "built",
-            Self::UpToDate => "up to date",
+            Self::UpToDate => "up to date (local)",
+            Self::UpToDateInRegistry => "up to date (registry)",
             Self::WouldBuild => "would build",
             Self::Passed => "passed",
             Self::Pushed => "pushed",
@@ -67,10 +72,14 @@ impl Status {
         }
     }
 
-    /// Built, up to date, or tested: what others can be built FROM.
+    /// Built, up to date (here or in the registry), or tested: what others
+    /// can be built FROM.
     #[must_use]
     pub fn ready(&self) -> bool {
-        matches!(self, Self::Built | Self::UpToDate | Self::Passed)
+        matches!(
+            self,
+            Self::Built | Self::UpToDate | Self::UpToDateInRegistry | Self::Passed
+        )
     }
 }
 
@@ -235,6 +244,7 @@ mod tests {
     fn success_is_judged_by_the_work_done() {
         assert!(summary(Work::Build, &[Status::Built, Status::UpToDate]).success());
         assert!(summary(Work::Build, &[Status::WouldBuild]).success());
+        assert!(summary(Work::Build, &[Status::UpToDateInRegistry]).success());
         assert!(!summary(Work::Build, &[Status::Built, Status::Skipped]).success());
         assert!(summary(Work::Test, &[Status::Passed]).success());
         assert!(summary(Work::Push, &[Status::Pushed]).success());
@@ -253,5 +263,18 @@ mod tests {
             assert!(built["targets"][0].get(absent).is_none(), "{absent}");
         }
         assert!(built.get("checks").is_none());
+    }
+
+    #[test]
+    fn up_to_date_says_where_in_the_summary_and_the_report() {
+        assert_eq!(Status::UpToDate.as_str(), "up to date (local)");
+        assert_eq!(Status::UpToDateInRegistry.as_str(), "up to date (registry)");
+        let report = serde_json::to_value(summary(
+            Work::Build,
+            &[Status::UpToDate, Status::UpToDateInRegistry],
+        ))
+        .unwrap();
+        assert_eq!(report["targets"][0]["status"], "up-to-date");
+        assert_eq!(report["targets"][1]["status"], "up-to-date-in-registry");
     }
 }

@@ -1,42 +1,46 @@
 //! What each registry holds, compared with the plan: for every selected
-//! target, whether its tag is there and is the local build (`current`),
-//! and every tag of a package that the matrix does not produce (`extra`).
+//! target, whether its tag is there (`missing`), carries the plan's inputs
+//! and was built FROM its base as it is now (`current`), or not (`stale`,
+//! saying why), and every tag of a package that the matrix does not
+//! produce (`extra`).
 //! It asks through the [`Registry`] and [`Engine`] traits, so that it can be
 //! tested with fakes; registry messages are scrubbed of credentials.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::build::inputs;
 use crate::engine::{Engine, Image};
 use crate::plan::Target;
-use crate::registry::reference::{same_image, tagged};
-use crate::registry::{Access, Enabled, Failure, Registry, Scrubber, classify};
+use crate::registry::reference::tagged;
+use crate::registry::{Access, Enabled, Failure, Held, Registry, Scrubber, classify};
 
 mod produced;
+mod recipes;
 #[cfg(test)]
 mod tests;
 
 pub use produced::{Produced, produced};
+pub use recipes::Recipes;
 
 /// The state of one tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum State {
-    /// The registry holds the local build.
-    #[serde(rename = "current")]
+    /// The registry holds an image with the plan's inputs, built FROM its
+    /// base as it is now.
     Current,
     /// The registry has no such tag.
-    #[serde(rename = "missing")]
     Missing,
-    /// The registry holds another image under the tag.
-    #[serde(rename = "not the local build")]
-    NotTheLocalBuild,
-    /// The tag is there, but there is no local image to compare it with.
-    #[serde(rename = "no local image")]
-    NoLocalImage,
-    /// The tag is there, and no Docker daemon can say what was built.
-    #[serde(rename = "unknown (no Docker daemon)")]
+    /// The registry holds an image of other inputs, or built FROM another
+    /// base image than the base is now (the row says which).
+    Stale,
+    /// The tag is there, but what it should be cannot be told (the row
+    /// says why: no Docker daemon to tell the external base's ID, a
+    /// Dockerfile not generated, ...).
     Unknown,
     /// A tag the matrix would produce for another BentoML version: an
     /// older (or newer) release, not a failure.
@@ -44,10 +48,8 @@ pub enum State {
     OtherRelease,
     /// A tag of the package that the matrix does not produce, for any
     /// BentoML version.
-    #[serde(rename = "extra")]
     Extra,
     /// The registry, or the Docker daemon, could not be asked.
-    #[serde(rename = "error")]
     Error,
 }
 
@@ -67,15 +69,19 @@ impl State {
         match self {
             Self::Current => "current",
             Self::Missing => "missing",
-            Self::NotTheLocalBuild => "not the local build",
-            Self::NoLocalImage => "no local image",
-            Self::Unknown => "unknown (no Docker daemon)",
+            Self::Stale => "stale",
+            Self::Unknown => "unknown",
             Self::OtherRelease => "other release",
             Self::Extra => "extra",
             Self::Error => "error",
         }
     }
 }
+
+/// Why a tag is stale: what a build would say.
+pub const INPUTS_CHANGED: &str = "inputs changed";
+/// Why a tag is stale: built FROM another image than its base is now.
+pub const BASE_MOVED: &str = "its base image moved";
 
 /// One row of `status`.
 #[derive(Clone, Debug, Serialize)]
@@ -88,22 +94,29 @@ pub struct TagState {
     pub reference: String,
     /// What was found.
     pub state: State,
+    /// Why it is stale or unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The digest the registry holds, or for `error` what went wrong.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
 }
 
-/// Compares `targets` with what `registries` hold. `produced` holds every
-/// `(package, tag)` the matrix produces (whatever the selection): a tag of
-/// the registry outside it is `extra`, unless it is one of another BentoML
-/// release. `engine`, when a daemon answers, tells whether a held tag is
-/// the local build.
+/// Compares `targets` (in build order, with what they are built FROM) with
+/// what `registries` hold. `produced` holds every `(package, tag)` the
+/// matrix produces (whatever the selection): a tag of the registry
+/// outside it is `extra`, unless it is one of another BentoML release. A
+/// held image is judged by its labels: its inputs hash against what
+/// `recipes` make of the plan now, and the base it records against the
+/// base now (a base of the plan as the same registry holds it, an
+/// external image as `engine`, when a daemon answers, holds it).
 pub async fn status(
     targets: &[&Target],
     produced: &Produced,
     registries: &[Arc<Enabled>],
     registry: &dyn Registry,
     engine: Option<&dyn Engine>,
+    recipes: &Recipes,
     scrubber: &Scrubber,
 ) -> Vec<TagState> {
     let mut packages: Vec<&str> = Vec::new();
@@ -117,7 +130,9 @@ pub async fn status(
         produced,
         registry,
         scrubber,
+        recipes,
         daemon: Daemon { engine, down: None },
+        judged: HashMap::new(),
         states: Vec::new(),
     };
     for enabled in registries {
@@ -145,7 +160,11 @@ struct Survey<'a> {
     produced: &'a Produced,
     registry: &'a dyn Registry,
     scrubber: &'a Scrubber,
+    recipes: &'a Recipes,
     daemon: Daemon<'a>,
+    /// The targets of the repository judged so far, by name: what their
+    /// dependents are judged against.
+    judged: HashMap<String, Verdict>,
     states: Vec<TagState>,
 }
 
@@ -157,19 +176,52 @@ struct Repository<'a> {
 }
 
 impl Repository<'_> {
-    fn row(
-        &self,
-        target: &str,
-        reference: String,
-        state: State,
-        digest: Option<String>,
-    ) -> TagState {
+    fn row(&self, target: &str, reference: String, verdict: Verdict) -> TagState {
         TagState {
             target: target.to_string(),
             registry: self.enabled.host.clone(),
             reference,
+            state: verdict.state,
+            reason: verdict.reason,
+            digest: verdict.digest,
+        }
+    }
+}
+
+/// What was found of one target in one repository.
+#[derive(Clone, Debug)]
+struct Verdict {
+    state: State,
+    /// Why it is stale or unknown.
+    reason: Option<String>,
+    /// The digest held, or for `error` what went wrong.
+    digest: Option<String>,
+    /// The inputs hash the plan gives it, when known.
+    expected: Option<String>,
+    /// The ID (config digest) of the image held.
+    config: Option<String>,
+}
+
+impl Verdict {
+    fn new(state: State) -> Self {
+        Self {
             state,
-            digest,
+            reason: None,
+            digest: None,
+            expected: None,
+            config: None,
+        }
+    }
+
+    fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    fn error(message: String) -> Self {
+        Self {
+            digest: Some(message),
+            ..Self::new(State::Error)
         }
     }
 }
@@ -190,18 +242,19 @@ impl Survey<'_> {
             Ok(held) => held,
             Err(message) => {
                 let message = format!("cannot list the tags: {message}");
-                let row =
-                    repository.row("", repository.path.to_string(), State::Error, Some(message));
+                let row = repository.row("", repository.path.to_string(), Verdict::error(message));
                 self.states.push(row);
                 return;
             }
         };
+        self.judged.clear();
         let targets = self.targets;
         for target in targets.iter().filter(|t| t.package == repository.package) {
-            let (state, digest) = self.target(repository, down, target, &held).await;
+            let verdict = self.target(repository, down, target, &held).await;
             let reference = tagged(repository.path, &target.tag);
             self.states
-                .push(repository.row(&target.name, reference, state, digest));
+                .push(repository.row(&target.name, reference, verdict.clone()));
+            self.judged.insert(target.name.clone(), verdict);
         }
         for tag in held {
             let state = if self.produced.contains(repository.package, &tag) {
@@ -212,49 +265,129 @@ impl Survey<'_> {
                 State::Extra
             };
             let reference = tagged(repository.path, &tag);
-            self.states.push(repository.row("", reference, state, None));
+            self.states
+                .push(repository.row("", reference, Verdict::new(state)));
         }
     }
 
-    /// The state of `target` in `repository`, which holds the tags `held`,
-    /// and the digest held (or for `error` what went wrong).
+    /// What `repository`, which holds the tags `held`, holds of `target`.
     async fn target(
         &mut self,
         repository: &Repository<'_>,
         down: &mut Option<String>,
         target: &Target,
         held: &[String],
-    ) -> (State, Option<String>) {
+    ) -> Verdict {
         if !held.contains(&target.tag) {
-            return (State::Missing, None);
+            return Verdict::new(State::Missing);
         }
         let registry = self.registry;
         let credentials = repository.enabled.credentials.as_ref();
-        let digest = match self
+        let image = match self
             .ask(repository, down, || {
-                registry.digest(repository.path, &target.tag, credentials)
+                registry.image(repository.path, &target.tag, credentials)
             })
             .await
         {
-            Ok(Some(digest)) => digest,
-            Ok(None) => return (State::Missing, None),
-            Err(message) => return (State::Error, Some(message)),
+            Ok(Some(image)) => image,
+            Ok(None) => return Verdict::new(State::Missing),
+            Err(message) => return Verdict::error(message),
         };
-        let state = match self.daemon.image(&target.name).await {
-            None => State::Unknown,
-            Some(Err(message)) => return (State::Error, Some(message)),
-            Some(Ok(None)) => State::NoLocalImage,
-            Some(Ok(Some(image)))
-                if image
-                    .repo_digests
-                    .iter()
-                    .any(|r| same_image(r, repository.path, &digest)) =>
-            {
-                State::Current
+        let mut verdict = self.judge(target, &image).await;
+        verdict.config = Some(image.config);
+        if verdict.state != State::Error {
+            verdict.digest = Some(image.digest);
+        }
+        verdict
+    }
+
+    /// `image`, held under `target`'s tag, judged by its labels.
+    async fn judge(&mut self, target: &Target, image: &Held) -> Verdict {
+        let recorded = image.labels.get(inputs::BASE_LABEL);
+        let base = match self.base(target, recorded).await {
+            Ok(base) => base,
+            Err(verdict) => return *verdict,
+        };
+        let expected = match self.recipes.hash(target, &base.in_hash) {
+            Ok(hash) => hash,
+            Err(message) => return Verdict::new(State::Unknown).because(message),
+        };
+        let verdict = match image.labels.get(inputs::LABEL) {
+            None => Verdict::new(State::Stale).because("it carries no inputs label"),
+            Some(label) if *label != expected => Verdict::new(State::Stale).because(INPUTS_CHANGED),
+            Some(_) => match (&base.stale, recorded, &base.now) {
+                (Some(why), _, _) => Verdict::new(State::Stale).because(why.clone()),
+                (None, Some(recorded), Ok(now)) if recorded != now => {
+                    Verdict::new(State::Stale).because(BASE_MOVED)
+                }
+                (None, _, Err(why)) => Verdict::new(State::Unknown).because(why.clone()),
+                (None, _, Ok(_)) => Verdict::new(State::Current),
+            },
+        };
+        Verdict {
+            expected: Some(expected),
+            ..verdict
+        }
+    }
+
+    /// What `target` is built FROM now: as its hash counts it, and its
+    /// image ID (or why it is not known); for a base of the plan, why that
+    /// base is stale or missing. `recorded` is the base the held image
+    /// records. A verdict when the target cannot be judged.
+    async fn base(
+        &mut self,
+        target: &Target,
+        recorded: Option<&String>,
+    ) -> Result<Base, Box<Verdict>> {
+        if let Some(name) = &target.depends_on {
+            let Some(base) = self.judged.get(name) else {
+                return Err(Box::new(
+                    Verdict::new(State::Unknown)
+                        .because(format!("its base `{name}` is not judged")),
+                ));
+            };
+            let Some(expected) = &base.expected else {
+                let why = match base.state {
+                    State::Missing => format!("its base `{name}` is missing"),
+                    _ => format!("its base `{name}` could not be judged"),
+                };
+                let state = if base.state == State::Missing {
+                    State::Stale
+                } else {
+                    State::Unknown
+                };
+                return Err(Box::new(Verdict::new(state).because(why)));
+            };
+            return Ok(Base {
+                in_hash: inputs::chained(expected),
+                now: base
+                    .config
+                    .clone()
+                    .ok_or_else(|| format!("`{name}` holds no image")),
+                stale: (base.state == State::Stale).then(|| format!("its base `{name}` is stale")),
+            });
+        }
+        let from = &target.from;
+        let now = match self.daemon.image(from).await {
+            None => Err(format!("no Docker daemon to tell what `{from}` is now")),
+            Some(Err(message)) => return Err(Box::new(Verdict::error(message))),
+            Some(Ok(None)) => Err(format!("`{from}` is not here to compare with: pull it")),
+            Some(Ok(Some(image))) => Ok(image.id),
+        };
+        // Its own inputs are judged against the base it was built FROM;
+        // whether that base moved is judged apart.
+        let in_hash = match (recorded, &now) {
+            (Some(recorded), _) => recorded.clone(),
+            (None, Ok(now)) => now.clone(),
+            (None, Err(why)) => {
+                return Err(Box::new(Verdict::new(State::Unknown).because(why.clone())));
             }
-            Some(Ok(Some(_))) => State::NotTheLocalBuild,
         };
-        (state, Some(digest))
+        Ok(Base {
+            in_hash,
+            now,
+            stale: None,
+        })
     }
 
     /// What `request` answers, or why it failed, in words; a registry found
@@ -285,6 +418,16 @@ impl Survey<'_> {
 
 /// The Docker daemon, when one answers: a daemon that failed is said so
 /// for each later tag, without waiting on it again.
+/// What a target is built FROM, as [`Survey::base`] found it.
+struct Base {
+    /// What its inputs hash counts it as.
+    in_hash: String,
+    /// Its image ID now, or why that is not known.
+    now: Result<String, String>,
+    /// Why it is stale, for a base of the plan that is.
+    stale: Option<String>,
+}
+
 struct Daemon<'a> {
     engine: Option<&'a dyn Engine>,
     down: Option<String>,

@@ -9,6 +9,8 @@ use crate::registry::fake::Fake as FakeRegistry;
 
 const REPOSITORY: &str = "r.example/org/app";
 const PASSWORD: &str = "s3cret-pass";
+/// The ID of the external base image the daemon holds now.
+const DEBIAN: &str = "sha256:debian-now";
 
 fn target(tag: &str) -> Target {
     Target {
@@ -26,6 +28,84 @@ fn target(tag: &str) -> Target {
         depends_on: None,
         tests: Vec::new(),
     }
+}
+
+/// A target built FROM `base` (a target of [`target`]).
+fn dependent(tag: &str, base: &Target) -> Target {
+    Target {
+        release_type: crate::manifest::ReleaseType::Runtime,
+        directory: "generated/app/debian12/runtime".into(),
+        dockerfile: "generated/app/debian12/runtime/Dockerfile".into(),
+        from: base.name.clone(),
+        depends_on: Some(base.name.clone()),
+        ..target(tag)
+    }
+}
+
+/// An images repo with the Dockerfiles of [`target`] and [`dependent`].
+fn recipes() -> (tempfile::TempDir, Recipes) {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "generated/app/debian12/Dockerfile",
+        "FROM debian:bookworm-slim\n",
+    );
+    write(
+        "generated/app/debian12/runtime/Dockerfile",
+        "FROM app:base\nRUN true\n",
+    );
+    let context = crate::context::Context::scan(dir.path()).unwrap();
+    (dir, Recipes::new(Arc::new(context)))
+}
+
+/// The labels `build` gives `target` built FROM `base` (an image ID, or
+/// for a dependent the inputs hash of its base and that base's ID).
+fn labels_of(target: &Target, base: Base) -> Vec<(String, String)> {
+    let (_dir, recipes) = recipes();
+    let (in_hash, base_id) = match base {
+        Base::External(id) => (id.to_string(), id.to_string()),
+        Base::Plan { inputs, id } => (inputs::chained(inputs), id.to_string()),
+    };
+    vec![
+        (
+            inputs::LABEL.to_string(),
+            recipes.hash(target, &in_hash).unwrap(),
+        ),
+        (inputs::BASE_LABEL.to_string(), base_id),
+    ]
+}
+
+/// What a test image was built FROM.
+#[derive(Clone, Copy)]
+enum Base<'a> {
+    External(&'a str),
+    Plan { inputs: &'a str, id: &'a str },
+}
+
+/// Holds `target` in [`REPOSITORY`] as `build` and `push` leave it: at
+/// `sha256:TAG`, its config (ID) `config`, labelled `labels`.
+fn hold(registry: &FakeRegistry, target: &Target, config: &str, labels: &[(String, String)]) {
+    let labels: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let digest = format!("sha256:{}", target.tag);
+    registry.hold_image(REPOSITORY, &target.tag, &digest, config, &labels);
+}
+
+/// Holds `target` as built now FROM the daemon's debian.
+fn hold_current(registry: &FakeRegistry, target: &Target) {
+    let labels = labels_of(target, Base::External(DEBIAN));
+    hold(
+        registry,
+        target,
+        &format!("sha256:id-{}", target.tag),
+        &labels,
+    );
 }
 
 fn credentials() -> Credentials {
@@ -65,7 +145,17 @@ async fn status_of(
 ) -> (Vec<(String, State)>, Vec<TagState>) {
     let enabled = enabled();
     let scrubber = Scrubber::new(&[(*enabled).clone()]);
-    let states = status(targets, produced, &[enabled], registry, engine, &scrubber).await;
+    let (_dir, recipes) = recipes();
+    let states = status(
+        targets,
+        produced,
+        &[enabled],
+        registry,
+        engine,
+        &recipes,
+        &scrubber,
+    )
+    .await;
     let found = states
         .iter()
         .map(|s| (s.reference.clone(), s.state))
@@ -73,20 +163,16 @@ async fn status_of(
     (found, states)
 }
 
-/// An engine holding `app:TAG` for each tag, each recorded as pushed to
-/// [`REPOSITORY`] at `sha256:TAG`.
-fn engine_with_pushed(tags: &[&str]) -> FakeEngine {
+/// A daemon holding the external base image as [`DEBIAN`].
+fn daemon() -> FakeEngine {
     let engine = FakeEngine::default();
-    for tag in tags {
-        engine.images.lock().unwrap().insert(
-            format!("app:{tag}"),
-            Image {
-                id: format!("sha256:local-{tag}"),
-                repo_digests: vec![format!("{REPOSITORY}@sha256:{tag}")],
-                ..Image::default()
-            },
-        );
-    }
+    engine.images.lock().unwrap().insert(
+        "debian:bookworm-slim".into(),
+        Image {
+            id: DEBIAN.into(),
+            ..Image::default()
+        },
+    );
     engine
 }
 
@@ -96,32 +182,34 @@ fn row(tag: &str, state: State) -> (String, State) {
 
 #[tokio::test]
 async fn a_tag_the_registry_lacks_is_missing() {
-    let registry = FakeRegistry::holding(REPOSITORY, &[("a", "sha256:a")]);
+    let registry = FakeRegistry::default();
     let (a, b) = (target("a"), target("b"));
-    let engine = engine_with_pushed(&["a", "b"]);
+    hold_current(&registry, &a);
+    let engine = daemon();
     let (found, _) = status_of(&[&a, &b], &produced_by(&[&a, &b]), &registry, Some(&engine)).await;
     assert_eq!(found, [row("a", State::Current), row("b", State::Missing)]);
     assert_eq!(
         registry.asked(),
         [
             format!("tags {REPOSITORY}"),
-            format!("digest {REPOSITORY}:a")
+            format!("image {REPOSITORY}:a")
         ],
         "a tag the listing lacks is not asked for"
     );
 }
 
-/// Six tags pushed and held, the local images recording their digests:
-/// six current, nothing extra, even when the versions in the selection
-/// are not the manifest's defaults.
+/// Six tags pushed and held, each with the plan's inputs: six current,
+/// nothing extra, even when the versions in the selection are not the
+/// manifest's defaults.
 #[tokio::test]
 async fn every_pushed_tag_is_current_and_none_is_also_extra() {
     let tags = ["a", "b", "c", "d", "e", "f"];
-    let held: Vec<(&str, String)> = tags.iter().map(|t| (*t, format!("sha256:{t}"))).collect();
-    let held: Vec<(&str, &str)> = held.iter().map(|(t, d)| (*t, d.as_str())).collect();
-    let registry = FakeRegistry::holding(REPOSITORY, &held);
-    let engine = engine_with_pushed(&tags);
+    let registry = FakeRegistry::default();
     let targets: Vec<Target> = tags.iter().map(|t| target(t)).collect();
+    for target in &targets {
+        hold_current(&registry, target);
+    }
+    let engine = daemon();
     let targets: Vec<&Target> = targets.iter().collect();
     let (found, states) =
         status_of(&targets, &produced_by(&targets), &registry, Some(&engine)).await;
@@ -136,25 +224,138 @@ async fn every_pushed_tag_is_current_and_none_is_also_extra() {
 }
 
 #[tokio::test]
-async fn a_tag_holding_another_image_is_not_the_local_build() {
-    let registry = FakeRegistry::holding(REPOSITORY, &[("a", "sha256:pushed-by-someone-else")]);
+async fn a_tag_built_from_other_inputs_is_stale_because_inputs_changed() {
+    let registry = FakeRegistry::default();
     let a = target("a");
-    let engine = engine_with_pushed(&["a"]);
+    let labels = vec![
+        (inputs::LABEL.to_string(), "sha256:other-inputs".to_string()),
+        (inputs::BASE_LABEL.to_string(), DEBIAN.to_string()),
+    ];
+    hold(&registry, &a, "sha256:id-a", &labels);
+    let engine = daemon();
     let (found, states) = status_of(&[&a], &produced_by(&[&a]), &registry, Some(&engine)).await;
-    assert_eq!(found, [row("a", State::NotTheLocalBuild)]);
+    assert_eq!(found, [row("a", State::Stale)]);
+    assert_eq!(states[0].reason.as_deref(), Some(INPUTS_CHANGED));
+    assert_eq!(states[0].digest.as_deref(), Some("sha256:a"));
+}
+
+/// The same inputs, built FROM the debian of before: stale because the
+/// base moved, not because its inputs changed.
+#[tokio::test]
+async fn a_tag_built_from_a_base_image_that_moved_since_is_stale_saying_so() {
+    let registry = FakeRegistry::default();
+    let a = target("a");
+    let labels = labels_of(&a, Base::External("sha256:debian-before"));
+    hold(&registry, &a, "sha256:id-a", &labels);
+    let engine = daemon();
+    let (found, states) = status_of(&[&a], &produced_by(&[&a]), &registry, Some(&engine)).await;
+    assert_eq!(found, [row("a", State::Stale)]);
+    assert_eq!(states[0].reason.as_deref(), Some(BASE_MOVED));
+}
+
+/// A dependent counts its base by the base's inputs and records its image:
+/// it is current while both hold; a base rebuilt alone (the same inputs,
+/// a new image) makes it stale as "its base image moved", a base of other
+/// inputs as "inputs changed" (its hash chains through the base's), a
+/// missing or stale base as such.
+#[tokio::test]
+async fn a_dependent_is_judged_against_its_base_as_the_registry_holds_it() {
+    let engine = daemon();
+    let base = target("base");
+    let runtime = dependent("runtime", &base);
+    let base_inputs = labels_of(&base, Base::External(DEBIAN))[0].1.clone();
+    let built_on = |id: &str, inputs: &str| {
+        let registry = FakeRegistry::default();
+        hold_current(&registry, &base);
+        let labels = labels_of(&runtime, Base::Plan { inputs, id });
+        hold(&registry, &runtime, "sha256:id-runtime", &labels);
+        registry
+    };
+    let judged = |registry: FakeRegistry| {
+        let engine = &engine;
+        let (base, runtime) = (&base, &runtime);
+        async move {
+            let targets = [base, runtime];
+            let (_, states) =
+                status_of(&targets, &produced_by(&targets), &registry, Some(engine)).await;
+            (
+                states[1].state,
+                states[1].reason.clone().unwrap_or_default(),
+            )
+        }
+    };
+    let current = built_on("sha256:id-base", &base_inputs);
+    assert_eq!(judged(current).await, (State::Current, String::new()));
+    let moved = built_on("sha256:id-base-before", &base_inputs);
+    assert_eq!(judged(moved).await, (State::Stale, BASE_MOVED.into()));
+    let other = built_on("sha256:id-base", "sha256:base-inputs-before");
+    assert_eq!(judged(other).await, (State::Stale, INPUTS_CHANGED.into()));
+    let missing = built_on("sha256:id-base", &base_inputs);
+    missing
+        .repositories
+        .lock()
+        .unwrap()
+        .get_mut(REPOSITORY)
+        .unwrap()
+        .remove("base");
     assert_eq!(
-        states[0].digest.as_deref(),
-        Some("sha256:pushed-by-someone-else")
+        judged(missing).await,
+        (State::Stale, "its base `app:base` is missing".into())
+    );
+    // The base, and the runtime on it, built on the debian of before.
+    let labels = labels_of(&base, Base::External("sha256:debian-before"));
+    let stale_base = built_on("sha256:id-base", &labels[0].1);
+    hold(&stale_base, &base, "sha256:id-base", &labels);
+    assert_eq!(
+        judged(stale_base).await,
+        (State::Stale, "its base `app:base` is stale".into())
     );
 }
 
+/// Without a daemon the external base's ID now is not known: a base image
+/// is unknown, saying so, and a dependent is still judged.
 #[tokio::test]
-async fn a_held_tag_without_a_local_image_is_no_local_image() {
-    let registry = FakeRegistry::holding(REPOSITORY, &[("a", "sha256:a")]);
-    let a = target("a");
-    let engine = FakeEngine::default();
-    let (found, _) = status_of(&[&a], &produced_by(&[&a]), &registry, Some(&engine)).await;
-    assert_eq!(found, [row("a", State::NoLocalImage)]);
+async fn without_a_daemon_a_base_is_unknown_saying_why_and_its_dependent_is_judged() {
+    let registry = FakeRegistry::default();
+    let base = target("base");
+    let runtime = dependent("runtime", &base);
+    hold_current(&registry, &base);
+    let base_inputs = labels_of(&base, Base::External(DEBIAN))[0].1.clone();
+    let labels = labels_of(
+        &runtime,
+        Base::Plan {
+            inputs: &base_inputs,
+            id: "sha256:id-base",
+        },
+    );
+    hold(&registry, &runtime, "sha256:id-runtime", &labels);
+    let targets = [&base, &runtime];
+    let (found, states) = status_of(&targets, &produced_by(&targets), &registry, None).await;
+    assert_eq!(
+        found,
+        [row("base", State::Unknown), row("runtime", State::Current)]
+    );
+    assert_eq!(
+        states[0].reason.as_deref(),
+        Some("no Docker daemon to tell what `debian:bookworm-slim` is now")
+    );
+}
+
+/// A Dockerfile that is not generated cannot be hashed: unknown, with
+/// what to run.
+#[tokio::test]
+async fn a_tag_whose_dockerfile_is_not_generated_is_unknown_saying_what_to_run() {
+    let registry = FakeRegistry::default();
+    let mut a = target("a");
+    hold_current(&registry, &a);
+    a.dockerfile = "generated/app/debian13/Dockerfile".into();
+    let engine = daemon();
+    let (found, states) = status_of(&[&a], &produced_by(&[&a]), &registry, Some(&engine)).await;
+    assert_eq!(found, [row("a", State::Unknown)]);
+    assert_eq!(
+        states[0].reason.as_deref(),
+        Some("`generated/app/debian13/Dockerfile` is not generated: run `bentoml-docker generate`")
+    );
 }
 
 #[tokio::test]
@@ -166,7 +367,7 @@ async fn a_held_tag_the_matrix_does_not_produce_is_extra() {
     assert_eq!(
         found,
         [row("a", State::Unknown), row("old", State::Extra)],
-        "without a daemon, a held tag is unknown"
+        "without a daemon, a base image's tag is unknown"
     );
 }
 
@@ -239,6 +440,7 @@ async fn a_registry_that_refuses_the_credentials_is_asked_once_and_said_for_each
         &[enabled],
         &registry,
         None,
+        &recipes().1,
         &Scrubber::default(),
     )
     .await;
@@ -272,7 +474,7 @@ async fn a_registry_that_refuses_the_credentials_is_said_for_each_tag_without_as
         REPOSITORY,
         &[("a", "sha256:a"), ("b", "sha256:b"), ("c", "sha256:c")],
     );
-    registry.fail("digest ", Failure::Denied { status: 401 });
+    registry.fail("image ", Failure::Denied { status: 401 });
     let targets = [target("a"), target("b"), target("c")];
     let targets: Vec<&Target> = targets.iter().collect();
     let (found, states) = status_of(&targets, &produced_by(&targets), &registry, None).await;
@@ -295,7 +497,7 @@ async fn a_registry_that_refuses_the_credentials_is_said_for_each_tag_without_as
         registry.asked(),
         [
             format!("tags {REPOSITORY}"),
-            format!("digest {REPOSITORY}:a")
+            format!("image {REPOSITORY}:a")
         ]
     );
 }
@@ -306,7 +508,7 @@ async fn a_registry_that_refuses_the_credentials_is_said_for_each_tag_without_as
 async fn a_403_on_one_tag_leaves_the_next_asked() {
     let registry = FakeRegistry::holding(REPOSITORY, &[("a", "sha256:a"), ("b", "sha256:b")]);
     registry.fail(
-        &format!("digest {REPOSITORY}:a"),
+        &format!("image {REPOSITORY}:a"),
         Failure::Denied { status: 403 },
     );
     let (a, b) = (target("a"), target("b"));
@@ -339,6 +541,7 @@ async fn a_403_on_one_repository_leaves_the_others_of_the_registry_asked() {
         &[enabled],
         &registry,
         None,
+        &recipes().1,
         &Scrubber::default(),
     )
     .await;
@@ -367,7 +570,7 @@ async fn a_403_on_one_repository_leaves_the_others_of_the_registry_asked() {
 async fn what_a_registry_says_is_scrubbed_of_the_password() {
     let registry = FakeRegistry::holding(REPOSITORY, &[("a", "sha256:a")]);
     registry.fail(
-        "digest ",
+        "image ",
         Failure::Other {
             message: format!("login pusher:{PASSWORD} rejected by the backend"),
             transient: false,
@@ -387,7 +590,7 @@ async fn what_a_registry_says_is_scrubbed_of_the_password() {
 #[tokio::test]
 async fn a_daemon_that_fails_is_said_for_each_tag_without_asking_again() {
     let registry = FakeRegistry::holding(REPOSITORY, &[("a", "sha256:a"), ("b", "sha256:b")]);
-    let engine = engine_with_pushed(&["a", "b"]);
+    let engine = daemon();
     *engine.inspect_failures.lock().unwrap() = 1;
     let (a, b, c) = (target("a"), target("b"), target("c"));
     let (found, states) = status_of(

@@ -175,7 +175,7 @@ fn docker_builds_in_order_then_is_up_to_date_then_rebuilds_what_changed() {
     // Nothing changed: everything is up to date.
     let output = test.success();
     assert!(
-        output.stdout.contains("6 up to date with docker"),
+        output.stdout.contains("6 up to date (local) with docker"),
         "{}",
         output.stdout
     );
@@ -508,7 +508,10 @@ fn docker_buildah_engine_builds_the_same_fixture() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&again.stdout);
-    assert!(stdout.contains("6 up to date with buildah"), "{stdout}");
+    assert!(
+        stdout.contains("6 up to date (local) with buildah"),
+        "{stdout}"
+    );
     let run = buildah(&[
         "inspect",
         "--type",

@@ -457,8 +457,40 @@ fn silent_registry(hangs: Picks) -> u16 {
                 "{{\"name\":\"{name}\",\"tags\":[\"base-python3.11-bookworm\",\"devel-python3.11-bookworm\",\"1.3.0-python3.11-bookworm-runtime\"]}}"
             ));
         }
+        // Every tag is one image without labels, for `status` to judge.
+        if request.path.contains("/blobs/") {
+            return json(SILENT_CONFIG.into());
+        }
+        if request.path.contains("/manifests/") {
+            return Reply::Answer(
+                200,
+                vec![(
+                    "Content-Type".into(),
+                    "application/vnd.docker.distribution.manifest.v2+json".into(),
+                )],
+                silent_manifest().into_bytes(),
+            );
+        }
         json("{}".into())
     })
+}
+
+/// The config of the image [`silent_registry`] holds under every tag.
+const SILENT_CONFIG: &str =
+    r#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+
+/// Its manifest.
+fn silent_manifest() -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    let mut digest = String::new();
+    for byte in sha2::Sha256::digest(SILENT_CONFIG.as_bytes()) {
+        let _ = write!(digest, "{byte:02x}");
+    }
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"sha256:{digest}"}},"layers":[]}}"#,
+        SILENT_CONFIG.len()
+    )
 }
 
 /// The bug: a registry that took the connection and never answered kept

@@ -13,6 +13,7 @@ mod matrix;
 mod plan;
 mod registry;
 mod setup;
+mod skip;
 mod test;
 mod validate;
 mod workflow;

@@ -37,7 +37,8 @@ pub struct GithubMatrixArgs {
     /// Keep the i-th of N even slices of the jobs (of each layer), 1-based: `--shard 2/3`.
     #[arg(long, value_name = "i/N", value_parser = clap::value_parser!(fanout::Shard))]
     pub shard: Option<fanout::Shard>,
-    /// Each job also pushes what it built (`bentoml-docker push` after `build`).
+    /// Each job also pushes what it built (`build --skip-pushed --push`:
+    /// what the registry holds already is neither built nor pushed again).
     #[arg(long)]
     pub push: bool,
 }

@@ -254,6 +254,10 @@ pub struct BuildPolicy {
     /// Rebuild images even when they are up to date.
     #[arg(long, alias = "overwrite_images")]
     pub overwrite: bool,
+    /// Build nothing the first enabled registry holds with the same inputs
+    /// (its image's inputs label), and pull it only when a dependent is built.
+    #[arg(long = "skip-pushed", conflicts_with = "overwrite")]
+    pub skip_pushed: bool,
 }
 
 /// Which engine builds (or holds) the images.

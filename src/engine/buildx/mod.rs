@@ -372,6 +372,16 @@ impl Engine for Buildx {
         Some(self)
     }
 
+    /// Into the daemon, where a builder of the docker driver finds it.
+    fn fetch_as<'a>(
+        &'a self,
+        remote: &'a str,
+        local: &'a str,
+        credentials: Option<&'a crate::registry::Credentials>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        self.docker.fetch_as(remote, local, credentials)
+    }
+
     fn clean_up(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {
             self.runs.finish().await;

@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 
 use super::enabled::{Credentials, Enabled};
 use super::failure::Failure;
-use super::{Registry, classify, reference};
+use super::{Held, Registry, classify, reference};
 
 mod cause;
 
@@ -133,6 +133,42 @@ impl Registry for Distribution {
         })
     }
 
+    /// The manifest, then the config blob it names: what the image's
+    /// labels say.
+    fn image<'a>(
+        &'a self,
+        repository: &'a str,
+        tag: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<Option<Held>, Failure>> {
+        Box::pin(async move {
+            let reference = reference(repository, tag)?;
+            let auth = auth(credentials);
+            let (manifest, digest, config) = match self
+                .bounded(
+                    &reference,
+                    credentials,
+                    self.client.pull_manifest_and_config(&reference, &auth),
+                )
+                .await
+            {
+                Ok(found) => found,
+                Err(failure) if classify::not_found(&failure) => return Ok(None),
+                Err(failure) => return Err(failure),
+            };
+            Ok(Some(Held {
+                digest,
+                config: manifest.config.digest,
+                labels: labels_of(&config).map_err(|e| Failure::Other {
+                    message: format!(
+                        "the config of `{repository}:{tag}` is not an image config: {e}"
+                    ),
+                    transient: false,
+                })?,
+            }))
+        })
+    }
+
     /// Uploads the empty blob: listing tags or asking for a push token
     /// would pass with read-only credentials (a token registry grants only
     /// what it may, without an error), starting an upload does not.
@@ -186,9 +222,40 @@ impl Registry for Distribution {
     }
 }
 
+/// The labels of an image config (`config.Labels`, which Docker writes
+/// `null` when there are none).
+fn labels_of(config: &str) -> Result<std::collections::HashMap<String, String>, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(default)]
+        config: Option<Inner>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        #[serde(rename = "Labels", default)]
+        labels: Option<std::collections::HashMap<String, String>>,
+    }
+    let config: Config = serde_json::from_str(config)?;
+    Ok(config.config.and_then(|c| c.labels).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_read_from_the_image_config_and_null_is_none() {
+        let config = r#"{"architecture":"amd64","config":{"Env":["A=b"],"Labels":{"org.bentoml.docker.inputs":"sha256:1"}},"rootfs":{}}"#;
+        let labels = labels_of(config).unwrap();
+        assert_eq!(labels["org.bentoml.docker.inputs"], "sha256:1");
+        assert!(
+            labels_of(r#"{"config":{"Labels":null}}"#)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(labels_of(r#"{"rootfs":{}}"#).unwrap().is_empty());
+        assert!(labels_of("[1]").is_err());
+    }
 
     #[test]
     fn the_empty_blob_digest_is_its_sha256() {

@@ -8,6 +8,7 @@ mod forms;
 mod tokens;
 
 use super::enabled::Enabled;
+pub(crate) use forms::base64;
 use forms::{MIN_ENCODED, base64_forms, decode_base64, mostly_text, pattern};
 use tokens::{mask_authorization, without_query_strings};
 
