@@ -24,12 +24,14 @@
 //! An engine that builds a whole graph per call (BuildKit's bake, with its
 //! own parallelism and progress stream) fits at step 2: the inputs hash
 //! chains through each base's inputs hash, so [`decide_all`] decides every
-//! target before anything is built; the requests of the stale ones go to
-//! the engine in one call as a graph (each naming the request it is built
-//! FROM), its progress stream is mapped onto the same events (`Building`,
-//! `Step`, `Finished` per target), and step 3 runs as each target finishes.
-//! Selection, incremental skip, progress, summary, report and Ctrl-C stay
-//! this module's, whatever the engine.
+//! target before anything is built; the stale ones go to the engine in one
+//! call as a bake file (`bakefile`: each dependent's `FROM` mapped to its
+//! base's target), its progress stream is mapped onto the same events
+//! (`Building`, `Step`, `Finished` per target), and step 3 runs as each
+//! target finishes (`graph`). [`build`] takes that path whenever the engine
+//! offers [`crate::engine::GraphBuilder`]. Selection, incremental skip,
+//! progress, summary, report and Ctrl-C stay this module's, whatever the
+//! engine.
 
 mod bakefile;
 mod decide;

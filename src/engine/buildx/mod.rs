@@ -5,7 +5,7 @@
 //! docker CLI talks to (`DOCKER_HOST`), where bake loads what it builds.
 //!
 //! Bake runs with machine-readable progress (`--progress rawjson`, read by
-//! [`progress`]) and a metadata file (each image's digests), both in a
+//! `progress`) and a metadata file (each image's digests), both in a
 //! private temporary directory removed when the build ends. Default
 //! attestations are off (`BUILDX_NO_DEFAULT_ATTESTATIONS`): an image gets
 //! provenance or an SBOM only when the manifest's `attest` asks.
