@@ -76,7 +76,7 @@ pub fn of_decisions(
             args: request.build_args.iter().cloned().collect(),
             labels: request.labels.iter().cloned().collect(),
             tags,
-            platforms: Vec::new(),
+            platforms: request.platforms.clone(),
             base,
         });
     }

@@ -221,8 +221,14 @@ impl Job {
         let base = self.base_ref().await?;
         let dockerfile = self.dockerfile().map_err(|outcome| *outcome)?;
         let build_args = self.build_args();
-        let hash = inputs::hash(&dockerfile, &self.context, &build_args, &base.in_hash)
-            .map_err(|e| self.failed(e))?;
+        let hash = inputs::hash(
+            &dockerfile,
+            &self.context,
+            &build_args,
+            &base.in_hash,
+            &self.target.platforms,
+        )
+        .map_err(|e| self.failed(e))?;
         let existing = self
             .engine
             .inspect(name)
@@ -383,6 +389,7 @@ impl Job {
             build_args,
             labels,
             network: self.options.network.clone(),
+            platforms: self.target.platforms.clone(),
         }
     }
 }

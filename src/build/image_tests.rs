@@ -39,6 +39,53 @@ impl Job {
         ]
     }
 
+    /// Runs `test` (on `platform`), its output in `log`; false when it
+    /// failed `outcome`.
+    async fn run_test(
+        &self,
+        test: &str,
+        platform: Option<&str>,
+        log: &mut Log,
+        outcome: &mut Outcome,
+    ) -> bool {
+        let name = self.target.name.as_str();
+        let on = platform.map(|p| format!(" on {p}")).unwrap_or_default();
+        self.reporter.event(Event::Testing {
+            target: name,
+            command: test,
+        });
+        if let Some(platform) = platform {
+            let _ = writeln!(log, "# on {platform}");
+        }
+        let _ = writeln!(log, "$ {test}");
+        let run = self
+            .bounded(self.engine.run(name, platform, &self.test_command(test)))
+            .await
+            .unwrap_or_else(|late| Err(crate::engine::Error::Other(late)));
+        let run = match run {
+            Ok(run) => run,
+            Err(e) => {
+                outcome.status = Status::Failed;
+                outcome.reason = Some(format!("cannot run test `{test}`{on}: {e}"));
+                return false;
+            }
+        };
+        let _ = write!(log, "{}", run.output);
+        let _ = writeln!(log, "# exit {}", run.code);
+        outcome.tests.push(TestRun {
+            command: test.to_string(),
+            platform: platform.map(String::from),
+            code: run.code,
+        });
+        if run.code != 0 {
+            outcome.status = Status::Failed;
+            outcome.reason = Some(format!("test `{test}` failed{on} (exit {})", run.code));
+            outcome.log_tail = log::last_lines(&run.output, log::TAIL_LINES);
+            return false;
+        }
+        true
+    }
+
     /// Runs the target's tests in its image; the first failure fails the target.
     pub(super) async fn run_tests(&self, outcome: &mut Outcome) {
         let name = self.target.name.as_str();
@@ -54,35 +101,22 @@ impl Job {
                 return;
             }
         };
-        for test in &self.target.tests {
-            self.reporter.event(Event::Testing {
-                target: name,
-                command: test,
-            });
-            let _ = writeln!(log, "$ {test}");
-            let run = self
-                .bounded(self.engine.run(name, &self.test_command(test)))
-                .await
-                .unwrap_or_else(|late| Err(crate::engine::Error::Other(late)));
-            let run = match run {
-                Ok(run) => run,
-                Err(e) => {
-                    outcome.status = Status::Failed;
-                    outcome.reason = Some(format!("cannot run test `{test}`: {e}"));
-                    break;
+        // Once per platform of an image of several (emulated where the
+        // machine is of another), else on the machine's own.
+        let platforms: Vec<Option<&str>> = if self.target.platforms.len() > 1 {
+            self.target
+                .platforms
+                .iter()
+                .map(|p| Some(p.as_str()))
+                .collect()
+        } else {
+            vec![None]
+        };
+        'platforms: for platform in platforms {
+            for test in &self.target.tests {
+                if !self.run_test(test, platform, &mut log, outcome).await {
+                    break 'platforms;
                 }
-            };
-            let _ = write!(log, "{}", run.output);
-            let _ = writeln!(log, "# exit {}", run.code);
-            outcome.tests.push(TestRun {
-                command: test.clone(),
-                code: run.code,
-            });
-            if run.code != 0 {
-                outcome.status = Status::Failed;
-                outcome.reason = Some(format!("test `{test}` failed (exit {})", run.code));
-                outcome.log_tail = log::last_lines(&run.output, log::TAIL_LINES);
-                break;
             }
         }
         drop(log);

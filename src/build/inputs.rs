@@ -51,7 +51,9 @@ pub fn copied_files<'c>(
 }
 
 /// The inputs hash of one image; `base` is what it is built FROM: an
-/// external image's ID, or [`chained`] of a plan base's inputs hash.
+/// external image's ID, or [`chained`] of a plan base's inputs hash;
+/// `platforms` what it is built for (none: the builder's own, which adds
+/// nothing to the hash, so single-platform images keep their hash).
 ///
 /// # Errors
 /// When a copied file cannot be read.
@@ -60,6 +62,7 @@ pub fn hash(
     context: &Context,
     build_args: &[(String, String)],
     base: &str,
+    platforms: &[String],
 ) -> Result<String, String> {
     let mut hasher = Sha256::new();
     let mut field = |name: &str, value: &[u8]| {
@@ -74,6 +77,9 @@ pub fn hash(
         field("arg", format!("{name}={value}").as_bytes());
     }
     field("from", base.as_bytes());
+    for platform in platforms {
+        field("platform", platform.as_bytes());
+    }
     let files = copied_files(dockerfile, context, build_args)
         .unwrap_or_else(|| context.files().iter().collect());
     for file in files {
@@ -154,21 +160,42 @@ mod tests {
         let (dir, ctx) = context(&[("tools/a.sh", "a"), ("unrelated", "u")]);
         let dockerfile = "FROM x\nCOPY tools/a.sh /a\n";
         let args = vec![("PYTHON_VERSION".to_string(), "3.11".to_string())];
-        let base = hash(dockerfile, &ctx, &args, "sha256:1").unwrap();
-        assert_eq!(base, hash(dockerfile, &ctx, &args, "sha256:1").unwrap());
+        let base = hash(dockerfile, &ctx, &args, "sha256:1", &[]).unwrap();
+        assert_eq!(
+            base,
+            hash(dockerfile, &ctx, &args, "sha256:1", &[]).unwrap()
+        );
         assert_ne!(
             base,
-            hash("FROM x\nCOPY tools/a.sh /b\n", &ctx, &args, "sha256:1").unwrap()
+            hash("FROM x\nCOPY tools/a.sh /b\n", &ctx, &args, "sha256:1", &[]).unwrap()
         );
-        assert_ne!(base, hash(dockerfile, &ctx, &args, "sha256:2").unwrap());
+        assert_ne!(
+            base,
+            hash(dockerfile, &ctx, &args, "sha256:2", &[]).unwrap()
+        );
         let other_args = vec![("PYTHON_VERSION".to_string(), "3.12".to_string())];
         assert_ne!(
             base,
-            hash(dockerfile, &ctx, &other_args, "sha256:1").unwrap()
+            hash(dockerfile, &ctx, &other_args, "sha256:1", &[]).unwrap()
+        );
+        // Platforms count when declared, in their order; none adds nothing.
+        let both = ["linux/amd64".to_string(), "linux/arm64".to_string()];
+        let multi = hash(dockerfile, &ctx, &args, "sha256:1", &both).unwrap();
+        assert_ne!(base, multi);
+        let reversed = [both[1].clone(), both[0].clone()];
+        assert_ne!(
+            multi,
+            hash(dockerfile, &ctx, &args, "sha256:1", &reversed).unwrap()
         );
         fs::write(dir.path().join("unrelated"), "changed").unwrap();
-        assert_eq!(base, hash(dockerfile, &ctx, &args, "sha256:1").unwrap());
+        assert_eq!(
+            base,
+            hash(dockerfile, &ctx, &args, "sha256:1", &[]).unwrap()
+        );
         fs::write(dir.path().join("tools/a.sh"), "changed").unwrap();
-        assert_ne!(base, hash(dockerfile, &ctx, &args, "sha256:1").unwrap());
+        assert_ne!(
+            base,
+            hash(dockerfile, &ctx, &args, "sha256:1", &[]).unwrap()
+        );
     }
 }

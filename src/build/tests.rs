@@ -456,6 +456,43 @@ async fn selection_includes_what_targets_are_built_from() {
 }
 
 #[tokio::test]
+async fn an_image_of_several_platforms_is_tested_on_each_and_a_failure_names_it() {
+    let mut repo = Repo::new();
+    for target in &mut repo.plan.targets {
+        target.tests = vec!["uname -m".into()];
+        target.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
+    }
+    let engine = Arc::new(Fake::with_images(&["debian:bookworm-slim"]));
+    *engine.failing_runs.lock().unwrap() = vec!["server:devel-python3.12-trixie".into()];
+    let options = BuildOptions {
+        mode: Mode::BuildAndTest,
+        keep_going: true,
+        ..repo.options()
+    };
+    let summary = repo.build(&engine, &options).await;
+    let runs = engine.runs.lock().unwrap().clone();
+    let base = "server:base-python3.12-trixie";
+    for platform in ["linux/amd64", "linux/arm64"] {
+        let on = format!("{base} on {platform}: ");
+        assert!(runs.iter().any(|r| r.starts_with(&on)), "{runs:?}");
+    }
+    let devel = summary
+        .targets
+        .iter()
+        .find(|o| o.target == "server:devel-python3.12-trixie")
+        .unwrap();
+    assert_eq!(devel.status, Status::Failed);
+    let reason = devel.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("test `uname -m` failed on linux/amd64"),
+        "{reason}"
+    );
+    let tested = summary.targets.iter().find(|o| o.target == base).unwrap();
+    let platforms: Vec<_> = tested.tests.iter().map(|t| t.platform.as_deref()).collect();
+    assert_eq!(platforms, [Some("linux/amd64"), Some("linux/arm64")]);
+}
+
+#[tokio::test]
 async fn tests_run_after_each_build_and_a_failing_one_fails_its_target() {
     let mut repo = Repo::new();
     for target in &mut repo.plan.targets {

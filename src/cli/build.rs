@@ -73,6 +73,12 @@ pub enum EngineChoice {
 }
 
 impl EngineChoice {
+    /// Whether it builds an image for several platforms at once.
+    #[must_use]
+    pub fn multi_platform(&self) -> bool {
+        !matches!(self, Self::Docker)
+    }
+
     /// The engine the flags name; `--builder` belongs to bake.
     pub(super) fn of(args: &EngineArgs) -> Result<Self, Error> {
         if args.builder.is_some() && args.engine != EngineArg::Bake {
@@ -254,6 +260,15 @@ pub fn build(
     let selected = plan::select(plan, selection)?;
     session::writable_report(settings.report.as_deref())?;
     let targets = plan::with_dependencies(plan, &selected);
+    // Refused before anything is built.
+    if settings.mode != Mode::TestOnly
+        && !settings.engine.multi_platform()
+        && let Some(target) = targets.iter().find(|t| t.platforms.len() > 1)
+    {
+        return Err(Error::MultiPlatform {
+            message: crate::engine::docker::multi_platform_refused(&target.name, &target.platforms),
+        });
+    }
     let manifest = &session.manifest;
     let mut options = settings.options(&manifest.root)?;
     if settings.registries.skip_pushed {

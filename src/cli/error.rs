@@ -32,6 +32,12 @@ pub enum Error {
         /// The argument as given.
         arg: String,
     },
+    /// A multi-platform target for an engine that builds one platform.
+    #[error("{message}")]
+    MultiPlatform {
+        /// Which target, and which engines can.
+        message: String,
+    },
     /// `build --push` with an engine that cannot push.
     #[error("{engine} cannot push the images it builds")]
     #[diagnostic(help(
@@ -195,6 +201,7 @@ impl Error {
             | Self::BuildArg { .. }
             | Self::BuilderWithoutBake
             | Self::CannotPush { .. }
+            | Self::MultiPlatform { .. }
             | Self::SourceDateEpoch { .. }
             | Self::LogDir { .. }
             | Self::ReportIsADirectory { .. }

@@ -223,16 +223,21 @@ impl Engine for Buildah {
     fn run<'a>(
         &'a self,
         image: &'a str,
+        platform: Option<&'a str>,
         command: &'a [String],
     ) -> BoxFuture<'a, Result<RunOutput, Error>> {
         let engine = self.clone();
         let image = image.to_string();
+        let platform = platform.map(String::from);
         let command = command.to_vec();
         Box::pin(self.runs.run(move |cut_off| async move {
             let name = super::container_name();
-            let from = engine
-                .output(&["from", "--pull=never", "--name", &name, &image])
-                .await;
+            let mut args = vec!["from", "--pull=never", "--name", &name];
+            if let Some(platform) = &platform {
+                args.extend(["--platform", platform]);
+            }
+            args.push(&image);
+            let from = engine.output(&args).await;
             let result = match from {
                 Ok(_) if cut_off.is_cancelled() => Err(Error::Other("cut off".into())),
                 Ok(from) if from.status.success() => engine.run_in(&name, &command, &cut_off).await,

@@ -258,6 +258,12 @@ impl Engine for Docker {
         output: &'a (dyn Fn(BuildOutput) + Send + Sync),
     ) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(async move {
+            if request.platforms.len() > 1 {
+                return Err(Error::Build(multi_platform_refused(
+                    &request.tag,
+                    &request.platforms,
+                )));
+            }
             let tar = request
                 .context
                 .tar()
@@ -294,6 +300,7 @@ impl Engine for Docker {
                         .collect::<HashMap<_, _>>(),
                 ),
                 networkmode: request.network.clone(),
+                platform: request.platforms.first().cloned().unwrap_or_default(),
                 ..BuildImageOptions::default()
             };
             let mut stream = self.client.build_image(options, None, Some(body));
@@ -343,9 +350,11 @@ impl Engine for Docker {
     fn run<'a>(
         &'a self,
         image: &'a str,
+        platform: Option<&'a str>,
         command: &'a [String],
     ) -> BoxFuture<'a, Result<RunOutput, Error>> {
         let client = self.client.clone();
+        let platform = platform.unwrap_or_default().to_string();
         let config = bollard::models::ContainerCreateBody {
             image: Some(image.to_string()),
             cmd: Some(command.to_vec()),
@@ -363,7 +372,7 @@ impl Engine for Docker {
             let name = super::container_name();
             let options = CreateContainerOptions {
                 name: Some(name.clone()),
-                ..Default::default()
+                platform,
             };
             let result = match client.create_container(Some(options), config).await {
                 Ok(_) => tokio::select! {
@@ -412,6 +421,15 @@ impl Engine for Docker {
             self.tag(remote, repo, tag).await
         })
     }
+}
+
+/// Why the classic builder does not build `tag` for `platforms`.
+#[must_use]
+pub fn multi_platform_refused(tag: &str, platforms: &[String]) -> String {
+    format!(
+        "`{tag}` is built for {}: the Docker daemon's classic builder makes one platform per image; build it with `--engine bake` (BuildKit) or `--engine buildah`",
+        platforms.join(", ")
+    )
 }
 
 impl Docker {

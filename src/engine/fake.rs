@@ -174,13 +174,15 @@ impl Engine for Fake {
     fn run<'a>(
         &'a self,
         image: &'a str,
+        platform: Option<&'a str>,
         command: &'a [String],
     ) -> BoxFuture<'a, Result<RunOutput, Error>> {
         Box::pin(async move {
+            let on = platform.map(|p| format!(" on {p}")).unwrap_or_default();
             self.runs
                 .lock()
                 .unwrap()
-                .push(format!("{image}: {}", command.join(" ")));
+                .push(format!("{image}{on}: {}", command.join(" ")));
             tokio::time::sleep(self.run_delay).await;
             let code = i64::from(self.failing_runs.lock().unwrap().iter().any(|i| i == image));
             Ok(RunOutput {

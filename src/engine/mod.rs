@@ -42,6 +42,9 @@ pub struct BuildRequest {
     /// The network mode of `RUN` steps (`host` where builds fetch packages
     /// and the daemon has no bridge); the engine's default when `None`.
     pub network: Option<String>,
+    /// The platforms to build for (`os/arch[/variant]`); the builder's own
+    /// when empty. Several make a multi-platform image (an index).
+    pub platforms: Vec<String>,
 }
 
 /// An image as the engine holds it.
@@ -148,10 +151,13 @@ pub trait Engine: Send + Sync {
         output: &'a (dyn Fn(BuildOutput) + Send + Sync),
     ) -> BoxFuture<'a, Result<String, Error>>;
 
-    /// Runs `command` in a throwaway container of `image`, without network.
+    /// Runs `command` in a throwaway container of `image`, without network;
+    /// of its `platform` variant when given (emulated when that is what the
+    /// machine has), else of the machine's own.
     fn run<'a>(
         &'a self,
         image: &'a str,
+        platform: Option<&'a str>,
         command: &'a [String],
     ) -> BoxFuture<'a, Result<RunOutput, Error>>;
 

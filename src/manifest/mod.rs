@@ -272,6 +272,9 @@ pub struct Spec {
     pub envars: Arc<[(String, String)]>,
     /// The Python versions of this release, when it narrows the matrix's.
     pub python_versions: Option<Vec<String>>,
+    /// `platforms`: every image of this release is built for each
+    /// (`os/arch[/variant]`); empty for the builder's own platform.
+    pub platforms: Arc<[String]>,
     /// Every key as written, in manifest order: what templates see. A value
     /// merged into many releases is held once, shared by all of them.
     pub fields: Vec<(Arc<str>, Arc<serde_json::Value>)>,

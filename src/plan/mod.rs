@@ -139,6 +139,11 @@ pub struct Target {
     /// Shell commands that must succeed in the built image (`tests`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<String>,
+    /// The platforms it is built for (its release's `platforms`); empty
+    /// for the builder's own. A dependent has its base's: both come from
+    /// the same release.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
 }
 
 /// The matrix the manifest and options describe, before any target is made:
@@ -471,6 +476,7 @@ fn target(cell: &Cell, bentoml: &str, output: &Path) -> Target {
         from,
         depends_on,
         tests: Vec::new(),
+        platforms: release.spec.platforms.to_vec(),
     }
 }
 

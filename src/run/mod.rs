@@ -165,6 +165,9 @@ impl Outcome {
 pub struct TestRun {
     /// The shell command.
     pub command: String,
+    /// The platform it ran on, for an image of several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     /// Its exit code.
     pub code: i64,
 }

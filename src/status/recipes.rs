@@ -46,6 +46,12 @@ impl Recipes {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        inputs::hash(&dockerfile, &self.context, &build_args, base)
+        inputs::hash(
+            &dockerfile,
+            &self.context,
+            &build_args,
+            base,
+            &target.platforms,
+        )
     }
 }

@@ -27,6 +27,7 @@ fn target(tag: &str) -> Target {
         from: "debian:bookworm-slim".into(),
         depends_on: None,
         tests: Vec::new(),
+        platforms: Vec::new(),
     }
 }
 

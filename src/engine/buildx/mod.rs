@@ -363,9 +363,10 @@ impl Engine for Buildx {
     fn run<'a>(
         &'a self,
         image: &'a str,
+        platform: Option<&'a str>,
         command: &'a [String],
     ) -> BoxFuture<'a, Result<RunOutput, Error>> {
-        self.docker.run(image, command)
+        self.docker.run(image, platform, command)
     }
 
     fn graph(&self) -> Option<&dyn GraphBuilder> {

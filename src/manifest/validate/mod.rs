@@ -15,6 +15,7 @@ mod directories;
 mod document;
 mod grammar;
 mod packages;
+mod platforms;
 mod releases;
 mod repository;
 mod secrets;

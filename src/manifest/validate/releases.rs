@@ -9,7 +9,7 @@ use super::templated::{CONTROL_HELP, control_name};
 use super::{Checker, Envars, Json, Key, Node, Value};
 use crate::manifest::{Distro, Release, Spec};
 
-const SPEC_KEYS: [&str; 10] = [
+const SPEC_KEYS: [&str; 11] = [
     "templates_dir",
     "base_image",
     "add_to_tags",
@@ -20,6 +20,7 @@ const SPEC_KEYS: [&str; 10] = [
     "cuda_requires",
     "cuda",
     "python_versions",
+    "platforms",
 ];
 
 impl Checker {
@@ -107,6 +108,7 @@ impl Checker {
             cuda_prefix_url: None,
             envars: Arc::new([]),
             python_versions: None,
+            platforms: Arc::new([]),
             fields: Vec::new(),
         };
         let before = self.problems.len();
@@ -199,7 +201,8 @@ impl Checker {
         // Every string a template prints goes into a Dockerfile line (tags,
         // envars, `base_image` and Python versions have checks of their own).
         match &*key.name {
-            "envars" | "add_to_tags" | "python_versions" | "multistage_image" | "base_image" => {}
+            "envars" | "add_to_tags" | "python_versions" | "multistage_image" | "base_image"
+            | "platforms" => {}
             "header" => self.control_characters(value, &what, &['\n', '\t']),
             _ => self.control_characters(value, &what, &[]),
         }
@@ -227,6 +230,15 @@ impl Checker {
                         .iter()
                         .flatten()
                         .map(|v| Json::String(v.clone()))
+                        .collect(),
+                )
+            }
+            "platforms" => {
+                spec.platforms = self.platforms(value, &what).into();
+                Json::Array(
+                    spec.platforms
+                        .iter()
+                        .map(|p| Json::String(p.clone()))
                         .collect(),
                 )
             }
