@@ -38,15 +38,6 @@ pub enum Error {
         /// Which target, and which engines can.
         message: String,
     },
-    /// `build --push` with an engine that cannot push.
-    #[error("{engine} cannot push the images it builds")]
-    #[diagnostic(help(
-        "build with `--engine docker` (then pushed by the daemon) or `--engine bake` (pushed by the builder), or push from elsewhere with `bentoml-docker push`"
-    ))]
-    CannotPush {
-        /// The engine.
-        engine: &'static str,
-    },
     /// `--builder` with an engine other than bake.
     #[error("`--builder` names a buildx builder, which only `--engine bake` uses")]
     #[diagnostic(help("add `--engine bake`, or drop `--builder`"))]
@@ -200,7 +191,6 @@ impl Error {
             Self::Invalid(_)
             | Self::BuildArg { .. }
             | Self::BuilderWithoutBake
-            | Self::CannotPush { .. }
             | Self::MultiPlatform { .. }
             | Self::SourceDateEpoch { .. }
             | Self::LogDir { .. }

@@ -1,5 +1,6 @@
 //! A daemonless engine: `buildah` (CI runners, Kubernetes pods). It reads
-//! the context directory itself. Its storage driver is passed when given
+//! the context directory itself, builds an image of several platforms as a
+//! manifest list, and pushes with a private auth file. Its storage driver is passed when given
 //! (`--storage-driver`, or `STORAGE_DRIVER`: `vfs` where nothing else
 //! works); its isolation comes from `BUILDAH_ISOLATION` (`chroot` there).
 
@@ -12,7 +13,7 @@ use tokio::process::Command;
 use futures_util::future::BoxFuture;
 
 use super::process::{StopOnDrop, forward_lines, own_group, read_all, stop};
-use super::{BuildOutput, BuildRequest, Engine, Error, Image, RunOutput, parse_step};
+use super::{BuildOutput, BuildRequest, Engine, Error, Image, Pusher, RunOutput, parse_step};
 
 /// `buildah`, run as a program.
 #[derive(Debug, Clone)]
@@ -151,17 +152,30 @@ impl Engine for Buildah {
         Box::pin(async move {
             let iidfile = tempfile::NamedTempFile::new()
                 .map_err(|e| Error::Other(format!("cannot create a temporary file: {e}")))?;
+            let several = request.platforms.len() > 1;
+            if several {
+                // `--manifest` adds to a list that exists: a stale one (or
+                // a single-platform image of the name) goes first.
+                let _ = self.output(&["manifest", "rm", &request.tag]).await;
+                let _ = self.output(&["rmi", &request.tag]).await;
+            }
             let mut command = Command::new(&self.program);
             command
                 .args(&self.global)
                 .arg("bud")
                 .arg("--pull=false")
-                .arg("--iidfile")
-                .arg(iidfile.path())
                 .arg("--file")
-                .arg(request.context.root().join(&request.dockerfile))
-                .arg("--tag")
-                .arg(&request.tag);
+                .arg(request.context.root().join(&request.dockerfile));
+            if several {
+                // One image per platform, under one manifest list.
+                command.arg("--manifest").arg(&request.tag);
+            } else {
+                command.arg("--iidfile").arg(iidfile.path());
+                command.arg("--tag").arg(&request.tag);
+            }
+            if !request.platforms.is_empty() {
+                command.arg("--platform").arg(request.platforms.join(","));
+            }
             for (name, value) in &request.build_args {
                 command.arg("--build-arg").arg(format!("{name}={value}"));
             }
@@ -213,6 +227,17 @@ impl Engine for Buildah {
                 } else {
                     last
                 }));
+            }
+            if several {
+                // The list's image for this machine's platform, as
+                // `inspect` sees it.
+                return match self.inspect(&request.tag).await? {
+                    Some(image) => Ok(image.id),
+                    None => Err(Error::Other(format!(
+                        "buildah built `{}` but does not have it",
+                        request.tag
+                    ))),
+                };
             }
             let id = std::fs::read_to_string(iidfile.path())
                 .map_err(|e| Error::Other(format!("buildah wrote no image ID: {e}")))?;
@@ -271,13 +296,7 @@ impl Engine for Buildah {
                 .transpose()
                 .map_err(|e| Error::Other(format!("cannot write an auth file: {e}")))?;
             let mut args: Vec<&str> = vec!["pull", "--quiet"];
-            if let Some(auth) = &auth {
-                args.extend(["--authfile", auth.path().to_str().unwrap_or_default()]);
-            }
-            let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-            if name == "localhost" || name.starts_with("127.") {
-                args.push("--tls-verify=false");
-            }
+            registry_args(&mut args, host, auth.as_ref());
             args.push(remote);
             let pulled = self.output(&args).await?;
             drop(auth);
@@ -300,6 +319,90 @@ impl Engine for Buildah {
                 ))
             }
         })
+    }
+}
+
+/// buildah sends its images itself: credentials go in a private auth file
+/// of the push's own (0600 in a 0700 directory, removed after it), never
+/// in an argument. A manifest list (an image of several platforms) is
+/// pushed whole, as one index.
+impl Pusher for Buildah {
+    fn push<'a>(
+        &'a self,
+        local: &'a str,
+        repository: &'a str,
+        tag: &'a str,
+        credentials: Option<&'a crate::registry::Credentials>,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        Box::pin(async move {
+            let reference = format!(
+                "docker://{}",
+                crate::registry::reference::tagged(repository, tag)
+            );
+            let host = repository.split('/').next().unwrap_or_default();
+            let auth = credentials
+                .map(|c| crate::registry::AuthFile::new(host, c))
+                .transpose()
+                .map_err(|e| Error::Other(format!("cannot write an auth file: {e}")))?;
+            let digest = tempfile::NamedTempFile::new()
+                .map_err(|e| Error::Other(format!("cannot create a temporary file: {e}")))?;
+            let digest_path = digest.path().to_str().unwrap_or_default().to_string();
+            let list = self
+                .output(&["inspect", "--type", "manifest", local])
+                .await?
+                .status
+                .success();
+            let mut args: Vec<&str> = if list {
+                vec!["manifest", "push", "--all", "--quiet"]
+            } else {
+                vec!["push", "--quiet"]
+            };
+            args.extend(["--digestfile", &digest_path]);
+            registry_args(&mut args, host, auth.as_ref());
+            args.extend([local, &reference]);
+            let pushed = self.output(&args).await?;
+            drop(auth);
+            if !pushed.status.success() {
+                let stderr = String::from_utf8_lossy(&pushed.stderr);
+                let message = stderr
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("buildah push failed")
+                    .trim()
+                    .to_string();
+                return Err(Error::Push {
+                    transient: crate::registry::classify::transient(&message),
+                    message,
+                });
+            }
+            let digest = std::fs::read_to_string(digest.path()).unwrap_or_default();
+            let digest = digest.trim();
+            if digest.starts_with("sha256:") {
+                Ok(digest.to_string())
+            } else {
+                Err(Error::Push {
+                    message: "buildah pushed without saying the digest".into(),
+                    transient: false,
+                })
+            }
+        })
+    }
+}
+
+/// The arguments of a request to the registry at `host`: its auth file,
+/// and plain HTTP for a registry on the loopback (as Docker allows).
+fn registry_args<'a>(
+    args: &mut Vec<&'a str>,
+    host: &str,
+    auth: Option<&'a crate::registry::AuthFile>,
+) {
+    if let Some(auth) = auth {
+        args.extend(["--authfile", auth.path().to_str().unwrap_or_default()]);
+    }
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    if name == "localhost" || name.starts_with("127.") {
+        args.push("--tls-verify=false");
     }
 }
 

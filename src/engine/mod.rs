@@ -2,8 +2,9 @@
 //! daemonless builder (`buildah`) where no daemon exists. Both sit behind
 //! [`Engine`], so the scheduler does not care which, and tests can use a fake.
 //! Sending images to a registry is a capability of its own ([`Pusher`]):
-//! only engines that can push implement it (the Docker daemon; buildah
-//! takes credentials only as arguments or in a file, which is refused).
+//! the Docker daemon takes credentials with each request; buildah reads
+//! them from a private auth file of the push's own; bake pushes from the
+//! builder as it builds.
 
 pub mod buildah;
 pub mod buildx;
@@ -194,9 +195,8 @@ pub trait Engine: Send + Sync {
     }
 }
 
-/// An engine that can send its images to a registry itself. Not every
-/// engine can: buildah takes credentials only as arguments or in an auth
-/// file, and credentials go in neither.
+/// An engine that can send its images to a registry itself; credentials
+/// never go in a process argument.
 pub trait Pusher: Engine {
     /// Tags `local` as `repository:tag` and pushes it, authenticating with
     /// `credentials` on this request only (no login state is written).
