@@ -17,10 +17,9 @@ use tokio::task::JoinSet;
 use super::decide::{Decision, decide_all};
 use super::job::Job;
 use super::log::{self, Log};
-use super::{BuildOptions, Context, Mode, Which, of_decisions};
-use crate::engine::{BuildOutput, Built, Engine, Graph, GraphOutput, GraphTarget};
-use crate::plan::{Plan, Target};
-use crate::run::{Event, Outcome, Reporter, Status, Summary, Work};
+use super::{Mode, Stage, Which, of_decisions};
+use crate::engine::{BuildOutput, Built, Graph, GraphOutput, GraphTarget};
+use crate::run::{Event, Outcome, Status, Summary, Work};
 
 /// One target of the bake file, as the run follows it.
 struct Stale {
@@ -35,12 +34,7 @@ struct Stale {
 
 /// A whole-graph build run.
 pub(super) struct GraphRun<'a> {
-    plan: &'a Plan,
-    targets: &'a [&'a Target],
-    engine: Arc<dyn Engine>,
-    context: Arc<Context>,
-    options: &'a BuildOptions,
-    reporter: Arc<dyn Reporter>,
+    stage: Stage<'a>,
     outcomes: Vec<Option<Outcome>>,
     /// The bake file's targets, by bake name.
     stale: HashMap<String, Stale>,
@@ -57,21 +51,10 @@ enum End {
 }
 
 impl<'a> GraphRun<'a> {
-    pub(super) fn new(
-        plan: &'a Plan,
-        targets: &'a [&'a Target],
-        engine: Arc<dyn Engine>,
-        context: Arc<Context>,
-        options: &'a BuildOptions,
-        reporter: Arc<dyn Reporter>,
-    ) -> Self {
+    pub(super) fn new(stage: Stage<'a>) -> Self {
+        let targets = stage.targets;
         Self {
-            plan,
-            targets,
-            engine,
-            context,
-            options,
-            reporter,
+            stage,
             outcomes: vec![None; targets.len()],
             stale: HashMap::new(),
             tests: JoinSet::new(),
@@ -81,20 +64,20 @@ impl<'a> GraphRun<'a> {
 
     pub(super) async fn run(mut self, interrupt: impl std::future::Future<Output = ()>) -> Summary {
         let started = Instant::now();
-        log::sweep(&self.options.log_dir);
-        self.reporter.event(Event::Begin {
+        log::sweep(&self.stage.options.log_dir);
+        self.stage.reporter.event(Event::Begin {
             work: Work::Build,
-            total: self.targets.len(),
+            total: self.stage.targets.len(),
         });
         tokio::pin!(interrupt);
         let decided = tokio::select! {
             decisions = decide_all(
-                self.plan,
-                self.targets,
-                Arc::clone(&self.engine),
-                Arc::clone(&self.context),
-                self.options,
-                Arc::clone(&self.reporter),
+                self.stage.plan,
+                self.stage.targets,
+                Arc::clone(&self.stage.engine),
+                Arc::clone(&self.stage.context),
+                self.stage.options,
+                Arc::clone(&self.stage.reporter),
             ) => Some(decisions),
             () = &mut interrupt => None,
         };
@@ -107,8 +90,12 @@ impl<'a> GraphRun<'a> {
         } else {
             "not started"
         };
-        let _ = tokio::time::timeout(super::schedule::CLEAN_UP_LIMIT, self.engine.clean_up()).await;
-        let targets = (0..self.targets.len())
+        let _ = tokio::time::timeout(
+            super::schedule::CLEAN_UP_LIMIT,
+            self.stage.engine.clean_up(),
+        )
+        .await;
+        let targets = (0..self.stage.targets.len())
             .map(|i| {
                 let mut outcome = self.outcomes[i].take().unwrap_or_else(|| {
                     let status = if interrupted {
@@ -116,8 +103,11 @@ impl<'a> GraphRun<'a> {
                     } else {
                         Status::Skipped
                     };
-                    let outcome = Outcome::new(&self.targets[i].name, status).because(cut_off);
-                    self.reporter.event(Event::Finished { outcome: &outcome });
+                    let outcome =
+                        Outcome::new(&self.stage.targets[i].name, status).because(cut_off);
+                    self.stage
+                        .reporter
+                        .event(Event::Finished { outcome: &outcome });
                     outcome
                 });
                 if let Some(made) = self.made.get(&i) {
@@ -131,7 +121,7 @@ impl<'a> GraphRun<'a> {
             .collect();
         Summary {
             work: Work::Build,
-            engine: self.engine.name().to_string(),
+            engine: self.stage.engine.name().to_string(),
             targets,
             checks: Vec::new(),
             interrupted,
@@ -146,7 +136,7 @@ impl<'a> GraphRun<'a> {
         decisions: &[Decision],
         interrupt: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     ) -> bool {
-        let build = self.options.mode != Mode::DryRun;
+        let build = self.stage.options.mode != Mode::DryRun;
         for (i, decision) in decisions.iter().enumerate() {
             if !(build && decision.stale()) {
                 self.done(i, decision.outcome.clone());
@@ -181,12 +171,12 @@ impl<'a> GraphRun<'a> {
     /// pushing, each is tagged with its registry names only (bake pushes
     /// every tag) and pushed; one whose package no registry takes is kept.
     fn graph(&mut self, decisions: &[Decision]) -> Result<Graph, String> {
-        let push_to = &self.options.push_to;
+        let push_to = &self.stage.options.push_to;
         let repositories: Vec<Vec<(String, String)>> =
             push_to.iter().map(|r| r.repositories.clone()).collect();
         let mut file = of_decisions(
-            self.plan,
-            self.targets,
+            self.stage.plan,
+            self.stage.targets,
             decisions,
             &repositories,
             Which::Stale,
@@ -195,7 +185,7 @@ impl<'a> GraphRun<'a> {
         let mut names = HashMap::new();
         let chosen = decisions.iter().enumerate().filter(|(_, d)| d.stale());
         for ((name, entry), (i, decision)) in file.target.iter_mut().zip(chosen) {
-            let local = self.targets[i].name.as_str();
+            let local = self.stage.targets[i].name.as_str();
             names.insert(local, name.clone());
             if !push_to.is_empty() {
                 entry.tags.retain(|tag| tag != local);
@@ -223,7 +213,7 @@ impl<'a> GraphRun<'a> {
             .target
             .iter()
             .map(|(name, entry)| {
-                let target = self.targets[self.stale[name].index];
+                let target = self.stage.targets[self.stale[name].index];
                 GraphTarget {
                     name: name.clone(),
                     base: target
@@ -250,13 +240,13 @@ impl<'a> GraphRun<'a> {
     }
 
     fn open_log(&self, i: usize, decided: &Outcome) -> Option<Log> {
-        let name = &self.targets[i].name;
-        let mut log = Log::create(&self.options.log_dir.join(log::file_name(name))).ok()?;
+        let name = &self.stage.targets[i].name;
+        let mut log = Log::create(&self.stage.options.log_dir.join(log::file_name(name))).ok()?;
         let _ = writeln!(
             log,
             "# {name} ({}), bentoml {}, inputs {}, built by bake",
             decided.reason.as_deref().unwrap_or_default(),
-            self.plan.matrix.bentoml_version,
+            self.stage.plan.matrix.bentoml_version,
             decided.inputs.as_deref().unwrap_or_default()
         );
         Some(log)
@@ -269,7 +259,7 @@ impl<'a> GraphRun<'a> {
         graph: &Graph,
         interrupt: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     ) -> End {
-        let engine = Arc::clone(&self.engine);
+        let engine = Arc::clone(&self.stage.engine);
         let Some(builder) = engine.graph() else {
             return End::Built(Err(crate::engine::Error::Other(format!(
                 "the {} engine does not build graphs",
@@ -281,7 +271,8 @@ impl<'a> GraphRun<'a> {
             let _ = sender.send(output);
         };
         // Each layer of the graph gets the time one build gets.
-        let limit = self.options.timeout * u32::try_from(depth(&graph.targets)).unwrap_or(u32::MAX);
+        let limit =
+            self.stage.options.timeout * u32::try_from(depth(&graph.targets)).unwrap_or(u32::MAX);
         let work = tokio::time::timeout(limit, builder.build_graph(graph, &send));
         tokio::pin!(work);
         let mut ended = None;
@@ -313,14 +304,14 @@ impl<'a> GraphRun<'a> {
             GraphOutput::Started(name) => {
                 if let Some(stale) = self.stale.get_mut(&name) {
                     stale.started.get_or_insert_with(Instant::now);
-                    let target = &self.targets[stale.index].name;
-                    self.reporter.event(Event::Building { target });
+                    let target = &self.stage.targets[stale.index].name;
+                    self.stage.reporter.event(Event::Building { target });
                 }
             }
             GraphOutput::Output(name, BuildOutput::Step { current, total }) => {
                 if let Some(stale) = self.stale.get(&name) {
-                    self.reporter.event(Event::Step {
-                        target: &self.targets[stale.index].name,
+                    self.stage.reporter.event(Event::Step {
+                        target: &self.stage.targets[stale.index].name,
                         current,
                         total,
                     });
@@ -356,10 +347,15 @@ impl<'a> GraphRun<'a> {
         let mut outcome = stale.decided.clone();
         outcome.status = Status::Built;
         outcome.seconds = stale.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
-        outcome.log = Some(self.options.log_dir.join(log::file_name(&outcome.target)));
+        outcome.log = Some(
+            self.stage
+                .options
+                .log_dir
+                .join(log::file_name(&outcome.target)),
+        );
         // Closed, so the log is in place.
         stale.log = None;
-        if let Ok(Some(image)) = self.engine.inspect(&outcome.target).await {
+        if let Ok(Some(image)) = self.stage.engine.inspect(&outcome.target).await {
             outcome.image = Some(image.id);
         }
         self.done(i, outcome);
@@ -368,17 +364,17 @@ impl<'a> GraphRun<'a> {
     /// Settles target `i` with `outcome`, after its tests when it is to be
     /// tested.
     fn done(&mut self, i: usize, outcome: Outcome) {
-        let target = self.targets[i];
+        let target = self.stage.targets[i];
         let testable = matches!(outcome.status, Status::Built | Status::UpToDate);
-        if self.options.mode == Mode::BuildAndTest && testable && !target.tests.is_empty() {
+        if self.stage.options.mode == Mode::BuildAndTest && testable && !target.tests.is_empty() {
             let job = Job::new(
-                self.plan,
+                self.stage.plan,
                 target,
                 None,
-                &self.engine,
-                &self.context,
-                self.options,
-                &self.reporter,
+                &self.stage.engine,
+                &self.stage.context,
+                self.stage.options,
+                &self.stage.reporter,
             );
             self.tests.spawn(async move {
                 let mut outcome = outcome;
@@ -387,13 +383,17 @@ impl<'a> GraphRun<'a> {
             });
             return;
         }
-        self.reporter.event(Event::Finished { outcome: &outcome });
+        self.stage
+            .reporter
+            .event(Event::Finished { outcome: &outcome });
         self.outcomes[i] = Some(outcome);
     }
 
     fn tested(&mut self, joined: Result<(usize, Outcome), tokio::task::JoinError>) {
         if let Ok((i, outcome)) = joined {
-            self.reporter.event(Event::Finished { outcome: &outcome });
+            self.stage
+                .reporter
+                .event(Event::Finished { outcome: &outcome });
             self.outcomes[i] = Some(outcome);
         }
     }
@@ -435,7 +435,7 @@ impl<'a> GraphRun<'a> {
             .stale
             .values()
             .filter(|s| s.failure.is_some())
-            .map(|s| self.targets[s.index].name.clone())
+            .map(|s| self.stage.targets[s.index].name.clone())
             .collect();
         failures.sort();
         let failed_indexes: HashSet<usize> = self
@@ -469,7 +469,9 @@ impl<'a> GraphRun<'a> {
                     .unwrap_or_else(|| "bake did not build it".into());
                 self.with_tail(failed(decided, why))
             };
-            self.reporter.event(Event::Finished { outcome: &outcome });
+            self.stage
+                .reporter
+                .event(Event::Finished { outcome: &outcome });
             self.outcomes[i] = Some(outcome);
         }
     }
@@ -477,25 +479,30 @@ impl<'a> GraphRun<'a> {
     /// The nearest base of target `i` among `failed`.
     fn failed_base(&self, i: usize, failed: &HashSet<usize>) -> Option<&str> {
         let index: HashMap<&str, usize> = self
+            .stage
             .targets
             .iter()
             .enumerate()
             .map(|(i, t)| (t.name.as_str(), i))
             .collect();
-        let mut next = self.targets[i].depends_on.as_deref();
+        let mut next = self.stage.targets[i].depends_on.as_deref();
         while let Some(base) = next {
             let b = *index.get(base)?;
             if failed.contains(&b) {
-                return Some(&self.targets[b].name);
+                return Some(&self.stage.targets[b].name);
             }
-            next = self.targets[b].depends_on.as_deref();
+            next = self.stage.targets[b].depends_on.as_deref();
         }
         None
     }
 
     /// `outcome` with the last lines of its build log.
     fn with_tail(&self, mut outcome: Outcome) -> Outcome {
-        let path = self.options.log_dir.join(log::file_name(&outcome.target));
+        let path = self
+            .stage
+            .options
+            .log_dir
+            .join(log::file_name(&outcome.target));
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         outcome.log_tail = log::last_lines(&text, log::TAIL_LINES);
         outcome.log = Some(path);

@@ -102,6 +102,17 @@ pub struct BuildOptions {
     pub skip_pushed: Option<crate::registry::Published>,
 }
 
+/// What a build run works with, whichever way it builds.
+pub(super) struct Stage<'a> {
+    pub(super) plan: &'a Plan,
+    /// In build order, dependencies included.
+    pub(super) targets: &'a [&'a Target],
+    pub(super) engine: Arc<dyn Engine>,
+    pub(super) context: Arc<Context>,
+    pub(super) options: &'a BuildOptions,
+    pub(super) reporter: Arc<dyn Reporter>,
+}
+
 /// Builds `targets` (in build order, dependencies included; see
 /// [`crate::plan::with_dependencies`]).
 ///
@@ -116,14 +127,19 @@ pub async fn build(
     reporter: Arc<dyn Reporter>,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Summary {
-    if engine.graph().is_some() && options.mode != Mode::TestOnly {
-        return graph::GraphRun::new(plan, targets, engine, context, options, reporter)
-            .run(interrupt)
-            .await;
+    let whole_graph = engine.graph().is_some() && options.mode != Mode::TestOnly;
+    let stage = Stage {
+        plan,
+        targets,
+        engine,
+        context,
+        options,
+        reporter,
+    };
+    if whole_graph {
+        return graph::GraphRun::new(stage).run(interrupt).await;
     }
-    schedule::Schedule::new(plan, targets, engine, context, options, reporter)
-        .run(interrupt)
-        .await
+    schedule::Schedule::new(stage).run(interrupt).await
 }
 
 #[cfg(test)]

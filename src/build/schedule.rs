@@ -4,17 +4,14 @@
 //! (unless `keep_going`) or an interruption.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
+use super::Stage;
 use super::decide::{PlanBase, base_of};
 use super::job::Job;
-use super::{BuildOptions, Context};
-use crate::engine::Engine;
-use crate::plan::{Plan, Target};
-use crate::run::{Event, Outcome, Reporter, Status, Summary, Work};
+use crate::run::{Event, Outcome, Status, Summary, Work};
 
 /// How long the end of a run waits for cut-off tests and builds to be gone.
 pub(super) const CLEAN_UP_LIMIT: Duration = Duration::from_secs(60);
@@ -25,12 +22,7 @@ const INTERRUPTED: &str = "not started: interrupted";
 
 /// One build run over `targets` (in build order).
 pub(super) struct Schedule<'a> {
-    plan: &'a Plan,
-    targets: &'a [&'a Target],
-    engine: Arc<dyn Engine>,
-    context: Arc<Context>,
-    options: &'a BuildOptions,
-    reporter: Arc<dyn Reporter>,
+    stage: Stage<'a>,
     /// Each target's index, by name.
     index: HashMap<&'a str, usize>,
     /// Each target's outcome, once settled.
@@ -61,21 +53,10 @@ enum Base {
 }
 
 impl<'a> Schedule<'a> {
-    pub(super) fn new(
-        plan: &'a Plan,
-        targets: &'a [&'a Target],
-        engine: Arc<dyn Engine>,
-        context: Arc<Context>,
-        options: &'a BuildOptions,
-        reporter: Arc<dyn Reporter>,
-    ) -> Self {
+    pub(super) fn new(stage: Stage<'a>) -> Self {
+        let targets = stage.targets;
         Self {
-            plan,
-            targets,
-            engine,
-            context,
-            options,
-            reporter,
+            stage,
             index: targets
                 .iter()
                 .enumerate()
@@ -93,10 +74,10 @@ impl<'a> Schedule<'a> {
     pub(super) async fn run(mut self, interrupt: impl std::future::Future<Output = ()>) -> Summary {
         let started = Instant::now();
         // Partial logs of killed runs, whichever targets they were for.
-        super::log::sweep(&self.options.log_dir);
-        self.reporter.event(Event::Begin {
+        super::log::sweep(&self.stage.options.log_dir);
+        self.stage.reporter.event(Event::Begin {
             work: self.work(),
-            total: self.targets.len(),
+            total: self.stage.targets.len(),
         });
         tokio::pin!(interrupt);
         let mut interrupted = false;
@@ -118,10 +99,10 @@ impl<'a> Schedule<'a> {
         }
         // Bounded: a container the engine will not remove must not hold the
         // run (the engine's own stop grace is 10 s).
-        let _ = tokio::time::timeout(CLEAN_UP_LIMIT, self.engine.clean_up()).await;
+        let _ = tokio::time::timeout(CLEAN_UP_LIMIT, self.stage.engine.clean_up()).await;
         Summary {
             work: self.work(),
-            engine: self.engine.name().to_string(),
+            engine: self.stage.engine.name().to_string(),
             targets: self.settle_the_rest(),
             checks: Vec::new(),
             interrupted,
@@ -131,7 +112,7 @@ impl<'a> Schedule<'a> {
     }
 
     fn work(&self) -> Work {
-        if self.options.mode == super::Mode::TestOnly {
+        if self.stage.options.mode == super::Mode::TestOnly {
             Work::Test
         } else {
             Work::Build
@@ -146,7 +127,7 @@ impl<'a> Schedule<'a> {
             match self.base(i) {
                 Base::Pending => still.push_back(i),
                 Base::Settled(outcome) => self.settle(i, *outcome),
-                Base::Ready(_) if self.running.len() >= self.options.jobs.max(1) => {
+                Base::Ready(_) if self.running.len() >= self.stage.options.jobs.max(1) => {
                     still.push_back(i);
                 }
                 Base::Ready(base) => self.start(i, base),
@@ -156,7 +137,7 @@ impl<'a> Schedule<'a> {
     }
 
     fn base(&self, i: usize) -> Base {
-        let target = self.targets[i];
+        let target = self.stage.targets[i];
         let Some(base) = target
             .depends_on
             .as_deref()
@@ -174,15 +155,15 @@ impl<'a> Schedule<'a> {
     }
 
     fn start(&mut self, i: usize, base: Option<PlanBase>) {
-        let target = self.targets[i];
+        let target = self.stage.targets[i];
         let job = Job::new(
-            self.plan,
+            self.stage.plan,
             target,
             base,
-            &self.engine,
-            &self.context,
-            self.options,
-            &self.reporter,
+            &self.stage.engine,
+            &self.stage.context,
+            self.stage.options,
+            &self.stage.reporter,
         );
         let handle = self.running.spawn(async move { (i, job.run().await) });
         self.running_targets.insert(handle.id(), i);
@@ -201,11 +182,14 @@ impl<'a> Schedule<'a> {
                 } else {
                     format!("the build task failed: {error}")
                 };
-                (i, Outcome::new(&self.targets[i].name, lost).because(why))
+                (
+                    i,
+                    Outcome::new(&self.stage.targets[i].name, lost).because(why),
+                )
             }
             None => return,
         };
-        if outcome.status == Status::Failed && !self.options.keep_going {
+        if outcome.status == Status::Failed && !self.stage.options.keep_going {
             self.stopped.get_or_insert(FAILED_BEFORE);
         }
         self.settle(i, outcome);
@@ -221,16 +205,19 @@ impl<'a> Schedule<'a> {
     }
 
     fn settle(&mut self, i: usize, outcome: Outcome) {
-        self.reporter.event(Event::Finished { outcome: &outcome });
+        self.stage
+            .reporter
+            .event(Event::Finished { outcome: &outcome });
         self.outcomes[i] = Some(outcome);
     }
 
     /// Every outcome, the targets never started settled as skipped.
     fn settle_the_rest(&mut self) -> Vec<Outcome> {
         let reason = self.stopped.unwrap_or("not started");
-        for i in 0..self.targets.len() {
+        for i in 0..self.stage.targets.len() {
             if self.outcomes[i].is_none() {
-                let outcome = Outcome::new(&self.targets[i].name, Status::Skipped).because(reason);
+                let outcome =
+                    Outcome::new(&self.stage.targets[i].name, Status::Skipped).because(reason);
                 self.settle(i, outcome);
             }
         }

@@ -291,10 +291,7 @@ impl Engine for Buildah {
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let host = remote.split('/').next().unwrap_or_default();
-            let auth = credentials
-                .map(|c| crate::registry::AuthFile::new(host, c))
-                .transpose()
-                .map_err(|e| Error::Other(format!("cannot write an auth file: {e}")))?;
+            let auth = auth_file(host, credentials)?;
             let mut args: Vec<&str> = vec!["pull", "--quiet"];
             registry_args(&mut args, host, auth.as_ref());
             args.push(remote);
@@ -340,10 +337,7 @@ impl Pusher for Buildah {
                 crate::registry::reference::tagged(repository, tag)
             );
             let host = repository.split('/').next().unwrap_or_default();
-            let auth = credentials
-                .map(|c| crate::registry::AuthFile::new(host, c))
-                .transpose()
-                .map_err(|e| Error::Other(format!("cannot write an auth file: {e}")))?;
+            let auth = auth_file(host, credentials)?;
             let digest = tempfile::NamedTempFile::new()
                 .map_err(|e| Error::Other(format!("cannot create a temporary file: {e}")))?;
             let digest_path = digest.path().to_str().unwrap_or_default().to_string();
@@ -388,6 +382,17 @@ impl Pusher for Buildah {
             }
         })
     }
+}
+
+/// A private auth file with `credentials` for `host`, when there are any.
+fn auth_file(
+    host: &str,
+    credentials: Option<&crate::registry::Credentials>,
+) -> Result<Option<crate::registry::AuthFile>, Error> {
+    credentials
+        .map(|c| crate::registry::AuthFile::new(host, c))
+        .transpose()
+        .map_err(|e| Error::Other(format!("cannot write an auth file: {e}")))
 }
 
 /// The arguments of a request to the registry at `host`: its auth file,

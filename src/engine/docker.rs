@@ -403,12 +403,7 @@ impl Engine for Docker {
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let server = remote.split('/').next().unwrap_or_default();
-            let credentials = credentials.map(|c| bollard::auth::DockerCredentials {
-                username: Some(c.username.clone()),
-                password: Some(c.password.clone()),
-                serveraddress: Some(server.to_string()),
-                ..Default::default()
-            });
+            let credentials = credentials.map(|c| docker_credentials(c, server));
             let options = CreateImageOptions {
                 from_image: Some(crate::registry::reference::with_tag(remote)),
                 ..Default::default()
@@ -420,6 +415,19 @@ impl Engine for Docker {
             let (repo, tag) = crate::registry::reference::split_tag(local);
             self.tag(remote, repo, tag).await
         })
+    }
+}
+
+/// `credentials` for the daemon's request to `server`.
+fn docker_credentials(
+    credentials: &crate::registry::Credentials,
+    server: &str,
+) -> bollard::auth::DockerCredentials {
+    bollard::auth::DockerCredentials {
+        username: Some(credentials.username.clone()),
+        password: Some(credentials.password.clone()),
+        serveraddress: Some(server.to_string()),
+        ..Default::default()
     }
 }
 
@@ -464,12 +472,7 @@ impl Pusher for Docker {
             };
             self.tag(local, repository, tag).await?;
             let server = repository.split('/').next().unwrap_or_default();
-            let credentials = credentials.map(|c| bollard::auth::DockerCredentials {
-                username: Some(c.username.clone()),
-                password: Some(c.password.clone()),
-                serveraddress: Some(server.to_string()),
-                ..Default::default()
-            });
+            let credentials = credentials.map(|c| docker_credentials(c, server));
             let options = PushImageOptions {
                 tag: Some(tag.to_string()),
                 ..Default::default()
