@@ -137,7 +137,7 @@ fn platform(text: &str) -> Platform {
 
 #[test]
 #[ignore = "needs buildah, skopeo and docker-registry; .ci/run sets them up"]
-fn index_pushed_by_buildah_reads_back_with_both_platforms_and_their_digests() {
+fn registry_an_index_pushed_by_buildah_reads_back_with_both_platforms_and_their_digests() {
     let password = "index-Pa55-w0rd";
     let server = registry(password);
     let host = format!("127.0.0.1:{}", server.port);
@@ -242,7 +242,7 @@ fn index_pushed_by_buildah_reads_back_with_both_platforms_and_their_digests() {
 
 #[test]
 #[ignore = "needs buildah, skopeo and docker-registry; .ci/run sets them up"]
-fn index_a_single_platform_tag_reads_as_one_image_not_an_index() {
+fn registry_a_single_platform_tag_reads_as_one_image_not_an_index() {
     let password = "single-Pa55-w0rd";
     let server = registry(password);
     let host = format!("127.0.0.1:{}", server.port);
