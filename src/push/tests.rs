@@ -70,6 +70,17 @@ impl Registry for Held {
         Box::pin(async { unreachable!("a push asks for digests, not labels") })
     }
 
+    /// A push does not read indexes yet.
+    fn contents<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: Option<&'a Credentials>,
+    ) -> futures_util::future::BoxFuture<'a, Result<Option<crate::registry::Contents>, Failure>>
+    {
+        Box::pin(async { unreachable!("a push asks for digests, not indexes") })
+    }
+
     fn writable<'a>(
         &'a self,
         repository: &'a str,

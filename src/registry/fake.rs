@@ -12,6 +12,7 @@ use futures_util::future::BoxFuture;
 
 use super::enabled::Credentials;
 use super::failure::Failure;
+use super::index::{Contents, Index, Single};
 use super::{Held, Registry};
 
 /// The fake registry.
@@ -28,8 +29,12 @@ pub struct Fake {
     /// The labels and config of the images held, per `REPOSITORY:TAG`
     /// (a tag held without them has no labels).
     pub images: Mutex<HashMap<String, Held>>,
+    /// What the tags hold as a whole, per `REPOSITORY:TAG` (a tag held
+    /// without it is a single image of no known platform).
+    pub contents: Mutex<HashMap<String, Contents>>,
     /// Requests, in order: `tags REPOSITORY`, `digest REPOSITORY:TAG`,
-    /// `image REPOSITORY:TAG`, `writable REPOSITORY`.
+    /// `image REPOSITORY:TAG`, `contents REPOSITORY:TAG`,
+    /// `writable REPOSITORY`.
     pub asked: Mutex<Vec<String>>,
 }
 
@@ -76,6 +81,16 @@ impl Fake {
                     .collect(),
             },
         );
+    }
+
+    /// Puts `index` under `repository:tag` (the tag's digest is the
+    /// index's).
+    pub fn hold_index(&self, repository: &str, tag: &str, index: Index) {
+        self.hold(repository, tag, &index.digest);
+        self.contents
+            .lock()
+            .unwrap()
+            .insert(format!("{repository}:{tag}"), Contents::Index(index));
     }
 
     /// Fails every request that begins with `prefix` with `failure`.
@@ -155,6 +170,39 @@ impl Registry for Fake {
                         config: format!("{digest}-config"),
                         digest,
                         labels: HashMap::new(),
+                    })
+            }))
+        })
+    }
+
+    fn contents<'a>(
+        &'a self,
+        repository: &'a str,
+        tag: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<Option<Contents>, Failure>> {
+        Box::pin(async move {
+            let reference = format!("{repository}:{tag}");
+            self.answer(format!("contents {reference}"), credentials)?;
+            let digest = self
+                .repositories
+                .lock()
+                .unwrap()
+                .get(repository)
+                .and_then(|tags| tags.get(tag))
+                .cloned();
+            Ok(digest.map(|digest| {
+                self.contents
+                    .lock()
+                    .unwrap()
+                    .get(&reference)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        Contents::Single(Single {
+                            digest,
+                            media_type: super::index::OCI_MANIFEST.to_string(),
+                            platform: None,
+                        })
                     })
             }))
         })

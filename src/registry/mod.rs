@@ -3,7 +3,9 @@
 //! and what they hold, asked through [`Registry`] (over the OCI distribution
 //! API by [`Distribution`]). What their errors mean ([`classify`]) and how
 //! references are written ([`reference`]) live here too, for the engines'
-//! pushes and `status` to read the same way.
+//! pushes and `status` to read the same way. What a multi-platform tag
+//! holds as a whole (an image index, its platforms and attestations) and
+//! what is wrong with it for a target live in [`index`].
 
 use std::collections::HashMap;
 
@@ -16,6 +18,7 @@ mod enabled;
 mod failure;
 #[cfg(test)]
 pub mod fake;
+pub mod index;
 mod published;
 pub mod reference;
 mod scrub;
@@ -24,6 +27,7 @@ pub use auth_file::AuthFile;
 pub use distribution::Distribution;
 pub use enabled::{Credentials, Enabled, Error, Variables, enabled, repositories};
 pub use failure::{Access, Failure, after_attempts};
+pub use index::{Contents, Platform};
 pub use published::Published;
 pub use scrub::Scrubber;
 
@@ -45,6 +49,18 @@ pub trait Registry: Send + Sync {
         tag: &'a str,
         credentials: Option<&'a Credentials>,
     ) -> BoxFuture<'a, Result<Option<Held>, Failure>>;
+
+    /// What `repository:tag` holds as a whole, or `None` when there is no
+    /// such tag: an image index (or Docker manifest list) with each
+    /// platform's manifest and its attestations apart, or a single image
+    /// with the platform its config names. Asked once: the caller retries
+    /// what [`Failure::transient`] allows.
+    fn contents<'a>(
+        &'a self,
+        repository: &'a str,
+        tag: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<Option<Contents>, Failure>>;
 
     /// Every tag of `repository`.
     fn tags<'a>(

@@ -8,6 +8,7 @@ mod faults;
 mod generate;
 mod graph;
 mod images;
+mod index;
 mod invalid;
 mod matrix;
 mod plan;

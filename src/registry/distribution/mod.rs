@@ -8,9 +8,12 @@ use futures_util::future::BoxFuture;
 
 use super::enabled::{Credentials, Enabled};
 use super::failure::Failure;
+use super::index::{self, Contents, Manifest, Single};
 use super::{Held, Registry, classify, reference};
 
 mod cause;
+#[cfg(test)]
+mod served;
 
 use cause::proxy_for;
 
@@ -169,6 +172,57 @@ impl Registry for Distribution {
         })
     }
 
+    /// The manifest, asked for in any of the four types a tag may hold (so
+    /// that an index is answered as itself), and for a single image its
+    /// config, for the platform it names.
+    fn contents<'a>(
+        &'a self,
+        repository: &'a str,
+        tag: &'a str,
+        credentials: Option<&'a Credentials>,
+    ) -> BoxFuture<'a, Result<Option<Contents>, Failure>> {
+        Box::pin(async move {
+            let reference = reference(repository, tag)?;
+            let auth = auth(credentials);
+            let (body, digest) = match self
+                .bounded(
+                    &reference,
+                    credentials,
+                    self.client
+                        .pull_manifest_raw(&reference, &auth, &index::ACCEPTED),
+                )
+                .await
+            {
+                Ok(found) => found,
+                Err(failure) if classify::not_found(&failure) => return Ok(None),
+                Err(failure) => return Err(failure),
+            };
+            let unreadable = |message: String| Failure::Other {
+                message: format!("the manifest of `{repository}:{tag}` cannot be read: {message}"),
+                transient: false,
+            };
+            let (media_type, config) =
+                match index::read_manifest(&body, &digest).map_err(&unreadable)? {
+                    Manifest::Index(index) => return Ok(Some(Contents::Index(index))),
+                    Manifest::Single { media_type, config } => (media_type, config),
+                };
+            let mut blob = Vec::new();
+            self.bounded(
+                &reference,
+                credentials,
+                self.client
+                    .pull_blob(&reference, config.as_str(), &mut blob),
+            )
+            .await
+            .map_err(|failure| config_failure(failure, repository, tag, &config))?;
+            Ok(Some(Contents::Single(Single {
+                digest,
+                media_type,
+                platform: index::platform_of_config(&blob).map_err(&unreadable)?,
+            })))
+        })
+    }
+
     /// Uploads the empty blob: listing tags or asking for a push token
     /// would pass with read-only credentials (a token registry grants only
     /// what it may, without an error), starting an upload does not.
@@ -219,6 +273,21 @@ impl Registry for Distribution {
                 Err(failure) => Err(failure),
             }
         })
+    }
+}
+
+/// A failure to fetch the config of `repository:tag`: one that says "not
+/// found" is a broken image, not a missing tag, and must not read as one.
+fn config_failure(failure: Failure, repository: &str, tag: &str, config: &str) -> Failure {
+    if classify::not_found(&failure) {
+        Failure::Other {
+            message: format!(
+                "the registry lacks the config `{config}` that the manifest of `{repository}:{tag}` names: push the tag again"
+            ),
+            transient: false,
+        }
+    } else {
+        failure
     }
 }
 
