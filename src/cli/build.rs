@@ -332,7 +332,9 @@ pub fn build(
                     })
                 })
                 .collect();
-            let pushed = super::push::push_with(registries, &local, &settings, pusher).await;
+            let attest = plan.attest.is_some();
+            let pushed =
+                super::push::push_with(registries, &local, attest, &settings, pusher).await;
             summary.push = Some(Box::new(pushed));
         }
         Ok::<_, Error>(summary)

@@ -58,7 +58,7 @@ pub fn push(
     let targets = plan::select(plan, selection)?;
     session::writable_report(settings.report.as_deref())?;
     let registries = session.registries()?;
-    let jobs = crate::push::pushes(&targets, &registries);
+    let jobs = crate::push::pushes(&targets, &registries, plan.attest.is_some());
     if settings.dry_run {
         return draw_dry_run(&session.manifest, &jobs, out).map_err(Error::Stdout);
     }
@@ -67,7 +67,16 @@ pub fn push(
     let summary = runtime.block_on(async {
         let engine: Arc<dyn Pusher> =
             Arc::new(Docker::connect().await?.with_push_stall(settings.timeout));
-        Ok::<_, Error>(push_with(&registries, &targets, settings, engine).await)
+        Ok::<_, Error>(
+            push_with(
+                &registries,
+                &targets,
+                plan.attest.is_some(),
+                settings,
+                engine,
+            )
+            .await,
+        )
     })?;
     session::finish(&summary, settings.report.as_deref(), out)
 }
@@ -77,10 +86,11 @@ pub fn push(
 pub(super) async fn push_with(
     registries: &[Arc<Enabled>],
     targets: &[&Target],
+    attest: bool,
     settings: &Settings,
     engine: Arc<dyn Pusher>,
 ) -> Summary {
-    let jobs = crate::push::pushes(targets, registries);
+    let jobs = crate::push::pushes(targets, registries, attest);
     let plain = plain(registries);
     let scrubber = Arc::new(registry::Scrubber::new(&plain));
     let api: Arc<dyn registry::Registry> =

@@ -91,7 +91,7 @@ fn recipes(session: &Session, plan: &plan::Plan) -> Result<Recipes, Error> {
         .collect();
     let context = Context::scan_keeping(root, &dockerfiles, &plan.matrix.output_dir)
         .map_err(Error::Context)?;
-    Ok(Recipes::new(Arc::new(context)))
+    Ok(Recipes::new(Arc::new(context)).with_attestations(plan.attest.is_some()))
 }
 
 /// The table, and how many tags are current.

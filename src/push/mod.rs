@@ -46,6 +46,12 @@ pub struct Push {
     pub repository: String,
     /// The tag.
     pub tag: String,
+    /// The platforms the target declares: with several, the tag must be
+    /// an index of exactly those.
+    pub platforms: Vec<String>,
+    /// Whether the manifest asks for attestations (`attest`): only then
+    /// may an index hold attestation manifests.
+    pub attest: bool,
 }
 
 impl Push {
@@ -66,9 +72,10 @@ impl Push {
 }
 
 /// The pushes of `targets`: each to every registry that has a repository
-/// for its package, in target order.
+/// for its package, in target order; `attest` when the manifest asks for
+/// attestations.
 #[must_use]
-pub fn pushes(targets: &[&Target], registries: &[Arc<Enabled>]) -> Vec<Push> {
+pub fn pushes(targets: &[&Target], registries: &[Arc<Enabled>], attest: bool) -> Vec<Push> {
     let mut jobs = Vec::new();
     for target in targets {
         for registry in registries {
@@ -78,6 +85,8 @@ pub fn pushes(targets: &[&Target], registries: &[Arc<Enabled>]) -> Vec<Push> {
                     registry: Arc::clone(registry),
                     repository: repository.to_string(),
                     tag: target.tag.clone(),
+                    platforms: target.platforms.clone(),
+                    attest,
                 });
             }
         }

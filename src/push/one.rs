@@ -156,6 +156,9 @@ async fn verified(job: &Push, shared: &Shared, pushed: &str) -> Outcome {
     .await;
     let failed = |reason: String| job.outcome(Status::Failed).because(reason);
     match held {
+        Ok(Some(digest)) if digest == pushed && job.platforms.len() > 1 => {
+            platforms_verified(job, shared, digest).await
+        }
         Ok(Some(digest)) if digest == pushed => {
             let mut outcome = job.outcome(Status::Pushed);
             outcome.digest = Some(digest);
@@ -172,4 +175,65 @@ async fn verified(job: &Push, shared: &Shared, pushed: &str) -> Outcome {
             failure.describe(&job.registry, &job.repository, Access::Read, tries)
         )),
     }
+}
+
+/// A tag of several platforms, its digest the one pushed: the index the
+/// registry holds must list exactly the declared platforms (attestation
+/// manifests only when asked for). Its children are the ones built: the
+/// index is the one pushed, and its digest covers them.
+async fn platforms_verified(job: &Push, shared: &Shared, digest: String) -> Outcome {
+    let credentials = job.registry.credentials.as_ref();
+    let (held, tries) = retrying(
+        &shared.options,
+        || {
+            shared
+                .registry
+                .contents(&job.repository, &job.tag, credentials)
+        },
+        |failure: &Failure, _| failure.transient().then_some(true),
+    )
+    .await;
+    let mut outcome = job.outcome(Status::Pushed);
+    outcome.digest = Some(digest.clone());
+    let contents = match held {
+        Ok(Some(contents)) => contents,
+        Ok(None) => {
+            outcome.status = Status::Failed;
+            return outcome.because(format!("pushed {digest}, but the registry has no such tag"));
+        }
+        Err(failure) => {
+            outcome.status = Status::Failed;
+            return outcome.because(format!(
+                "pushed {digest}, but the registry could not be asked for its platforms: {}",
+                failure.describe(&job.registry, &job.repository, Access::Read, tries)
+            ));
+        }
+    };
+    let declared: Vec<crate::registry::Platform> = job
+        .platforms
+        .iter()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let expected = crate::registry::index::Expected {
+        platforms: &declared,
+        built: &[],
+        attestations: job.attest,
+    };
+    let problems = crate::registry::index::verify(&expected, &contents);
+    if let crate::registry::Contents::Index(index) = &contents {
+        outcome.platforms = index
+            .platforms
+            .iter()
+            .map(|child| crate::run::PlatformDigest {
+                platform: child.platform.to_string(),
+                digest: child.digest.clone(),
+            })
+            .collect();
+    }
+    if problems.is_empty() {
+        return outcome;
+    }
+    let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    outcome.status = Status::Failed;
+    outcome.because(format!("{}: {}", job.reference(), said.join("; ")))
 }

@@ -20,6 +20,8 @@ struct Held {
     refusing: HashMap<String, Failure>,
     /// Asked for a digest, it never answers.
     verifying_hangs: bool,
+    /// What each `repository:tag` holds when it is an index.
+    indexes: Mutex<HashMap<String, crate::registry::Contents>>,
 }
 
 impl Registry for Held {
@@ -70,15 +72,16 @@ impl Registry for Held {
         Box::pin(async { unreachable!("a push asks for digests, not labels") })
     }
 
-    /// A push does not read indexes yet.
+    /// An index it was given, for a target of several platforms.
     fn contents<'a>(
         &'a self,
-        _: &'a str,
-        _: &'a str,
+        repository: &'a str,
+        tag: &'a str,
         _: Option<&'a Credentials>,
     ) -> futures_util::future::BoxFuture<'a, Result<Option<crate::registry::Contents>, Failure>>
     {
-        Box::pin(async { unreachable!("a push asks for digests, not indexes") })
+        let reference = format!("{repository}:{tag}");
+        Box::pin(async move { Ok(self.indexes.lock().unwrap().get(&reference).cloned()) })
     }
 
     fn writable<'a>(
@@ -149,6 +152,8 @@ fn setup() -> (Arc<Fake>, Vec<Push>) {
                 registry: Arc::clone(registry),
                 repository: registry.repository("app").unwrap().into(),
                 tag: tag.into(),
+                platforms: Vec::new(),
+                attest: false,
             });
         }
     }
@@ -190,6 +195,7 @@ async fn reporting(
         hanging: false,
         refusing,
         verifying_hangs: false,
+        indexes: Mutex::new(HashMap::new()),
     });
     let engine: Arc<dyn crate::engine::Pusher> =
         Arc::clone(engine) as Arc<dyn crate::engine::Pusher>;
@@ -289,6 +295,7 @@ async fn interrupted_pushes_keep_their_names() {
         answers: Mutex::new(HashMap::new()),
         hanging: false,
         refusing: HashMap::new(),
+        indexes: Mutex::new(HashMap::new()),
         verifying_hangs: false,
     });
     let dyn_engine: Arc<dyn crate::engine::Pusher> =
@@ -333,6 +340,7 @@ async fn an_interruption_during_the_credential_check_stops_the_run() {
         answers: Mutex::new(HashMap::new()),
         hanging: true,
         refusing: HashMap::new(),
+        indexes: Mutex::new(HashMap::new()),
         verifying_hangs: false,
     });
     let options = options();
@@ -374,6 +382,7 @@ async fn an_interrupted_push_labels_what_was_already_pushed_pushed() {
         answers: Mutex::new(HashMap::new()),
         hanging: false,
         refusing: HashMap::new(),
+        indexes: Mutex::new(HashMap::new()),
         verifying_hangs: true,
     });
     let summary = push(
@@ -506,4 +515,82 @@ async fn a_push_says_its_checks_and_each_push_in_order() {
     }
     assert_eq!(lines.len(), 10, "{lines:?}");
     assert_eq!(summary.checks.len(), 1);
+}
+
+/// A target of several platforms: the tag must be an index of exactly
+/// those; the report lists each platform's digest.
+#[tokio::test]
+async fn an_index_missing_a_declared_platform_fails_and_a_whole_one_is_listed() {
+    use crate::registry::index::{Child, Index};
+    let (engine, jobs) = setup();
+    let jobs: Vec<Push> = jobs
+        .into_iter()
+        .filter(|j| j.registry.host == "one.example")
+        .map(|mut j| {
+            j.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
+            j
+        })
+        .collect();
+    let index = |tag: &str, platforms: &[&str]| {
+        crate::registry::Contents::Index(Index {
+            digest: engine.images.lock().unwrap()[&format!("app:{tag}")]
+                .id
+                .clone(),
+            media_type: crate::registry::index::OCI_INDEX.into(),
+            platforms: platforms
+                .iter()
+                .map(|p| Child {
+                    platform: p.parse().unwrap(),
+                    digest: format!("sha256:{}", p.replace('/', "")),
+                })
+                .collect(),
+            attestations: Vec::new(),
+            unplaced: Vec::new(),
+        })
+    };
+    let registries: Vec<Enabled> = jobs.iter().map(|j| (*j.registry).clone()).collect();
+    let registry = Arc::new(Held {
+        engine: Arc::clone(&engine),
+        answers: Mutex::new(HashMap::new()),
+        hanging: false,
+        refusing: HashMap::new(),
+        indexes: Mutex::new(HashMap::from([
+            (
+                "one.example/org/app:1".to_string(),
+                index("1", &["linux/amd64"]),
+            ),
+            (
+                "one.example/org/app:2".to_string(),
+                index("2", &["linux/amd64", "linux/arm64"]),
+            ),
+        ])),
+        verifying_hangs: false,
+    });
+    let summary = push(
+        jobs,
+        Arc::clone(&engine) as Arc<dyn crate::engine::Pusher>,
+        registry,
+        Arc::new(Scrubber::new(&registries)),
+        &options(),
+        Arc::new(Quiet),
+        std::future::pending(),
+    )
+    .await;
+    let of = |tag: &str| {
+        summary
+            .targets
+            .iter()
+            .find(|o| o.target == format!("app:{tag}"))
+            .unwrap()
+    };
+    assert_eq!(of("1").status, Status::Failed);
+    let reason = of("1").reason.clone().unwrap();
+    assert!(reason.contains("linux/arm64"), "{reason}");
+    assert_eq!(of("2").status, Status::Pushed);
+    let listed: Vec<&str> = of("2")
+        .platforms
+        .iter()
+        .map(|p| p.platform.as_str())
+        .collect();
+    assert_eq!(listed, ["linux/amd64", "linux/arm64"]);
 }

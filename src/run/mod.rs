@@ -108,6 +108,10 @@ pub struct Outcome {
     /// Its inputs hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inputs: Option<String>,
+    /// For an index of several platforms (push): each platform's manifest
+    /// digest, as the registry lists them; `digest` is the index's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformDigest>,
     /// The build or test log.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<PathBuf>,
@@ -138,6 +142,7 @@ impl Outcome {
             image: None,
             digest: None,
             inputs: None,
+            platforms: Vec::new(),
             log: None,
             tests: Vec::new(),
             log_tail: Vec::new(),
@@ -170,6 +175,15 @@ pub struct TestRun {
     pub platform: Option<String>,
     /// Its exit code.
     pub code: i64,
+}
+
+/// One platform of an index, with its manifest's digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlatformDigest {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// Its manifest's digest.
+    pub digest: String,
 }
 
 /// A registry (or one of its repositories) that failed the credential

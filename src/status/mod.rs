@@ -294,11 +294,56 @@ impl Survey<'_> {
             Err(message) => return Verdict::error(message),
         };
         let mut verdict = self.judge(target, &image).await;
+        if verdict.state == State::Current && target.platforms.len() > 1 {
+            verdict = self.platforms(repository, down, target, verdict).await;
+        }
         verdict.config = Some(image.config);
         if verdict.state != State::Error {
             verdict.digest = Some(image.digest);
         }
         verdict
+    }
+
+    /// A target of several platforms, current by its labels: stale when
+    /// its tag is not an index of exactly those platforms.
+    async fn platforms(
+        &mut self,
+        repository: &Repository<'_>,
+        down: &mut Option<String>,
+        target: &Target,
+        current: Verdict,
+    ) -> Verdict {
+        let registry = self.registry;
+        let credentials = repository.enabled.credentials.as_ref();
+        let contents = match self
+            .ask(repository, down, || {
+                registry.contents(repository.path, &target.tag, credentials)
+            })
+            .await
+        {
+            Ok(Some(contents)) => contents,
+            Ok(None) => return Verdict::new(State::Missing),
+            Err(message) => return Verdict::error(message),
+        };
+        let declared: Vec<crate::registry::Platform> = target
+            .platforms
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        let expected = crate::registry::index::Expected {
+            platforms: &declared,
+            built: &[],
+            attestations: self.recipes.attest,
+        };
+        let problems = crate::registry::index::verify(&expected, &contents);
+        if problems.is_empty() {
+            return current;
+        }
+        let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        Verdict {
+            expected: current.expected,
+            ..Verdict::new(State::Stale).because(said.join("; "))
+        }
     }
 
     /// `image`, held under `target`'s tag, judged by its labels.

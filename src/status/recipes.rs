@@ -14,13 +14,25 @@ use crate::plan::Target;
 #[derive(Clone, Debug)]
 pub struct Recipes {
     context: Arc<Context>,
+    /// Whether images carry attestations (the manifest's `attest`).
+    pub(super) attest: bool,
 }
 
 impl Recipes {
     /// The recipes of the images repo scanned as `context`.
     #[must_use]
     pub fn new(context: Arc<Context>) -> Self {
-        Self { context }
+        Self {
+            context,
+            attest: false,
+        }
+    }
+
+    /// The same, images carrying attestations when `attest` (an index
+    /// then holds attestation manifests beside its platforms).
+    #[must_use]
+    pub fn with_attestations(self, attest: bool) -> Self {
+        Self { attest, ..self }
     }
 
     /// The inputs hash `target` carries when built FROM `base` (an image

@@ -617,3 +617,42 @@ async fn a_daemon_that_fails_is_said_for_each_tag_without_asking_again() {
         );
     }
 }
+
+/// A target of several platforms is current only when its tag is an index
+/// of exactly those: a missing platform makes it stale, saying which.
+#[tokio::test]
+async fn a_tag_missing_a_declared_platform_is_stale_saying_which() {
+    use crate::registry::index::{Child, Index, OCI_INDEX};
+    let registry = FakeRegistry::default();
+    let platforms = vec!["linux/amd64".to_string(), "linux/arm64".to_string()];
+    let (mut a, mut b) = (target("a"), target("b"));
+    a.platforms.clone_from(&platforms);
+    b.platforms.clone_from(&platforms);
+    hold_current(&registry, &a);
+    hold_current(&registry, &b);
+    let index = |tag: &str, held: &[&str]| Index {
+        digest: format!("sha256:index-{tag}"),
+        media_type: OCI_INDEX.into(),
+        platforms: held
+            .iter()
+            .map(|p| Child {
+                platform: p.parse().unwrap(),
+                digest: format!("sha256:{tag}-{}", p.replace('/', "-")),
+            })
+            .collect(),
+        attestations: Vec::new(),
+        unplaced: Vec::new(),
+    };
+    registry.hold_index(REPOSITORY, "a", index("a", &["linux/amd64", "linux/arm64"]));
+    registry.hold_index(REPOSITORY, "b", index("b", &["linux/amd64"]));
+    let engine = daemon();
+    let (found, states) =
+        status_of(&[&a, &b], &produced_by(&[&a, &b]), &registry, Some(&engine)).await;
+    assert_eq!(
+        found,
+        [row("a", State::Current), row("b", State::Stale)],
+        "{states:?}"
+    );
+    let why = states[1].reason.as_deref().unwrap();
+    assert!(why.contains("linux/arm64"), "{why}");
+}
