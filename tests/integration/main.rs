@@ -10,6 +10,7 @@ mod graph;
 mod images;
 mod invalid;
 mod matrix;
+mod multiarch;
 mod plan;
 mod registry;
 mod setup;
