@@ -14,6 +14,27 @@ use crate::test::Test;
 /// names another.
 const ENV_FILE: &str = "/var/lib/bentoml-docker-ci/buildkit/env";
 
+/// The variables a `.ci/setup-*` script wrote to its environment file
+/// (`KEY=VALUE` lines, `#` comments): `file`, or the file `override_var`
+/// names. The getter panics, naming the file and the script, on a missing
+/// file or variable.
+pub(crate) fn setup_env(override_var: &str, file: &str, script: &str) -> impl Fn(&str) -> String {
+    let file = std::env::var(override_var).unwrap_or_else(|_| file.into());
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{file}: {e}: run {script} (.ci/test does)"));
+    let vars: BTreeMap<String, String> = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    move |name: &str| {
+        vars.get(name)
+            .unwrap_or_else(|| panic!("{file} has no {name}: run {script}"))
+            .clone()
+    }
+}
+
 /// The BuildKit daemon of `.ci/setup-buildkit` and the docker CLI (with
 /// buildx) that talks to it.
 pub struct Buildkit {
@@ -23,23 +44,9 @@ pub struct Buildkit {
 }
 
 impl Buildkit {
-    /// From the environment file: `KEY=VALUE` lines, `#` comments.
+    /// From the environment file.
     pub fn from_setup() -> Self {
-        let file = std::env::var("BUILDKIT_ENV_FILE").unwrap_or_else(|_| ENV_FILE.into());
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
-            panic!("no BuildKit ({file}: {e}): run .ci/setup-buildkit (.ci/test does)")
-        });
-        let vars: BTreeMap<&str, &str> = text
-            .lines()
-            .filter(|line| !line.trim_start().starts_with('#'))
-            .filter_map(|line| line.split_once('='))
-            .collect();
-        let var = |name: &str| {
-            (*vars
-                .get(name)
-                .unwrap_or_else(|| panic!("{file} has no {name}")))
-            .to_string()
-        };
+        let var = setup_env("BUILDKIT_ENV_FILE", ENV_FILE, ".ci/setup-buildkit");
         Self {
             cli: var("BUILDKIT_DOCKER").into(),
             host: var("BUILDKIT_DOCKER_HOST"),
@@ -106,9 +113,9 @@ impl Buildkit {
 }
 
 /// Removes the images it names when dropped, the test passed or not.
-struct Images<'a> {
-    buildkit: &'a Buildkit,
-    names: Vec<String>,
+pub(crate) struct Images<'a> {
+    pub(crate) buildkit: &'a Buildkit,
+    pub(crate) names: Vec<String>,
 }
 
 impl Drop for Images<'_> {
@@ -120,7 +127,7 @@ impl Drop for Images<'_> {
 }
 
 /// A name for an image of this test, unique among the tests running now.
-fn image_name(test: &str, target: &str) -> String {
+pub(crate) fn image_name(test: &str, target: &str) -> String {
     format!(
         "bentoml-docker-test-{test}-{}/{target}:1",
         std::process::id()

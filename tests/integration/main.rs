@@ -11,6 +11,7 @@ mod images;
 mod index;
 mod invalid;
 mod matrix;
+mod multiarch;
 mod plan;
 mod registry;
 mod setup;
