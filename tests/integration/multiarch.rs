@@ -255,3 +255,187 @@ fn multiarch_buildah_builds_one_manifest_list_of_amd64_and_arm64() {
         assert_eq!(ran, format!("{}\n", machine(arch.trim())), "{id}: {arch}");
     }
 }
+
+/// The build fixture for both platforms, one base and one dependent (the
+/// runtime image; its RUN-less Dockerfile keeps the emulated work to the
+/// base's one RUN), pushed to `host`; the runtime image tests `uname -m`
+/// (on every platform), in place of the fixture's tests, which need Python.
+fn two_platform_fixture(package: &str, host: &str) -> Test {
+    let test = crate::registry::fixture(package, &[(host.to_string(), "REG")]);
+    let manifest = test.read("manifest.yml");
+    let start = manifest.find("tests:\n").expect("the fixture has tests");
+    let end = start
+        + manifest[start..]
+            .find("\n\n")
+            .expect("a blank line after them");
+    let manifest = format!(
+        "{}tests:\n  runtime:\n    - uname -m{}",
+        &manifest[..start],
+        &manifest[end..]
+    )
+    .replacen(
+        "release_spec: &spec\n",
+        "release_spec: &spec\n  platforms: [linux/amd64, linux/arm64]\n",
+        1,
+    );
+    test.manifest(&manifest)
+}
+
+/// What `build --test` logged for `uname -m` on each platform of `target`.
+fn machines_tested(test: &Test, target: &str) -> Vec<(String, String)> {
+    let dir = test.path().join(".bentoml-docker/logs");
+    let log = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.contains("runtime") && name.ends_with(".test.log")
+        })
+        .unwrap_or_else(|| panic!("no test log of {target} in {}", dir.display()));
+    let text = std::fs::read_to_string(log).unwrap();
+    let mut found = Vec::new();
+    let mut platform = None;
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some(p) = line.strip_prefix("# on ") {
+            platform = Some(p.to_string());
+        } else if line == "$ uname -m" {
+            found.push((
+                platform.clone().unwrap_or_default(),
+                lines.next().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    found
+}
+
+/// Builds, tests and pushes the two-platform fixture with `engine`, then
+/// reruns it: every tag an index of both platforms, verified; `uname -m`
+/// says `aarch64` on arm64; the rerun builds nothing.
+fn two_platforms_pushed_with(engine: &str, package: &str, env: &[(&str, &str)]) {
+    let password = "Multi-arch-pa55";
+    let server = crate::registry::registry(password);
+    let host = format!("127.0.0.1:{}", server.port);
+    let mut test = two_platform_fixture(package, &host);
+    for (name, value) in env {
+        test = test.env(name, value);
+    }
+    let runtime = format!("{package}:1.3.0-python3.11-bookworm-runtime");
+    let build = [
+        "build",
+        "--engine",
+        engine,
+        "--target",
+        &runtime,
+        "--test",
+        "--push",
+        "--report",
+        "report.json",
+    ];
+    let creds = [
+        ("REG_USER", crate::registry::USER),
+        ("REG_PASSWORD", password),
+    ];
+    let (code, stdout, stderr) = crate::registry::run(&test, &build, &creds);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&test.read("report.json")).unwrap();
+    let built: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(built, ["built", "built"], "{report}");
+    let pushes = report["push"]["targets"].as_array().unwrap();
+    assert_eq!(pushes.len(), 1, "{report}");
+    let push = &pushes[0];
+    assert_eq!(push["status"], "pushed", "{push}");
+    let platforms: Vec<&str> = push["platforms"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no platforms in {push}"))
+        .iter()
+        .map(|p| p["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"], "{push}");
+    let tag = runtime.rsplit_once(':').unwrap().1;
+    assert_eq!(
+        push["digest"].as_str().unwrap(),
+        crate::registry::digest(server.port, password, &format!("bdtest/{package}"), tag)
+    );
+    assert_eq!(
+        machines_tested(&test, &runtime),
+        [
+            ("linux/amd64".to_string(), "x86_64".to_string()),
+            ("linux/arm64".to_string(), "aarch64".to_string())
+        ]
+    );
+    let (code, stdout, stderr) = crate::registry::run(&test, &build, &creds);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&test.read("report.json")).unwrap();
+    for target in report["targets"].as_array().unwrap() {
+        assert_eq!(
+            target["status"], "up-to-date",
+            "a rerun builds nothing: {target}"
+        );
+    }
+    assert_eq!(report["push"]["targets"][0]["status"], "pushed");
+}
+
+#[test]
+#[ignore = "needs BuildKit, qemu and docker-registry; .ci/test sets them up"]
+fn multiarch_bake_pushes_an_index_of_both_platforms_tested_on_each() {
+    let buildkit = Buildkit::from_setup();
+    let package = format!("bdtest-mabake-{}", std::process::id());
+    let vars = buildkit.vars();
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let images = Images {
+        buildkit: &buildkit,
+        names: vec![
+            format!("{package}:base-python3.11-bookworm"),
+            format!("{package}:1.3.0-python3.11-bookworm-runtime"),
+        ],
+    };
+    two_platforms_pushed_with("bake", &package, &env);
+    drop(images);
+}
+
+#[test]
+#[ignore = "needs buildah, qemu and docker-registry; .ci/test sets them up"]
+fn multiarch_buildah_pushes_an_index_of_both_platforms_tested_on_each() {
+    let package = format!("bdtest-mabuildah-{}", std::process::id());
+    let env = [("STORAGE_DRIVER", "vfs"), ("BUILDAH_ISOLATION", "chroot")];
+    two_platforms_pushed_with("buildah", &package, &env);
+    for tag in [
+        "base-python3.11-bookworm",
+        "1.3.0-python3.11-bookworm-runtime",
+    ] {
+        let _ = buildah(&["manifest", "rm", &format!("{package}:{tag}")]);
+    }
+}
+
+/// The Docker daemon's classic builder makes one platform per image: a
+/// target of several is refused before anything is built, naming the
+/// engines that build them.
+#[test]
+fn the_docker_engine_refuses_a_target_of_several_platforms_before_building() {
+    let manifest =
+        std::fs::read_to_string(crate::test::fixtures().join("bench-build/manifest.yml")).unwrap();
+    let manifest = manifest.replacen(
+        "release_spec: &spec\n",
+        "release_spec: &spec\n  platforms: [linux/amd64, linux/arm64]\n",
+        1,
+    );
+    let test = Test::fixture("bench-build")
+        .manifest(&manifest)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(&["build"]);
+    let output = test.failure(2);
+    for needed in [
+        "linux/amd64, linux/arm64",
+        "--engine bake",
+        "--engine buildah",
+    ] {
+        assert!(output.stderr.contains(needed), "{}", output.stderr);
+    }
+}
