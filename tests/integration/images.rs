@@ -210,3 +210,59 @@ fn the_rhel_cudnn_images_use_nvidias_repository_of_the_platform_being_built() {
         }
     }
 }
+
+#[test]
+fn the_images_readme_says_which_platforms_each_tag_has() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/manifest.yml");
+    let output = crate::test::Test::new()
+        .command(&["plan", "--json", "-m", manifest.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // Per distro release, in plan order: its tags with `X.Y` for the Python
+    // version, and the platforms of its targets.
+    let mut want: Vec<(String, Vec<String>, String)> = Vec::new();
+    for target in plan["targets"].as_array().unwrap() {
+        let text = |key: &str| target[key].as_str().unwrap().to_string();
+        let release = format!("{} {}", text("distro"), text("release"));
+        let tag = text("tag").replace(&format!("python{}", text("python_version")), "pythonX.Y");
+        let platforms = target["platforms"].as_array().map_or_else(
+            || "the builder's".to_string(),
+            |p| {
+                p.iter()
+                    .map(|p| p.as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        );
+        match want.iter_mut().find(|(r, _, _)| *r == release) {
+            Some((_, tags, had)) => {
+                assert_eq!(*had, platforms, "one release, one set of platforms");
+                if !tags.contains(&tag) {
+                    tags.push(tag);
+                }
+            }
+            None => want.push((release, vec![tag], platforms)),
+        }
+    }
+    let readme = images_file("README.md");
+    let rows: Vec<(String, Vec<String>, String)> = readme
+        .lines()
+        .skip_while(|line| !line.starts_with("| Distro release | Tags | Platforms |"))
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            let tags = cells[1]
+                .split(", ")
+                .map(|t| t.trim_matches('`').to_string())
+                .collect();
+            (cells[0].to_string(), tags, cells[2].to_string())
+        })
+        .collect();
+    assert_eq!(
+        rows, want,
+        "images/README.md's table of tags and platforms is not what `plan --json` says"
+    );
+}
