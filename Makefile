@@ -5,6 +5,10 @@
 IMAGES ?= images
 BENTOML_VERSION ?=
 JOBS ?= 2
+# The builder: bake (BuildKit; images/ declares linux/amd64 and linux/arm64,
+# which the Docker daemon's classic builder cannot make as one image),
+# docker or buildah.
+ENGINE ?= bake
 PREFIX ?= /usr/local
 TOOL_IMAGE ?= bentoml-docker
 BIN := target/release/bentoml-docker
@@ -44,8 +48,8 @@ generate: $(BIN) ## Render $(IMAGES)/generated from the manifest and templates
 check: $(BIN) ## Check that $(IMAGES)/generated is current and its Dockerfiles are sound
 	$(BIN) check -m $(IMAGES)/manifest.yml $(VERSION_FLAG)
 
-build: $(BIN) ## Build the images (what changed only), JOBS at once
-	$(BIN) build -m $(IMAGES)/manifest.yml $(VERSION_FLAG) --jobs $(JOBS) --network host
+build: $(BIN) ## Build the images (what changed only) with ENGINE, JOBS at once
+	$(BIN) build -m $(IMAGES)/manifest.yml $(VERSION_FLAG) --engine $(ENGINE) --jobs $(JOBS) $(if $(filter docker,$(ENGINE)),--network host,)
 
 push: $(BIN) ## Push the built images to every enabled registry, verified
 	$(BIN) push -m $(IMAGES)/manifest.yml $(VERSION_FLAG) --jobs $(JOBS)

@@ -10,6 +10,7 @@ use super::args::{GithubMatrixArgs, ManifestArgs, MatrixArgs};
 use super::session::Session;
 use crate::fanout;
 use crate::plan;
+use clap::ValueEnum as _;
 
 /// `export github-matrix`.
 pub fn run(args: &GithubMatrixArgs, out: &mut dyn Write) -> Result<(), Error> {
@@ -21,7 +22,7 @@ pub fn run(args: &GithubMatrixArgs, out: &mut dyn Write) -> Result<(), Error> {
         group: args.group.into(),
         max_jobs: args.max_jobs,
         shard: args.shard,
-        build: build_command(args),
+        build: build_command(args, &targets),
     };
     let matrix = fanout::github_matrix(&targets, &options)?;
     serde_json::to_writer(&mut *out, &matrix)
@@ -32,8 +33,19 @@ pub fn run(args: &GithubMatrixArgs, out: &mut dyn Write) -> Result<(), Error> {
 
 /// The build of an entry: with `--push`, what the registry holds already
 /// (a rerun, a job that another did) is neither built nor pushed again.
-fn build_command(args: &GithubMatrixArgs) -> Vec<String> {
+/// An image of several platforms needs an engine that builds them: bake,
+/// unless `--engine` says otherwise.
+fn build_command(args: &GithubMatrixArgs, targets: &[&plan::Target]) -> Vec<String> {
     let mut words = command("build", &args.manifest, &args.matrix);
+    let several = targets.iter().any(|t| t.platforms.len() > 1);
+    let engine = match args.engine {
+        Some(engine) => engine.to_possible_value().map(|v| v.get_name().to_string()),
+        None if several => Some("bake".to_string()),
+        None => None,
+    };
+    if let Some(engine) = engine {
+        words.extend(["--engine".to_string(), engine]);
+    }
     if args.push {
         words.extend(["--skip-pushed".to_string(), "--push".to_string()]);
     }

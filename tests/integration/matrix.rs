@@ -207,3 +207,37 @@ fn the_limit_holds_per_layer() {
         output.stderr
     );
 }
+
+/// Images of several platforms need an engine that builds them: the jobs
+/// of `images/` (which declares linux/amd64 and linux/arm64) build with
+/// bake, unless `--engine` says otherwise; the build fixture's (one
+/// platform) keep the build's default.
+#[test]
+fn jobs_of_multi_platform_images_build_with_bake_unless_told_otherwise() {
+    let manifest = images_manifest();
+    let commands = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["export", "github-matrix", "-m", manifest.as_str()];
+        args.extend(extra);
+        let output = Test::new().command(&args).output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let matrix: Value = serde_json::from_slice(&output.stdout).unwrap();
+        matrix["include"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["command"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(commands(&[]).iter().all(|c| c.contains(" --engine bake ")));
+    assert!(
+        commands(&["--engine", "buildah"])
+            .iter()
+            .all(|c| c.contains(" --engine buildah ") && !c.contains("bake"))
+    );
+    let fixture = Test::fixture("build");
+    let output = fixture
+        .command(&["export", "github-matrix"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("--engine"));
+}

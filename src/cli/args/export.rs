@@ -41,6 +41,10 @@ pub struct GithubMatrixArgs {
     /// what the registry holds already is neither built nor pushed again).
     #[arg(long)]
     pub push: bool,
+    /// The engine each job builds with (default: `bake` when a target
+    /// declares several platforms, else the build's own default).
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub engine: Option<super::EngineArg>,
 }
 
 /// `graph`.
