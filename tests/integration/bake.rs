@@ -627,6 +627,34 @@ fn bake_engine_pushes_from_the_builder_verified_by_digest_and_the_password_never
         // The local name is there too, for tests and dependents.
         assert!(buildkit.image_exists(push["target"].as_str().unwrap()));
     }
+    // A fresh runner: no local image; the registry says every target is
+    // current, so bake builds nothing and nothing is pushed again.
+    for target in built.keys() {
+        let _ = buildkit.run(&["rmi", "-f", target]);
+    }
+    let (code, again, again_err) = registry::run(
+        &test,
+        &[
+            "build",
+            "--engine",
+            "bake",
+            "--skip-pushed",
+            "--push",
+            "--report",
+            "again.json",
+        ],
+        &env,
+    );
+    assert_eq!(code, 0, "{again}{again_err}");
+    let report: serde_json::Value = serde_json::from_str(&test.read("again.json")).unwrap();
+    for target in report["targets"].as_array().unwrap() {
+        assert_eq!(target["status"], "up-to-date-in-registry", "{target}");
+    }
+    assert!(
+        report["push"]["targets"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    assert!(!again.contains(password) && !again_err.contains(password));
     assert!(!stdout.contains(password) && !stderr.contains(password));
     let mut files = Vec::new();
     registry::all_files(test.path(), &mut files);
