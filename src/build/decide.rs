@@ -395,12 +395,9 @@ impl Job {
 }
 
 /// Whether an image labelled `labels` was built FROM another image than
-/// its base is now (the base rebuilt alone since, with the same inputs).
-/// An image without the label, or with an empty one (built where the
-/// base's ID was not known: in one graph with its base), is not judged so.
+/// its base is now ([`inputs::base_moved`]).
 fn base_moved(labels: &HashMap<String, String>, base: &BaseRef) -> bool {
-    match (labels.get(inputs::BASE_LABEL), &base.image) {
-        (Some(recorded), Some(now)) if !recorded.is_empty() => recorded != now,
-        _ => false,
-    }
+    base.image.as_deref().is_some_and(|now| {
+        inputs::base_moved(labels.get(inputs::BASE_LABEL).map(String::as_str), now)
+    })
 }

@@ -50,6 +50,16 @@ pub fn copied_files<'c>(
     Some(files)
 }
 
+/// Whether an image whose base label says `recorded` was built FROM
+/// another image than its base is `now` (the base rebuilt alone since,
+/// with the same inputs). No label, or an empty one (the base's ID was not
+/// known when it was built: in one bake graph with its base), is not
+/// judged so: its inputs hash, which chains through the base's, says it.
+#[must_use]
+pub fn base_moved(recorded: Option<&str>, now: &str) -> bool {
+    recorded.is_some_and(|recorded| !recorded.is_empty() && recorded != now)
+}
+
 /// The inputs hash of one image; `base` is what it is built FROM: an
 /// external image's ID, or [`chained`] of a plan base's inputs hash;
 /// `platforms` what it is built for (none: the builder's own, which adds

@@ -297,8 +297,9 @@ pub fn build(
         if settings.mode == Mode::DryRun && engine.graph().is_some() {
             return bake_dry_run(plan, &targets, engine, context, &options, out).await;
         }
-        if engine.graph().is_some() {
-            // Bake pushes from the builder as it builds.
+        if engine.graph().is_some() && settings.mode != Mode::BuildAndTest {
+            // Bake pushes from the builder as it builds; with `--test` the
+            // images are loaded, tested, and pushed after their tests pass.
             options.push_to = push_to.clone().unwrap_or_default();
         }
         let mut summary = build::build(

@@ -93,6 +93,16 @@ impl Fake {
             .insert(format!("{repository}:{tag}"), Contents::Index(index));
     }
 
+    /// The digest `repository:tag` holds, if any.
+    fn held_digest(&self, repository: &str, tag: &str) -> Option<String> {
+        self.repositories
+            .lock()
+            .unwrap()
+            .get(repository)
+            .and_then(|tags| tags.get(tag))
+            .cloned()
+    }
+
     /// Fails every request that begins with `prefix` with `failure`.
     pub fn fail(&self, prefix: &str, failure: Failure) {
         self.failing
@@ -134,13 +144,7 @@ impl Registry for Fake {
     ) -> BoxFuture<'a, Result<Option<String>, Failure>> {
         Box::pin(async move {
             self.answer(format!("digest {repository}:{tag}"), credentials)?;
-            Ok(self
-                .repositories
-                .lock()
-                .unwrap()
-                .get(repository)
-                .and_then(|tags| tags.get(tag))
-                .cloned())
+            Ok(self.held_digest(repository, tag))
         })
     }
 
@@ -153,13 +157,7 @@ impl Registry for Fake {
         Box::pin(async move {
             let reference = format!("{repository}:{tag}");
             self.answer(format!("image {reference}"), credentials)?;
-            let digest = self
-                .repositories
-                .lock()
-                .unwrap()
-                .get(repository)
-                .and_then(|tags| tags.get(tag))
-                .cloned();
+            let digest = self.held_digest(repository, tag);
             Ok(digest.map(|digest| {
                 self.images
                     .lock()
@@ -184,13 +182,7 @@ impl Registry for Fake {
         Box::pin(async move {
             let reference = format!("{repository}:{tag}");
             self.answer(format!("contents {reference}"), credentials)?;
-            let digest = self
-                .repositories
-                .lock()
-                .unwrap()
-                .get(repository)
-                .and_then(|tags| tags.get(tag))
-                .cloned();
+            let digest = self.held_digest(repository, tag);
             Ok(digest.map(|digest| {
                 self.contents
                     .lock()

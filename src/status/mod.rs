@@ -362,7 +362,10 @@ impl Survey<'_> {
             Some(label) if *label != expected => Verdict::new(State::Stale).because(INPUTS_CHANGED),
             Some(_) => match (&base.stale, recorded, &base.now) {
                 (Some(why), _, _) => Verdict::new(State::Stale).because(why.clone()),
-                (None, Some(recorded), Ok(now)) if recorded != now => {
+                (None, recorded, Ok(now))
+                    if inputs::base_moved(recorded.map(String::as_str), now)
+                        && recorded != base.also.as_ref() =>
+                {
                     Verdict::new(State::Stale).because(BASE_MOVED)
                 }
                 (None, _, Err(why)) => Verdict::new(State::Unknown).because(why.clone()),
@@ -409,6 +412,9 @@ impl Survey<'_> {
                     .config
                     .clone()
                     .ok_or_else(|| format!("`{name}` holds no image")),
+                // A daemon with the containerd image store names an image
+                // by its manifest (or index) digest, not its config's.
+                also: base.digest.clone(),
                 stale: (base.state == State::Stale).then(|| format!("its base `{name}` is stale")),
             });
         }
@@ -422,15 +428,16 @@ impl Survey<'_> {
         // Its own inputs are judged against the base it was built FROM;
         // whether that base moved is judged apart.
         let in_hash = match (recorded, &now) {
-            (Some(recorded), _) => recorded.clone(),
-            (None, Ok(now)) => now.clone(),
-            (None, Err(why)) => {
+            (Some(recorded), _) if !recorded.is_empty() => recorded.clone(),
+            (_, Ok(now)) => now.clone(),
+            (_, Err(why)) => {
                 return Err(Box::new(Verdict::new(State::Unknown).because(why.clone())));
             }
         };
         Ok(Base {
             in_hash,
             now,
+            also: None,
             stale: None,
         })
     }
@@ -469,6 +476,9 @@ struct Base {
     in_hash: String,
     /// Its image ID now, or why that is not known.
     now: Result<String, String>,
+    /// Another name of the same image now: a base of the plan by the
+    /// digest its tag resolves to.
+    also: Option<String>,
     /// Why it is stale, for a base of the plan that is.
     stale: Option<String>,
 }

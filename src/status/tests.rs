@@ -287,6 +287,14 @@ async fn a_dependent_is_judged_against_its_base_as_the_registry_holds_it() {
     };
     let current = built_on("sha256:id-base", &base_inputs);
     assert_eq!(judged(current).await, (State::Current, String::new()));
+    // Built in one bake graph with its base: the base's ID was not known,
+    // the label is empty, and the inputs hash alone judges it.
+    let in_one_graph = built_on("", &base_inputs);
+    assert_eq!(judged(in_one_graph).await, (State::Current, String::new()));
+    // A daemon with the containerd image store records the base by the
+    // digest its tag resolves to (`sha256:TAG` here), not its config.
+    let by_manifest = built_on("sha256:base", &base_inputs);
+    assert_eq!(judged(by_manifest).await, (State::Current, String::new()));
     let moved = built_on("sha256:id-base-before", &base_inputs);
     assert_eq!(judged(moved).await, (State::Stale, BASE_MOVED.into()));
     let other = built_on("sha256:id-base", "sha256:base-inputs-before");

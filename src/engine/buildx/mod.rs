@@ -234,7 +234,7 @@ impl GraphBuilder for Buildx {
                 return Err(Error::Build(if said.is_empty() {
                     format!("docker buildx bake exited with {status}")
                 } else {
-                    said
+                    scrubbed(graph, &said)
                 }));
             }
             let built = read_metadata(&dir.path().join("metadata.json"))?;
@@ -305,8 +305,30 @@ impl Buildx {
         {
             self.pushed(target, None).await;
         }
+        let said = match said {
+            GraphOutput::Failed(name, why) => GraphOutput::Failed(name, scrubbed(graph, &why)),
+            other => other,
+        };
         output(said);
     }
+}
+
+/// `text` without the credentials of a pushing graph, in any form a
+/// registry's answer could quote them.
+fn scrubbed(graph: &Graph, text: &str) -> String {
+    let Some(credentials) = &graph.push else {
+        return text.to_string();
+    };
+    let registries: Vec<crate::registry::Enabled> = credentials
+        .iter()
+        .map(|(host, credentials)| crate::registry::Enabled {
+            host: host.clone(),
+            repositories: Vec::new(),
+            credentials: Some(credentials.clone()),
+            variables: Vec::new(),
+        })
+        .collect();
+    crate::registry::Scrubber::new(&registries).scrub(text)
 }
 
 /// Sends what a pipe gives until it ends.

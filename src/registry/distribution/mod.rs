@@ -147,11 +147,14 @@ impl Registry for Distribution {
         Box::pin(async move {
             let reference = reference(repository, tag)?;
             let auth = auth(credentials);
-            let (manifest, digest, config) = match self
+            // For an index, the config (labels) of this machine's platform,
+            // and the digest of the index: what the tag resolves to.
+            let (manifest, digest, config, list) = match self
                 .bounded(
                     &reference,
                     credentials,
-                    self.client.pull_manifest_and_config(&reference, &auth),
+                    self.client
+                        .pull_manifest_and_config_and_list_digest(&reference, &auth),
                 )
                 .await
             {
@@ -160,7 +163,7 @@ impl Registry for Distribution {
                 Err(failure) => return Err(failure),
             };
             Ok(Some(Held {
-                digest,
+                digest: list.unwrap_or(digest),
                 config: manifest.config.digest,
                 labels: labels_of(&config).map_err(|e| Failure::Other {
                     message: format!(
