@@ -12,7 +12,7 @@ use tokio::process::Command;
 
 use futures_util::future::BoxFuture;
 
-use super::process::{StopOnDrop, forward_lines, own_group, read_all, stop};
+use super::process::{StopOnDrop, forward_lines, last_line, own_group, read_all, stop};
 use super::{BuildOutput, BuildRequest, Engine, Error, Image, Pusher, RunOutput, parse_step};
 
 /// `buildah`, run as a program.
@@ -110,14 +110,10 @@ impl Engine for Buildah {
             if output.status.success() {
                 return Ok(());
             }
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            Err(Error::Other(
-                stderr
-                    .lines()
-                    .last()
-                    .unwrap_or("buildah pull failed")
-                    .to_string(),
-            ))
+            Err(Error::Other(last_line(
+                &output.stderr,
+                "buildah pull failed",
+            )))
         })
     }
 
@@ -290,7 +286,7 @@ impl Engine for Buildah {
         credentials: Option<&'a crate::registry::Credentials>,
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            let host = remote.split('/').next().unwrap_or_default();
+            let host = crate::registry::reference::host(remote);
             let auth = auth_file(host, credentials)?;
             let mut args: Vec<&str> = vec!["pull", "--quiet"];
             registry_args(&mut args, host, auth.as_ref());
@@ -298,14 +294,10 @@ impl Engine for Buildah {
             let pulled = self.output(&args).await?;
             drop(auth);
             if !pulled.status.success() {
-                let stderr = String::from_utf8_lossy(&pulled.stderr);
-                return Err(Error::Other(
-                    stderr
-                        .lines()
-                        .last()
-                        .unwrap_or("buildah pull failed")
-                        .to_string(),
-                ));
+                return Err(Error::Other(last_line(
+                    &pulled.stderr,
+                    "buildah pull failed",
+                )));
             }
             let tagged = self.output(&["tag", remote, local]).await?;
             if tagged.status.success() {
@@ -336,7 +328,7 @@ impl Pusher for Buildah {
                 "docker://{}",
                 crate::registry::reference::tagged(repository, tag)
             );
-            let host = repository.split('/').next().unwrap_or_default();
+            let host = crate::registry::reference::host(repository);
             let auth = auth_file(host, credentials)?;
             let digest = tempfile::NamedTempFile::new()
                 .map_err(|e| Error::Other(format!("cannot create a temporary file: {e}")))?;
@@ -357,14 +349,7 @@ impl Pusher for Buildah {
             let pushed = self.output(&args).await?;
             drop(auth);
             if !pushed.status.success() {
-                let stderr = String::from_utf8_lossy(&pushed.stderr);
-                let message = stderr
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("buildah push failed")
-                    .trim()
-                    .to_string();
+                let message = last_line(&pushed.stderr, "buildah push failed");
                 return Err(Error::Push {
                     transient: crate::registry::classify::transient(&message),
                     message,
@@ -405,8 +390,7 @@ fn registry_args<'a>(
     if let Some(auth) = auth {
         args.extend(["--authfile", auth.path().to_str().unwrap_or_default()]);
     }
-    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    if name == "localhost" || name.starts_with("127.") {
+    if crate::registry::reference::is_loopback(host) {
         args.push("--tls-verify=false");
     }
 }

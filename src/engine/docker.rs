@@ -402,7 +402,7 @@ impl Engine for Docker {
         credentials: Option<&'a crate::registry::Credentials>,
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            let server = remote.split('/').next().unwrap_or_default();
+            let server = crate::registry::reference::host(remote);
             let credentials = credentials.map(|c| docker_credentials(c, server));
             let options = CreateImageOptions {
                 from_image: Some(crate::registry::reference::with_tag(remote)),
@@ -471,7 +471,7 @@ impl Pusher for Docker {
                 message,
             };
             self.tag(local, repository, tag).await?;
-            let server = repository.split('/').next().unwrap_or_default();
+            let server = crate::registry::reference::host(repository);
             let credentials = credentials.map(|c| docker_credentials(c, server));
             let options = PushImageOptions {
                 tag: Some(tag.to_string()),

@@ -4,6 +4,18 @@
 
 use tokio::process::Command;
 
+/// The last line of a program's output that says something, or `none`
+/// when it said nothing.
+pub(super) fn last_line(bytes: &[u8], none: &str) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or(none)
+        .trim()
+        .to_string()
+}
+
 /// Everything a child writes on one pipe, as text.
 pub(super) async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
     let mut bytes = Vec::new();

@@ -21,6 +21,21 @@ pub fn with_tag(reference: &str) -> String {
     }
 }
 
+/// The registry part of a repository path as the manifest writes it
+/// (`registry.example` of `registry.example/org/app`).
+#[must_use]
+pub fn host(repository: &str) -> &str {
+    repository.split('/').next().unwrap_or_default()
+}
+
+/// Whether `host` is on this machine: spoken to over plain HTTP, as Docker
+/// treats such a registry.
+#[must_use]
+pub fn is_loopback(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    name == "localhost" || name.starts_with("127.") || name == "[::1]"
+}
+
 /// `reference` as repository and tag (`latest` when it names none).
 #[must_use]
 pub fn split_tag(reference: &str) -> (&str, &str) {
@@ -50,6 +65,15 @@ pub fn same_image(recorded: &str, repository: &str, digest: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_registry_host_and_whether_it_is_this_machine() {
+        assert_eq!(host("127.0.0.1:5000/org/app"), "127.0.0.1:5000");
+        assert!(
+            is_loopback("127.0.0.1:5000") && is_loopback("localhost") && is_loopback("[::1]:5000")
+        );
+        assert!(!is_loopback("registry.example") && !is_loopback("10.0.0.1:5000"));
+    }
 
     #[test]
     fn docker_hub_names_recorded_short_are_the_same_image() {

@@ -23,7 +23,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use super::docker::Docker;
-use super::process::{StopOnDrop, own_group};
+use super::process::{StopOnDrop, last_line, own_group};
 use super::{
     BuildOutput, BuildRequest, Built, Engine, Error, Graph, GraphBuilder, GraphOutput, GraphTarget,
     Image, Pusher, RunOutput,
@@ -67,7 +67,7 @@ impl Buildx {
                 what: format!(
                     "`{} buildx` does not run: {}",
                     engine.program,
-                    last_line(&version.stderr)
+                    last_line(&version.stderr, "no output")
                 ),
                 install: INSTALL.into(),
             });
@@ -77,7 +77,7 @@ impl Buildx {
             if !inspect.status.success() {
                 return Err(Error::Other(format!(
                     "no buildx builder `{name}`: {} (`docker buildx ls` lists them, `docker buildx create --name {name} ...` makes one)",
-                    last_line(&inspect.stderr)
+                    last_line(&inspect.stderr, "no output")
                 )));
             }
         }
@@ -125,15 +125,19 @@ impl Buildx {
         command
     }
 
-    /// After a push: the image under its local name too (when the
-    /// builder's images land in the daemon: the docker driver), and what
-    /// went where, for [`Pusher::push`].
-    async fn pushed(&self, target: &GraphTarget, built: Option<&Built>) {
-        if let Some((repository, tag)) = target.local.rsplit_once(':')
-            && let Some(first) = target.tags.first()
-        {
+    /// After a push, the image under its local name too, for its tests and
+    /// dependents (when the builder's images land in the daemon: the
+    /// docker driver; elsewhere there is nothing to name).
+    async fn name_locally(&self, target: &GraphTarget) {
+        let (repository, tag) = crate::registry::reference::split_tag(&target.local);
+        if let Some(first) = target.tags.first() {
             let _ = self.docker.tag(first, repository, tag).await;
         }
+    }
+
+    /// What went where, for [`Pusher::push`]: every tag of `target` at
+    /// the digest bake reported.
+    fn record_pushed(&self, target: &GraphTarget, built: Option<&Built>) {
         if let Some(digest) = built.and_then(|b| b.digest.clone()) {
             let mut pushed = self
                 .pushed
@@ -144,17 +148,6 @@ impl Buildx {
             }
         }
     }
-}
-
-/// The last non-blank line of a program's output.
-fn last_line(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .rev()
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or("no output")
-        .trim()
-        .to_string()
 }
 
 /// The parts of bake's metadata file read, per target.
@@ -239,11 +232,15 @@ impl GraphBuilder for Buildx {
             }
             let built = read_metadata(&dir.path().join("metadata.json"))?;
             for target in &graph.targets {
-                if graph.push.is_some() {
-                    self.pushed(target, built.get(&target.name)).await;
-                }
                 // What the stream did not show finished, bake says was built.
-                if !tracker.finished(&target.name) {
+                let unsaid = !tracker.finished(&target.name);
+                if graph.push.is_some() {
+                    if unsaid {
+                        self.name_locally(target).await;
+                    }
+                    self.record_pushed(target, built.get(&target.name));
+                }
+                if unsaid {
                     output(GraphOutput::Finished(target.name.clone()));
                 }
             }
@@ -303,7 +300,7 @@ impl Buildx {
             && graph.push.is_some()
             && let Some(target) = graph.targets.iter().find(|t| &t.name == name)
         {
-            self.pushed(target, None).await;
+            self.name_locally(target).await;
         }
         let said = match said {
             GraphOutput::Failed(name, why) => GraphOutput::Failed(name, scrubbed(graph, &why)),

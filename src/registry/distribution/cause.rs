@@ -2,10 +2,11 @@
 //! that a token server which is down caused rather than the credentials,
 //! and a refused connection that is a proxy's rather than the registry's.
 
-use super::{Distribution, is_loopback};
+use super::Distribution;
 use crate::registry::classify;
 use crate::registry::enabled::Credentials;
 use crate::registry::failure::Failure;
+use crate::registry::reference::is_loopback;
 
 impl Distribution {
     /// Why a registry refused `credentials` (401): when it sends clients to

@@ -33,10 +33,6 @@ pub struct Distribution {
     timeout: Duration,
 }
 
-fn is_loopback(host: &str) -> bool {
-    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    name == "localhost" || name.starts_with("127.") || name == "[::1]"
-}
 impl Distribution {
     /// A client for `registries`, each request bounded by `timeout`.
     #[must_use]
@@ -46,9 +42,9 @@ impl Distribution {
             .flat_map(|r| {
                 r.repositories
                     .iter()
-                    .map(|(_, path)| path.split('/').next().unwrap_or_default().to_string())
+                    .map(|(_, path)| super::reference::host(path).to_string())
             })
-            .filter(|host| is_loopback(host))
+            .filter(|host| crate::registry::reference::is_loopback(host))
             .collect();
         let config = oci_client::client::ClientConfig {
             protocol: oci_client::client::ClientProtocol::HttpsExcept(insecure),
@@ -342,7 +338,13 @@ mod tests {
 
     #[test]
     fn loopback_registries_use_plain_http() {
-        assert!(is_loopback("127.0.0.1:5000") && is_loopback("localhost:5000"));
-        assert!(!is_loopback("docker.io") && !is_loopback("ghcr.io"));
+        assert!(
+            crate::registry::reference::is_loopback("127.0.0.1:5000")
+                && crate::registry::reference::is_loopback("localhost:5000")
+        );
+        assert!(
+            !crate::registry::reference::is_loopback("docker.io")
+                && !crate::registry::reference::is_loopback("ghcr.io")
+        );
     }
 }
