@@ -97,40 +97,31 @@ impl EngineChoice {
 }
 
 impl EngineChoice {
-    /// Connects to the engine, and to it as a pusher when `push`.
-    pub(super) async fn connect_pushing(
+    /// Connects to the engine, which is also what pushes its images (each
+    /// push bounded by the registry timeout when it makes no progress).
+    pub(super) async fn connect_pusher(
         &self,
-        push: bool,
-    ) -> Result<(Arc<dyn Engine>, Option<Arc<dyn Pusher>>), Error> {
-        if !push {
-            return Ok((self.connect().await?, None));
-        }
+    ) -> Result<(Arc<dyn Engine>, Arc<dyn Pusher>), engine::Error> {
         let stall = Duration::from_secs(super::args::REGISTRY_TIMEOUT);
         Ok(match self {
             Self::Docker => {
                 let docker = Arc::new(Docker::connect().await?.with_push_stall(stall));
-                (docker.clone(), Some(docker))
+                (docker.clone(), docker)
             }
             Self::Bake { builder } => {
                 let buildx = Arc::new(Buildx::connect(builder.as_deref()).await?);
-                (buildx.clone(), Some(buildx))
+                (buildx.clone(), buildx)
             }
             Self::Buildah { storage_driver } => {
                 let buildah = Arc::new(Buildah::connect(storage_driver.as_deref()).await?);
-                (buildah.clone(), Some(buildah))
+                (buildah.clone(), buildah)
             }
         })
     }
 
     /// Connects to the engine.
     pub(super) async fn connect(&self) -> Result<Arc<dyn Engine>, engine::Error> {
-        Ok(match self {
-            Self::Docker => Arc::new(Docker::connect().await?),
-            Self::Buildah { storage_driver } => {
-                Arc::new(Buildah::connect(storage_driver.as_deref()).await?)
-            }
-            Self::Bake { builder } => Arc::new(Buildx::connect(builder.as_deref()).await?),
-        })
+        Ok(self.connect_pusher().await?.0)
     }
 }
 
@@ -292,7 +283,7 @@ pub fn build(
     let runtime = session::runtime()?;
     session::stop_async_work();
     let summary = runtime.block_on(async {
-        let (engine, pusher) = settings.engine.connect_pushing(push_to.is_some()).await?;
+        let (engine, pusher) = settings.engine.connect_pusher().await?;
         let context = Arc::new(context);
         if settings.mode == Mode::DryRun && engine.graph().is_some() {
             return bake_dry_run(plan, &targets, engine, context, &options, out).await;
@@ -312,7 +303,7 @@ pub fn build(
             crate::interrupt::signalled(),
         )
         .await;
-        if let (Some(registries), Some(pusher)) = (&push_to, pusher)
+        if let Some(registries) = &push_to
             && summary.success()
         {
             let settings = super::push::Settings {

@@ -203,6 +203,21 @@ pub(crate) fn cleanup(package: &str) {
     }
 }
 
+/// Fails when any file under `dir` holds `secret`, naming it.
+#[track_caller]
+pub(crate) fn no_file_holds(dir: &std::path::Path, secret: &str) {
+    let mut files = Vec::new();
+    all_files(dir, &mut files);
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(secret),
+            "{} holds the password",
+            file.display()
+        );
+    }
+}
+
 pub(crate) fn all_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         if entry.file_type().unwrap().is_dir() {
@@ -373,16 +388,7 @@ fn registry_seed_flags_build_and_push_every_tag_verified_and_the_password_never_
     for output in &outputs {
         assert!(!output.contains(password));
     }
-    let mut files = Vec::new();
-    all_files(test.path(), &mut files);
-    for file in files {
-        let bytes = std::fs::read(&file).unwrap();
-        assert!(
-            !String::from_utf8_lossy(&bytes).contains(password),
-            "{} holds the password",
-            file.display()
-        );
-    }
+    no_file_holds(test.path(), password);
     assert_eq!(
         std::fs::read_to_string(&docker_config).ok(),
         config_before,
@@ -804,16 +810,7 @@ fn registry_buildah_pushes_with_a_private_auth_file_verified_by_digest() {
         );
     }
     assert!(!stdout.contains(password) && !stderr.contains(password));
-    let mut files = Vec::new();
-    all_files(test.path(), &mut files);
-    for file in files {
-        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
-        assert!(
-            !text.contains(password),
-            "{} holds the password",
-            file.display()
-        );
-    }
+    no_file_holds(test.path(), password);
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
 }
